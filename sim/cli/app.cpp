@@ -1,0 +1,222 @@
+#include "cli/app.hpp"
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "config/config_error.hpp"
+#include "config/loader.hpp"
+#include "core/error.hpp"
+#include "core/unit_parser.hpp"
+#include "report/run_summary.hpp"
+#include "scenario/scenario.hpp"
+#include "scenario/simulation.hpp"
+
+#ifndef MFUSIM_VERSION
+#define MFUSIM_VERSION "unknown"
+#endif
+
+namespace mfusim::cli {
+namespace {
+
+struct RunOptions {
+  std::string scenario;
+  std::vector<std::string> overrides;
+  std::string json_path;
+  std::string trace_path;
+  std::string dump_config;
+  std::optional<std::int64_t> max_events;
+  std::string time_limit;
+};
+
+// Writes `text` to `path` ("-" = stdout); an unwritable path is bad input.
+void write_output(const std::string& path, const std::string& text, std::ostream& out, const char* what) {
+  if (path == "-") {
+    out << text;
+    return;
+  }
+  std::ofstream f(path, std::ios::binary);
+  if (!f || !(f << text) || !f.flush()) {
+    throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
+  }
+}
+
+report::RunSummary summarize(const scenario::Scenario& sc, const scenario::SimulationResult& r) {
+  report::RunSummary s;
+  s.scenario = sc.name;
+  s.description = sc.description;
+  s.source = sc.source;
+  s.status = std::string(core::to_string(r.run.status));
+  s.step_time_ps = r.step_time.ps();
+  s.end_time_ps = r.run.end_time.ps();
+  s.events = r.run.events;
+  s.pending_items = r.run.pending_items;
+  s.blocked = r.run.blocked;
+  if (sc.pipeline) {
+    s.metrics.push_back({"bubble_fraction", "bubble fraction", r.bubble_fraction, ""});
+    s.metrics.push_back({"ideal_bubble_fraction", "ideal (p-1)/(m+p-1)", r.ideal_bubble_fraction, ""});
+  }
+  for (const auto& st : r.streams) s.streams.push_back({st.name, st.busy.ps(), st.utilization});
+  return s;
+}
+
+int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
+  scenario::Scenario sc = scenario::load_scenario(o.scenario, o.overrides);
+  if (!o.dump_config.empty()) write_output(o.dump_config, config::to_yaml(sc.resolved), out, "the resolved configuration");
+  core::RunLimits limits;
+  if (o.max_events) {
+    if (*o.max_events < 1) throw core::InputError("--max-events: must be at least 1");
+    limits.max_events = static_cast<std::uint64_t>(*o.max_events);
+  }
+  if (!o.time_limit.empty()) {
+    try {
+      limits.until = core::SimTime::zero() + core::parse_duration(o.time_limit);
+    } catch (const core::UnitError& e) {
+      throw core::InputError(std::string("--time-limit: ") + e.what());
+    }
+  }
+  log.info("simulating '{}' ({} tasks on {} streams)", sc.name, sc.graph.tasks().size(), sc.graph.streams().size());
+  const auto result = scenario::simulate(sc, limits);
+  log.info("{} events in {:.3f} ms of host time", result.run.events, result.wall_seconds * 1e3);
+  const report::RunSummary summary = summarize(sc, result);
+  if (o.dump_config != "-" && o.json_path != "-") out << report::format_text(summary);
+  if (!o.json_path.empty()) write_output(o.json_path, report::to_json(summary), out, "the JSON report");
+  if (!o.trace_path.empty()) {
+    std::vector<report::TraceSpan> spans;
+    for (std::size_t t = 0; t < result.spans.size(); ++t) {
+      const auto& sp = result.spans[t];
+      if (!sp.started) continue;
+      const auto end = sp.finished ? sp.end : result.run.end_time;
+      spans.push_back({sc.graph.tasks()[t].name, sc.graph.tasks()[t].stream, sp.start.ps(), end.ps()});
+    }
+    write_output(o.trace_path, report::chrome_trace(sc.graph.streams(), spans), out, "the trace");
+  }
+  if (result.run.status != core::RunStatus::kCompleted) {
+    log.error("simulation did not complete: {} ({} unfinished items)", core::to_string(result.run.status),
+              result.run.pending_items);
+    return kSimulationFailed;
+  }
+  return kOk;
+}
+
+std::string describe(const std::string& topic) {
+  if (topic == "units") {
+    std::string s = "Quantities are written NUMBER[ ]UNIT, no sign; units are case-sensitive.\n";
+    for (auto d : {core::Dimension::kTime, core::Dimension::kBytes, core::Dimension::kBandwidth,
+                   core::Dimension::kFlops, core::Dimension::kFlopRate, core::Dimension::kPower}) {
+      s += "  " + std::string(core::dimension_noun(d)) + " (e.g. " + std::string(core::dimension_example(d)) +
+           "): " + core::accepted_units(d) + "\n";
+    }
+    return s;
+  }
+  if (topic == "workloads") {
+    return "workload.kind:\n"
+           "  pipeline    pipeline-parallel step exercise: stages, microbatches, schedule (gpipe | 1f1b),\n"
+           "              forward, backward, p2p (durations)\n"
+           "  task_graph  explicit tasks: streams [names], tasks [{name, stream, duration, after: [names]}]\n";
+  }
+  if (topic == "exit-codes") {
+    return "0 success\n1 internal error (a bug: please report it)\n2 bad input or usage\n"
+           "3 simulation did not finish (stalled, time or event limit reached)\n";
+  }
+  throw core::InputError("describe: unknown topic '" + topic + "' (valid: units, workloads, exit-codes)");
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(err);
+  spdlog::logger log("mfusim", sink);
+  log.set_pattern("mfusim: %l: %v");
+  log.set_level(spdlog::level::warn);
+
+  CLI::App app{"mfusim: discrete-event simulator of distributed training clusters", "mfusim"};
+  app.set_version_flag("--version", "mfusim " MFUSIM_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags (-v, --quiet) are accepted after the subcommand too
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "error: " + std::string(e.what()) + " (see mfusim --help)\n";
+  });
+  int verbosity = 0;
+  bool quiet = false;
+  app.add_flag("-v,--verbose", verbosity, "more log output on stderr (-vv for debug)");
+  app.add_flag("-q,--quiet", quiet, "only errors on stderr");
+
+  RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "simulate one scenario and print its result");
+  run_cmd->add_option("scenario", run.scenario, "scenario YAML file")->required();
+  run_cmd->add_option("--set", run.overrides, "override a scenario key before validation: key.path=value")
+      ->type_name("KEY=VALUE");
+  run_cmd->add_option("--json", run.json_path, "write the result as JSON to FILE ('-' for stdout)");
+  run_cmd->add_option("--trace", run.trace_path, "write a Chrome/Perfetto trace to FILE");
+  run_cmd->add_option("--dump-config", run.dump_config,
+                      "write the fully resolved configuration (defaults included) to FILE ('-' for stdout)");
+  run_cmd->add_option("--max-events", run.max_events, "stop after N events (exit code 3)");
+  run_cmd->add_option("--time-limit", run.time_limit, "stop at this simulated time, e.g. 10ms (exit code 3)");
+
+  std::string topic;
+  auto* describe_cmd = app.add_subcommand("describe", "list what can be configured: units, workloads, exit-codes");
+  describe_cmd->add_option("topic", topic, "units | workloads | exit-codes")->required();
+
+  struct Planned {
+    const char* name;
+    const char* help;
+    const char* issue;
+  };
+  const Planned planned[] = {
+      {"validate", "replay published training runs and report accuracy", "#7 (mfusim validate)"},
+      {"collective", "nccl-tests-style collective microbenchmark", "#4 (NCCL-faithful collectives)"},
+      {"sweep", "run a scenario over a grid of parameter values", "#8 (what-if studies)"},
+      {"search", "find the best parallel plan for a model on a cluster", "#9 (mfusim search)"},
+  };
+  std::vector<std::pair<CLI::App*, const Planned*>> planned_cmds;
+  std::vector<std::string> planned_args;
+  for (const auto& p : planned) {
+    auto* c = app.add_subcommand(p.name, std::string(p.help) + " [not implemented yet]");
+    c->add_option("args", planned_args, "arguments (ignored until the command exists)");
+    planned_cmds.emplace_back(c, &p);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e, out, err);
+    return code == 0 ? kOk : kBadInput;
+  }
+  log.set_level(quiet ? spdlog::level::err
+                      : verbosity >= 2 ? spdlog::level::debug
+                                       : verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
+  try {
+    if (run_cmd->parsed()) return command_run(run, out, log);
+    if (describe_cmd->parsed()) {
+      out << describe(topic);
+      return kOk;
+    }
+    for (const auto& [cmd, p] : planned_cmds) {
+      if (cmd->parsed()) {
+        err << "mfusim " << p->name << ": not implemented yet; it arrives with issue " << p->issue
+            << ". Available now: run, describe.\n";
+        return kBadInput;
+      }
+    }
+    return kBadInput;
+  } catch (const core::InputError& e) {
+    err << "error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const core::SimulationError& e) {
+    err << "simulation failed: " << e.what() << "\n";
+    return kSimulationFailed;
+  } catch (const std::exception& e) {
+    err << "internal error: " << e.what() << "\n";
+    return kInternalError;
+  }
+}
+
+}  // namespace mfusim::cli

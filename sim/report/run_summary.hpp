@@ -1,0 +1,49 @@
+#pragma once
+// The result of one simulation as the user sees it, independent of how it was produced, plus its
+// renderings: a human-readable summary (stdout), JSON (machine-readable, byte-identical for identical
+// inputs: no wall-clock figures in it) and a Chrome/Perfetto trace (open in ui.perfetto.dev).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mfusim::report {
+
+struct Metric {
+  std::string key;    // JSON key, snake_case
+  std::string label;  // human label
+  double value = 0.0;
+  std::string unit;   // "s", "" for a ratio, ...
+};
+
+struct StreamRow {
+  std::string name;
+  std::int64_t busy_ps = 0;
+  double utilization = 0.0;
+};
+
+struct TraceSpan {
+  std::string name;
+  std::uint32_t track = 0;  // index into the track names given to chrome_trace()
+  std::int64_t start_ps = 0;
+  std::int64_t end_ps = 0;
+};
+
+struct RunSummary {
+  std::string scenario;
+  std::string description;
+  std::string source;
+  std::string status;  // completed | stalled | time-limit | event-limit
+  std::int64_t step_time_ps = 0;
+  std::int64_t end_time_ps = 0;
+  std::uint64_t events = 0;
+  std::size_t pending_items = 0;
+  std::vector<std::string> blocked;
+  std::vector<Metric> metrics;
+  std::vector<StreamRow> streams;
+};
+
+std::string format_text(const RunSummary& s);
+std::string to_json(const RunSummary& s);
+std::string chrome_trace(const std::vector<std::string>& tracks, const std::vector<TraceSpan>& spans);
+
+}  // namespace mfusim::report

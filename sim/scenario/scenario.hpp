@@ -1,0 +1,54 @@
+#pragma once
+// A scenario: everything one simulation needs, read from YAML, validated and frozen before the first
+// event. Until the training-step simulation lands (issues #3-#6), a scenario's workload is one of the
+// engine exercises below, lowered to a core::TaskGraph:
+//   pipeline   - a pipeline-parallel step on `stages` GPUs with `microbatches` micro-batches under the
+//                GPipe or 1F1B schedule; forward/backward times per micro-batch and stage, and one
+//                point-to-point transfer time per activation or gradient hand-off. With p2p = 0 the
+//                step takes (m + p - 1)(t_f + t_b) and the bubble fraction is (p - 1)/(m + p - 1)
+//                (Narayanan et al., SC'21, section 2.2), which the tests check.
+//   task_graph - explicit tasks on named streams with dependencies (CUDA-stream semantics).
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/node.hpp"
+#include "core/engine.hpp"
+#include "core/task_graph.hpp"
+#include "core/time.hpp"
+
+namespace mfusim::scenario {
+
+enum class PipelineSchedule { kGpipe, kOneFOneB };
+
+struct PipelineExercise {
+  int stages = 1;
+  int microbatches = 1;
+  PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
+  core::Duration forward;
+  core::Duration backward;
+  core::Duration p2p;
+};
+
+struct Scenario {
+  std::string source;  // the file it was loaded from
+  std::string name;
+  std::string description;
+  core::RunLimits limits;
+  std::optional<PipelineExercise> pipeline;  // set for `kind: pipeline`
+  core::TaskGraph graph;                     // the lowered workload
+  config::Node resolved;                     // fully resolved configuration, defaults included
+};
+
+// Loads, applies `--set` overrides, validates and lowers. Throws core::InputError (config::ConfigError
+// with file:line:column) for any bad input.
+Scenario load_scenario(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+// Same from an already loaded tree (tests).
+Scenario build_scenario(const config::Node& root, const std::string& source);
+
+// Lowers a pipeline exercise into per-stage compute streams and per-direction link streams.
+core::TaskGraph lower_pipeline(const PipelineExercise& p);
+
+}  // namespace mfusim::scenario

@@ -1,0 +1,42 @@
+#include "scenario/simulation.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace mfusim::scenario {
+namespace {
+template <class T>
+std::optional<T> tighter(const std::optional<T>& a, const std::optional<T>& b) {
+  if (a && b) return std::min(*a, *b);
+  return a ? a : b;
+}
+}  // namespace
+
+SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits) {
+  core::Engine engine;
+  core::TaskGraphRun run(engine, scenario.graph);
+  const core::RunLimits effective{tighter(scenario.limits.until, limits.until),
+                                  tighter(scenario.limits.max_events, limits.max_events)};
+  const auto t0 = std::chrono::steady_clock::now();
+  run.start();
+  SimulationResult r;
+  r.run = engine.run(effective);
+  r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.step_time = run.makespan().since_start();
+  r.spans = run.spans();
+  const auto busy = run.busy_time();
+  for (std::size_t s = 0; s < busy.size(); ++s) {
+    const double util = r.step_time.ps() > 0 ? static_cast<double>(busy[s].ps()) / static_cast<double>(r.step_time.ps()) : 0.0;
+    r.streams.push_back(StreamStats{scenario.graph.streams()[s], busy[s], util});
+  }
+  if (scenario.pipeline) {
+    const auto& p = *scenario.pipeline;
+    double idle = 0.0;
+    for (int s = 0; s < p.stages; ++s) idle += 1.0 - r.streams[static_cast<std::size_t>(s)].utilization;
+    r.bubble_fraction = idle / p.stages;
+    r.ideal_bubble_fraction = static_cast<double>(p.stages - 1) / static_cast<double>(p.microbatches + p.stages - 1);
+  }
+  return r;
+}
+
+}  // namespace mfusim::scenario

@@ -1,0 +1,34 @@
+#pragma once
+// Runs a Scenario on a fresh Engine and collects what the report needs.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/engine.hpp"
+#include "core/task_graph.hpp"
+#include "scenario/scenario.hpp"
+
+namespace mfusim::scenario {
+
+struct StreamStats {
+  std::string name;
+  core::Duration busy;
+  double utilization = 0.0;  // busy / step time
+};
+
+struct SimulationResult {
+  core::RunResult run;
+  core::Duration step_time;  // latest task end (for a completed run: the step's makespan)
+  std::vector<StreamStats> streams;
+  std::vector<core::TaskGraphRun::Span> spans;  // per task, same order as Scenario::graph.tasks()
+  // Pipeline exercise only: measured bubble fraction (mean idle share of the stage streams over the
+  // step) and the closed form (p - 1)/(m + p - 1) it should equal when p2p = 0.
+  double bubble_fraction = 0.0;
+  double ideal_bubble_fraction = 0.0;
+  double wall_seconds = 0.0;  // host time spent in the event loop
+};
+
+// `limits` combine with the scenario's own (the tighter one wins).
+SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits = {});
+
+}  // namespace mfusim::scenario

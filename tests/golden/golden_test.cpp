@@ -1,0 +1,71 @@
+// Golden tests: each shipped scenario's JSON report must match the committed one (numbers within a
+// relative tolerance of 1e-9, everything else exactly), and two runs must be byte-identical.
+// Regenerate with scripts/regen-golden after reviewing why the output changed.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "cli/app.hpp"
+
+namespace {
+
+const std::filesystem::path kRoot = MFUSIM_SOURCE_DIR;
+
+std::string run_to_json(const std::string& scenario) {
+  const std::string path = (kRoot / "scenarios" / (scenario + ".yaml")).string();
+  const char* argv[] = {"mfusim", "run", path.c_str(), "--json", "-", "--quiet"};
+  std::ostringstream out, err;
+  const int code = mfusim::cli::run_cli(6, argv, out, err);
+  EXPECT_EQ(code, 0) << err.str();
+  return out.str();
+}
+
+void expect_close(const nlohmann::json& got, const nlohmann::json& want, const std::string& where) {
+  if (want.is_number_float() || (want.is_number() && got.is_number_float())) {
+    const double g = got.get<double>(), w = want.get<double>();
+    EXPECT_LE(std::fabs(g - w), 1e-9 * std::max(1.0, std::fabs(w))) << where << ": got " << g << ", golden " << w;
+    return;
+  }
+  ASSERT_EQ(got.type(), want.type()) << where;
+  if (want.is_object()) {
+    ASSERT_EQ(got.size(), want.size()) << where << ": keys differ\ngot: " << got.dump() << "\ngolden: " << want.dump();
+    for (auto it = want.begin(); it != want.end(); ++it) {
+      ASSERT_TRUE(got.contains(it.key())) << where << ": missing key " << it.key();
+      expect_close(got[it.key()], it.value(), where + "." + it.key());
+    }
+  } else if (want.is_array()) {
+    ASSERT_EQ(got.size(), want.size()) << where;
+    for (std::size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], where + "[" + std::to_string(i) + "]");
+  } else {
+    EXPECT_EQ(got, want) << where;
+  }
+}
+
+class Golden : public testing::TestWithParam<std::string> {};
+
+TEST_P(Golden, MatchesCommittedReport) {
+  const std::string got = run_to_json(GetParam());
+  std::ifstream f(kRoot / "tests/golden" / (GetParam() + ".json"));
+  ASSERT_TRUE(f) << "no golden file; run scripts/regen-golden";
+  std::stringstream want;
+  want << f.rdbuf();
+  auto got_json = nlohmann::json::parse(got);
+  auto want_json = nlohmann::json::parse(want.str());
+  // `source` is the path as given on the command line; it depends on where the test runs from.
+  got_json.erase("source");
+  want_json.erase("source");
+  expect_close(got_json, want_json, GetParam());
+}
+
+TEST_P(Golden, IsDeterministic) {
+  EXPECT_EQ(run_to_json(GetParam()), run_to_json(GetParam())) << "same inputs must give byte-identical JSON";
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Golden, testing::Values("quickstart"));
+
+}  // namespace

@@ -1,0 +1,67 @@
+#include "core/task_graph.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+
+namespace mfusim::core {
+namespace {
+
+TEST(TaskGraph, DependenciesAndStreamsSerialize) {
+  TaskGraph g;
+  const auto s0 = g.add_stream("s0");
+  const auto s1 = g.add_stream("s1");
+  const auto a = g.add_task("a", s0, Duration::from_us(10));
+  const auto b = g.add_task("b", s0, Duration::from_us(5));
+  g.add_task("c", s1, Duration::from_us(1), {a});
+  g.validate();
+  Engine e;
+  TaskGraphRun run(e, g);
+  run.start();
+  const RunResult r = e.run();
+  EXPECT_EQ(r.status, RunStatus::kCompleted);
+  EXPECT_EQ(run.spans()[b].start, SimTime::zero() + Duration::from_us(10)) << "b waits for a on the same stream";
+  EXPECT_EQ(run.spans()[2].start, SimTime::zero() + Duration::from_us(10)) << "c starts when a ends";
+  EXPECT_EQ(run.makespan(), SimTime::zero() + Duration::from_us(15));
+  EXPECT_EQ(run.busy_time()[s0], Duration::from_us(15));
+}
+
+TEST(TaskGraph, CycleIsAnInputErrorNamingTheCycle) {
+  TaskGraph g;
+  const auto s = g.add_stream("s");
+  g.add_task("a", s, Duration::from_us(1), {2});
+  g.add_task("b", s, Duration::from_us(1), {0});
+  g.add_task("c", s, Duration::from_us(1), {1});
+  try {
+    g.validate();
+    FAIL() << "a -> c -> b -> a is a cycle";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("dependency cycle"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TaskGraph, StreamOrderDeadlockIsReportedAsStalled) {
+  // s1: A then B; s2: C then D. A waits for D, C waits for B: no task can start.
+  TaskGraph g;
+  const auto s1 = g.add_stream("s1");
+  const auto s2 = g.add_stream("s2");
+  const auto A = g.add_task("A", s1, Duration::from_us(1));
+  const auto B = g.add_task("B", s1, Duration::from_us(1));
+  const auto C = g.add_task("C", s2, Duration::from_us(1));
+  const auto D = g.add_task("D", s2, Duration::from_us(1));
+  g.add_dependency(A, D);
+  g.add_dependency(C, B);
+  g.validate();
+  Engine e;
+  TaskGraphRun run(e, g);
+  run.start();
+  const RunResult r = e.run();
+  ASSERT_EQ(r.status, RunStatus::kStalled);
+  EXPECT_EQ(r.pending_items, 4u);
+  ASSERT_EQ(r.blocked.size(), 2u);
+  EXPECT_EQ(r.blocked[0], "stream 's1': task 'A' waits for 'D' (stream 's2', queued behind 'C')");
+  EXPECT_EQ(r.blocked[1], "stream 's2': task 'C' waits for 'B' (stream 's1', queued behind 'A')");
+}
+
+}  // namespace
+}  // namespace mfusim::core
