@@ -2,7 +2,7 @@
 add_library(mfusim_options INTERFACE)
 target_compile_options(mfusim_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
-  -Wold-style-cast -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+  -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough)
 if(MFUSIM_WERROR)
   target_compile_options(mfusim_options INTERFACE -Werror)
 endif()

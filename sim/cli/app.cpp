@@ -15,6 +15,10 @@
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "core/unit_parser.hpp"
+#include "hardware/catalog.hpp"
+#include "topology/cluster_builder.hpp"
+#include "topology/router.hpp"
+#include "topology/summary.hpp"
 #include "report/run_summary.hpp"
 #include "scenario/scenario.hpp"
 #include "scenario/simulation.hpp"
@@ -126,7 +130,14 @@ std::string describe(const std::string& topic) {
     return "0 success\n1 internal error (a bug: please report it)\n2 bad input or usage\n"
            "3 simulation did not finish (stalled, time or event limit reached)\n";
   }
-  throw core::InputError("describe: unknown topic '" + topic + "' (valid: units, workloads, exit-codes)");
+  throw core::InputError("describe: unknown topic '" + topic + "' (valid: units, workloads, exit-codes, topology)");
+}
+
+std::string describe_topology(const std::string& file, const std::vector<std::string>& overrides) {
+  const auto catalog = hardware::Catalog::load(hardware::Catalog::default_dir());
+  const auto t = topology::load_topology(file, overrides, catalog);
+  topology::Router router(t);
+  return topology::format_summary(t, topology::summarize(t, router));
 }
 
 }  // namespace
@@ -162,8 +173,14 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   run_cmd->add_option("--time-limit", run.time_limit, "stop at this simulated time, e.g. 10ms (exit code 3)");
 
   std::string topic;
-  auto* describe_cmd = app.add_subcommand("describe", "list what can be configured: units, workloads, exit-codes");
-  describe_cmd->add_option("topic", topic, "units | workloads | exit-codes")->required();
+  std::string describe_file;
+  std::vector<std::string> describe_overrides;
+  auto* describe_cmd =
+      app.add_subcommand("describe", "explain inputs (units, workloads, exit-codes) or a topology file");
+  describe_cmd->add_option("topic", topic, "units | workloads | exit-codes | topology")->required();
+  describe_cmd->add_option("file", describe_file, "the topology YAML file (describe topology FILE)");
+  describe_cmd->add_option("--set", describe_overrides, "override a key before validation: key.path=value")
+      ->type_name("KEY=VALUE");
 
   struct Planned {
     const char* name;
@@ -196,7 +213,12 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   try {
     if (run_cmd->parsed()) return command_run(run, out, log);
     if (describe_cmd->parsed()) {
-      out << describe(topic);
+      if (topic == "topology") {
+        if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");
+        out << describe_topology(describe_file, describe_overrides);
+      } else {
+        out << describe(topic);
+      }
       return kOk;
     }
     for (const auto& [cmd, p] : planned_cmds) {
