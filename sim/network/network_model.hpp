@@ -1,0 +1,28 @@
+#pragma once
+// The interface every network model implements: start a transfer of N bytes from one GPU to another,
+// get a callback at the simulated instant its last byte arrives. Models share the simulation's Engine
+// (they never own a clock) and report unfinished transfers as PendingWork, so a run that ends with
+// transfers in flight is reported as stalled.
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "core/engine.hpp"
+#include "core/pending_work.hpp"
+#include "core/units.hpp"
+#include "network/fabric.hpp"
+
+namespace mfusim::network {
+
+using TransferId = std::uint64_t;  // unique per model instance, assigned in start() order
+
+class NetworkModel : public core::PendingWork {
+ public:
+  using Callback = std::function<void(TransferId, core::SimTime)>;
+  // Starts now (engine.now()). A zero-byte transfer still pays the path latency. src == dst completes
+  // after zero time (a local copy is not the network's business).
+  virtual TransferId start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) = 0;
+  virtual std::string_view name() const = 0;
+};
+
+}  // namespace mfusim::network
