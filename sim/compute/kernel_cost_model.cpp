@@ -1,0 +1,167 @@
+#include "compute/kernel_cost_model.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <map>
+
+#include "core/error.hpp"
+
+#ifndef MFUSIM_SOURCE_DIR
+#error "MFUSIM_SOURCE_DIR must be defined by the build"
+#endif
+
+namespace mfusim::compute {
+namespace {
+
+constexpr const char* kReferenceGpu = "H100-SXM5-80GB";
+
+// Linear interpolation of y over log2(x) in sorted (x, y) points; clamped at both ends.
+double interpolate_log2(const std::vector<std::pair<double, double>>& pts, double x) {
+  MFUSIM_CHECK(!pts.empty(), "interpolation over an empty table");
+  if (x <= pts.front().first) return pts.front().second;
+  if (x >= pts.back().first) return pts.back().second;
+  const auto hi = std::lower_bound(pts.begin(), pts.end(), x, [](const auto& p, double v) { return p.first < v; });
+  const auto lo = hi - 1;
+  const double t = (std::log2(x) - std::log2(lo->first)) / (std::log2(hi->first) - std::log2(lo->first));
+  return lo->second + t * (hi->second - lo->second);
+}
+
+// Averages points with equal x, sorts by x.
+std::vector<std::pair<double, double>> curve(const std::vector<std::pair<double, double>>& raw) {
+  std::map<double, std::pair<double, int>> acc;
+  for (const auto& [x, y] : raw) {
+    acc[x].first += y;
+    acc[x].second += 1;
+  }
+  std::vector<std::pair<double, double>> out;
+  for (const auto& [x, s] : acc) out.emplace_back(x, s.first / s.second);
+  return out;
+}
+
+}  // namespace
+
+std::string calibration_dir_name(const std::string& gpu_name) {
+  std::string s = gpu_name;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+const std::filesystem::path& KernelCostModel::default_calibration_dir() {
+  static const std::filesystem::path kDir = std::filesystem::path(MFUSIM_SOURCE_DIR) / "workloads" / "calibration";
+  return kDir;
+}
+
+KernelCostModel::KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables tables, bool scaled, double hbm_ratio)
+    : gpu_(gpu), tables_(std::move(tables)), scaled_(scaled), hbm_ratio_(hbm_ratio) {
+  provenance_ = scaled_ ? "scaled from " + tables_.gpu + " tables (no measurements for " + gpu_.name + ")"
+                        : "measured on " + tables_.gpu + " (" + tables_.source + ")";
+  launch_ = core::Duration::from_seconds(tables_.launch_overhead_us * 1e-6);
+}
+
+KernelCostModel KernelCostModel::for_gpu(const hardware::Catalog& catalog, const hardware::GpuSpec& gpu,
+                                         const std::filesystem::path& calibration_dir) {
+  const auto own = calibration_dir / calibration_dir_name(gpu.name) / "kernels.yaml";
+  if (std::filesystem::exists(own)) return KernelCostModel(gpu, CalibrationTables::load(own), false);
+  const auto reference = calibration_dir / calibration_dir_name(kReferenceGpu) / "kernels.yaml";
+  if (!std::filesystem::exists(reference)) {
+    throw core::InputError("no calibration tables for " + gpu.name + " and no reference tables at " + reference.string());
+  }
+  const double ratio = gpu.hbm_bandwidth.value() / catalog.gpu(kReferenceGpu).hbm_bandwidth.value();
+  return KernelCostModel(gpu, CalibrationTables::load(reference), true, ratio);
+}
+
+double KernelCostModel::gemm_efficiency(const GemmShape& g, hardware::Dtype dtype) const {
+  const auto& pts = (dtype == hardware::Dtype::kFp8 && !tables_.gemm_fp8.empty()) ? tables_.gemm_fp8 : tables_.gemm_bf16;
+  const std::array<double, 3> q{std::log2(static_cast<double>(std::max<std::int64_t>(1, g.m))),
+                                std::log2(static_cast<double>(std::max<std::int64_t>(1, g.n))),
+                                std::log2(static_cast<double>(std::max<std::int64_t>(1, g.k)))};
+  // The 4 nearest points in log space (ties broken by table order: deterministic).
+  constexpr std::size_t kNeighbours = 4;
+  std::array<std::pair<double, std::size_t>, kNeighbours> best;
+  best.fill({INFINITY, 0});
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    const double dm = std::log2(pts[i].m) - q[0], dn = std::log2(pts[i].n) - q[1], dk = std::log2(pts[i].k) - q[2];
+    const double dist = dm * dm + dn * dn + dk * dk;
+    if (dist == 0.0) return pts[i].efficiency;
+    for (std::size_t j = 0; j < kNeighbours; ++j) {
+      if (dist < best[j].first) {
+        for (std::size_t s = kNeighbours - 1; s > j; --s) best[s] = best[s - 1];
+        best[j] = {dist, i};
+        break;
+      }
+    }
+  }
+  double wsum = 0.0, esum = 0.0;
+  for (const auto& [dist, i] : best) {
+    if (!std::isfinite(dist)) continue;
+    const double w = 1.0 / dist;
+    wsum += w;
+    esum += w * pts[i].efficiency;
+  }
+  return esum / wsum;
+}
+
+double KernelCostModel::attention_efficiency(const AttentionShape& a) const {
+  // Nearest calibrated head dimension for this pass, then interpolate over sequence length.
+  double best_dim = -1.0, best_gap = INFINITY;
+  for (const auto& p : tables_.attention) {
+    if (p.backward != a.backward) continue;
+    const double gap = std::fabs(std::log2(p.head_dim) - std::log2(static_cast<double>(a.head_dim)));
+    if (gap < best_gap) {
+      best_gap = gap;
+      best_dim = p.head_dim;
+    }
+  }
+  if (best_dim < 0) return gemm_efficiency({a.seq_q, a.seq_kv, a.head_dim, 1}, hardware::Dtype::kBf16);
+  std::vector<std::pair<double, double>> raw;
+  for (const auto& p : tables_.attention) {
+    if (p.backward == a.backward && p.head_dim == best_dim) raw.emplace_back(p.seq, p.efficiency);
+  }
+  return interpolate_log2(curve(raw), static_cast<double>(a.seq_kv));
+}
+
+double KernelCostModel::memory_bandwidth(MemoryOpClass c, double bytes) const {
+  std::vector<std::pair<double, double>> raw;
+  for (const auto& p : tables_.memory_bound) {
+    if (p.op_class == c) raw.emplace_back(p.bytes, p.bytes_per_second);
+  }
+  if (raw.empty()) {
+    for (const auto& p : tables_.memory_bound) raw.emplace_back(p.bytes, p.bytes_per_second);
+  }
+  MFUSIM_CHECK(!raw.empty(), "calibration tables have no memory-bound measurements");
+  return interpolate_log2(curve(raw), bytes) * hbm_ratio_;
+}
+
+double KernelCostModel::optimizer_bandwidth(double bytes) const {
+  if (tables_.optimizer.empty()) return memory_bandwidth(MemoryOpClass::kElementwise, bytes);
+  std::vector<std::pair<double, double>> raw;
+  for (const auto& p : tables_.optimizer) raw.emplace_back(p.bytes, p.bytes_per_second);
+  return interpolate_log2(curve(raw), bytes) * hbm_ratio_;
+}
+
+core::Duration KernelCostModel::time(const Kernel& k) const {
+  double seconds = 0.0;
+  switch (k.kind) {
+    case KernelKind::kGemm:
+    case KernelKind::kAttention: {
+      const auto peak = gpu_.peak(k.kind == KernelKind::kAttention ? hardware::Dtype::kBf16 : k.dtype);
+      MFUSIM_CHECK(peak.has_value(), gpu_.name + " has no peak for " + std::string(hardware::to_string(k.dtype)));
+      const double eff = k.kind == KernelKind::kGemm ? gemm_efficiency(k.gemm, k.dtype) : attention_efficiency(k.attention);
+      const double compute = k.flops / (peak->value() * eff);
+      const double memory = k.bytes / memory_bandwidth(MemoryOpClass::kCopy, k.bytes);
+      seconds = std::max(compute, memory);
+      break;
+    }
+    case KernelKind::kMemory:
+      seconds = k.bytes / memory_bandwidth(k.memory_class, k.bytes);
+      break;
+    case KernelKind::kOptimizer:
+      seconds = k.bytes / optimizer_bandwidth(k.bytes);
+      break;
+  }
+  return core::Duration::from_seconds(seconds) + launch_;
+}
+
+}  // namespace mfusim::compute

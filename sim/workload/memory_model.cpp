@@ -1,0 +1,121 @@
+#include "workload/memory_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace mfusim::workload {
+namespace {
+double d(std::int64_t v) { return static_cast<double>(v); }
+}  // namespace
+
+std::vector<MemoryItem> MemoryBreakdown::largest(std::size_t n) const {
+  std::vector<MemoryItem> sorted = items;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const MemoryItem& a, const MemoryItem& b) { return a.bytes > b.bytes; });
+  if (sorted.size() > n) sorted.resize(n);
+  return sorted;
+}
+
+double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const MemoryPlan& plan) {
+  const double h = d(m.hidden);
+  const double t = d(plan.shard.tp);
+  const double sp = plan.shard.sequence_parallel ? t : 1.0;
+  if (plan.recompute == Recompute::kFull) return 2.0 * h / sp;
+  const double r = d(m.heads * m.head_dim) / h;
+  const double k = d(m.kv_heads) / d(m.heads);
+  const double a = d(m.heads);
+  const double s = d(plan.micro_batch.seq);
+  double outside = 8.0 * h + (plan.dropout ? 2.0 * h : 0.0);
+  double inside = 2.0 * h * r * (1.0 + 2.0 * k) + 2.0 * h * r;
+  if (m.mla) {
+    // MLA keeps the latent inputs of the up-projections and the full per-head Q, K, V.
+    const MlaSpec& x = *m.mla;
+    const double qk = d(x.qk_nope_head_dim + x.qk_rope_head_dim);
+    inside = 2.0 * (d(x.q_lora_rank) + d(x.kv_lora_rank + x.qk_rope_head_dim)) +
+             2.0 * a * (qk + qk + d(x.v_head_dim)) + 2.0 * a * d(x.v_head_dim);
+  }
+  const bool glu = m.activation == Activation::kSwiGlu;
+  const double glu_factor = glu ? (plan.eager_swiglu ? 3.0 : 2.0) : 1.0;
+  double experts = 0.0;  // split by expert TP, not by TP
+  if (m.is_moe_layer(layer)) {
+    const MoeSpec& e = *m.moe;
+    const double routed = d(e.top_k) * plan.shard.moe_imbalance;
+    // Permuted copies of the routed tokens' inputs, expert MLP terms for top_k tokens, router probs.
+    experts = routed * (2.0 * h + 2.0 * d(e.expert_ffn) * glu_factor + 2.0 * d(e.expert_ffn));
+    inside += d(e.shared_experts) * (2.0 * d(e.shared_expert_ffn) * glu_factor + 2.0 * d(e.shared_expert_ffn));
+    outside += 4.0 * d(e.experts);
+  } else {
+    inside += 2.0 * d(m.ffn) * glu_factor + 2.0 * d(m.ffn);
+  }
+  if (plan.recompute != Recompute::kSelective) {
+    inside += plan.flash_attention ? 4.0 * a : (plan.dropout ? 5.0 : 4.0) * a * s;
+  }
+  return outside / sp + inside / t + experts / d(plan.shard.expert_tp);
+}
+
+MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
+  MemoryBreakdown b;
+  const Shard& sh = plan.shard;
+  const double tp = d(sh.tp);
+  const double layers_here = std::ceil(d(m.layers) / d(plan.pp));
+  // Parameters on this rank (first stage).
+  double dense_layer = d(m.attention_parameters() + m.layer_norm_parameters());
+  double params = 0.0;
+  for (std::int64_t l = 0; l < static_cast<std::int64_t>(layers_here); ++l) {
+    params += dense_layer / tp;
+    if (m.is_moe_layer(l)) {
+      const MoeSpec& e = *m.moe;
+      const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
+      params += d(m.hidden * e.experts) + d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(sh.ep * sh.expert_tp) +
+                d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp;
+    } else {
+      params += d(m.dense_mlp_parameters()) / tp;
+    }
+  }
+  params += d(m.embedding_parameters()) / tp;
+  if (plan.pp == 1) params += d(m.output_parameters()) / tp;
+  b.parameters_on_rank = params;
+
+  const double dp = d(plan.dp);
+  double weights = 2.0 * params, grads = 4.0 * params, optimizer = 12.0 * params;
+  switch (plan.sharding) {
+    case Sharding::kNone: break;
+    case Sharding::kOptimizer: optimizer /= dp; break;
+    case Sharding::kGradients: optimizer /= dp; grads /= dp; break;
+    case Sharding::kParameters: {
+      optimizer /= dp;
+      grads /= dp;
+      // Sharded weights plus the gathered bf16 weights of two layers (current + prefetched).
+      weights = weights / dp + 2.0 * 2.0 * params / std::max(1.0, layers_here);
+      break;
+    }
+  }
+  b.items.push_back({"weights (bf16)", weights});
+  b.items.push_back({"gradients (fp32)", grads});
+  b.items.push_back({"optimizer states (fp32 master + Adam)", optimizer});
+
+  const double tokens = d(plan.micro_batch.batch) * d(plan.micro_batch.seq) / d(sh.cp);
+  double per_mb = 0.0;  // all layers of this stage, one micro-batch
+  for (std::int64_t l = 0; l < static_cast<std::int64_t>(layers_here); ++l) per_mb += activation_bytes_per_token(m, l, plan) * tokens;
+  b.activation_bytes_per_layer = per_mb / std::max(1.0, layers_here);
+  double in_flight = 1.0;
+  switch (plan.pipeline) {
+    case PipelineKind::kNone: in_flight = 1.0; break;
+    case PipelineKind::kGpipe: in_flight = d(plan.microbatches); break;
+    case PipelineKind::kOneFOneB: in_flight = d(std::min(plan.microbatches, plan.pp)); break;
+    case PipelineKind::kInterleaved:
+      in_flight = d(std::min(plan.microbatches, plan.pp)) * (1.0 + d(plan.pp - 1) / d(plan.pp * plan.virtual_stages));
+      break;
+  }
+  b.items.push_back({"activations (" + std::to_string(static_cast<int>(in_flight)) + " micro-batches in flight)", per_mb * in_flight});
+  // Embedding stage: token ids (int64) and the embedding output per in-flight micro-batch.
+  const double sp = sh.sequence_parallel ? tp : 1.0;
+  b.items.push_back({"embedding activations", in_flight * tokens * (8.0 + (plan.dropout ? 2.0 * d(m.hidden) / sp : 0.0))});
+  if (plan.pp == 1) {
+    // Output layer input and fp32 logits / softmax for the loss (Megatron: 4sbh(1 + V/h) / tp).
+    b.items.push_back({"output layer and loss", tokens * 4.0 * (d(m.hidden) + d(m.vocab)) / tp});
+  }
+  for (const auto& i : b.items) b.total_bytes += i.bytes;
+  return b;
+}
+
+}  // namespace mfusim::workload

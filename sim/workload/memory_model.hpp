@@ -1,0 +1,76 @@
+#pragma once
+// Memory per GPU for one training plan: the most loaded rank (the first pipeline stage, which holds
+// the embedding and the most in-flight micro-batches).
+//
+// Model states (mixed precision with fp32 master weights, Adam; Megatron-LM's accounting):
+//   bf16 weights 2 B + fp32 gradient buffer 4 B + fp32 master weight 4 B + Adam moments 8 B = 18 B per
+//   parameter. Distributed optimizer / ZeRO-1 shards the 12 B of optimizer state over DP: 6 + 12/dp.
+//   ZeRO-2 also shards gradients: 2 + 16/dp (plus one reduce bucket). ZeRO-3 / FSDP shards weights
+//   too: 18/dp, plus the gathered bf16 weights of the layers in flight (current + prefetched).
+//   Parameters on the rank: transformer blocks / pp / tp (expert weights / (ep x expert_tp)),
+//   plus the embedding / tp on the first stage (and the untied output layer when pp = 1).
+//
+// Activations (Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models",
+// MLSys 2023, Table 2, generalised to GQA, SwiGLU, MoE and flash attention). Bytes per token per layer,
+// bf16, with r = a*d/h and k = g/a:
+//   outside TP regions (divided by tp only with sequence parallelism):
+//     LN inputs 4h + QKV input 2h + fc1 input 2h (+ two dropout masks 2h when dropout is on)
+//   inside TP regions (divided by tp):
+//     Q, K, V 2h*r*(1 + 2k) + attention output 2h*r + MLP: fc1 output 2f (x2 for SwiGLU) + fc2 input 2f
+//     + without flash attention, softmax 2as + its dropout mask as + softmax output for PV 2as
+//     + with flash attention, the fp32 log-sum-exp 4a
+//   selective recompute drops the softmax terms; full recompute keeps only the layer input 2h.
+// With GPT-3's shape (r = 1, k = 1, f = 4h, dropout, no flash) this is 34h + 5as (the paper's figure),
+// and 18h + 4f under selective recompute (Megatron's theoretical_memory_usage.py).
+// In flight on the first stage: 1 micro-batch without PP; min(m, pp) micro-batches of L/pp layers for
+// 1F1B (so L x min(1, m/pp) layers' worth); m for GPipe; x (1 + (pp-1)/(pp v)) for interleaving.
+// Context parallelism divides the tokens per rank by cp.
+#include <string>
+#include <vector>
+
+#include "core/units.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/ops.hpp"
+
+namespace mfusim::workload {
+
+enum class Sharding { kNone, kOptimizer, kGradients, kParameters };  // none, ZeRO-1 (dist. opt.), ZeRO-2, ZeRO-3/FSDP
+enum class PipelineKind { kNone, kGpipe, kOneFOneB, kInterleaved };
+
+struct MemoryPlan {
+  Shard shard;
+  std::int64_t pp = 1;
+  std::int64_t virtual_stages = 1;  // interleaved 1F1B chunks per rank
+  std::int64_t dp = 1;
+  PipelineKind pipeline = PipelineKind::kNone;
+  std::int64_t microbatches = 1;    // per pipeline per step
+  MicroBatch micro_batch;
+  Recompute recompute = Recompute::kNone;
+  Sharding sharding = Sharding::kNone;
+  bool flash_attention = true;
+  bool dropout = false;
+  // Eager PyTorch keeps SiLU's input, its output and the up projection for the SwiGLU product (3 x 2f)
+  // where Megatron's fused bias-SwiGLU keeps only the fused fc1 output (2 x 2f).
+  bool eager_swiglu = false;
+};
+
+struct MemoryItem {
+  std::string name;
+  double bytes = 0.0;
+};
+
+struct MemoryBreakdown {
+  std::vector<MemoryItem> items;  // weights, gradients, optimizer states, activations, ...
+  double parameters_on_rank = 0.0;
+  double activation_bytes_per_layer = 0.0;  // one micro-batch, one layer, this rank
+  double total_bytes = 0.0;
+  // The three largest items, for "does not fit" messages.
+  std::vector<MemoryItem> largest(std::size_t n = 3) const;
+};
+
+MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan);
+
+// Activation bytes per token of one transformer block on this rank (see the header comment).
+double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const MemoryPlan& plan);
+
+}  // namespace mfusim::workload

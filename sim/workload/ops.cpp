@@ -1,0 +1,315 @@
+#include "workload/ops.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+using compute::Kernel;
+using compute::KernelKind;
+using compute::MemoryOpClass;
+
+constexpr double kAct = 2.0;   // bytes per bf16 activation or weight element
+constexpr double kFp32 = 4.0;  // bytes per fp32 element (gradient accumulation buffers, softmax in CE)
+
+double d(std::int64_t v) { return static_cast<double>(v); }
+
+std::string layer_name(std::int64_t layer, const char* what) { return "L" + std::to_string(layer) + "." + what; }
+
+Op gemm(std::string name, Phase phase, std::int64_t layer, std::int64_t m, std::int64_t n, std::int64_t k,
+        std::int64_t count = 1) {
+  Op op;
+  op.name = std::move(name);
+  op.phase = phase;
+  op.layer = layer;
+  op.kernel.kind = KernelKind::kGemm;
+  op.kernel.gemm = {m, n, k, count};
+  op.kernel.flops = 2.0 * d(m) * d(n) * d(k) * d(count);
+  op.kernel.bytes = (d(m) * d(k) + d(k) * d(n) + d(m) * d(n)) * kAct * d(count);
+  op.model_flops = op.kernel.flops;
+  return op;
+}
+
+Op memory(std::string name, Phase phase, std::int64_t layer, double bytes, MemoryOpClass cls) {
+  Op op;
+  op.name = std::move(name);
+  op.phase = phase;
+  op.layer = layer;
+  op.kernel.kind = KernelKind::kMemory;
+  op.kernel.memory_class = cls;
+  op.kernel.bytes = bytes;
+  return op;
+}
+
+// Forward GEMM -> its dgrad and wgrad (see ops.hpp). The weight gradient accumulates into an fp32
+// buffer (Megatron's gradient-accumulation fusion): read and write k*n fp32 values.
+void backward_of(const Op& f, std::vector<Op>& out) {
+  const auto& g = f.kernel.gemm;
+  Op dgrad = gemm(f.name + ".dgrad", Phase::kBackwardInput, f.layer, g.m, g.k, g.n, g.count);
+  out.push_back(dgrad);
+  Op wgrad = gemm(f.name + ".wgrad", Phase::kBackwardWeight, f.layer, g.k, g.n, g.m, g.count);
+  wgrad.kernel.bytes = (d(g.k) * d(g.m) + d(g.m) * d(g.n)) * kAct * d(g.count) + 2.0 * d(g.k) * d(g.n) * kFp32 * d(g.count);
+  out.push_back(wgrad);
+}
+
+struct Dims {
+  std::int64_t tokens;       // T = b*s/cp, GEMM rows
+  std::int64_t sp_tokens;    // tokens of sequence-parallel regions (T/tp with SP)
+  std::int64_t local_heads;  // a / tp
+  std::int64_t local_kv;     // g / tp (at least 1: KV heads are replicated when g < tp)
+};
+
+Dims dims(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  MFUSIM_CHECK(mb.seq % s.cp == 0, "sequence length not divisible by CP");
+  Dims x;
+  x.tokens = mb.batch * mb.seq / s.cp;
+  x.sp_tokens = s.sequence_parallel ? std::max<std::int64_t>(1, x.tokens / s.tp) : x.tokens;
+  x.local_heads = std::max<std::int64_t>(1, m.heads / s.tp);
+  x.local_kv = std::max<std::int64_t>(1, m.kv_heads / s.tp);
+  return x;
+}
+
+// Fused attention core (flash): executed FLOPs 4 * bh * sq * skv * d (halved by the causal mask;
+// a sliding window w limits each query to w keys), model FLOPs without the mask.
+Op attention_core(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase) {
+  const Dims x = dims(m, s, mb);
+  const std::int64_t sq = mb.seq / s.cp;
+  const std::int64_t skv = mb.seq;
+  const std::int64_t d_qk = m.mla ? m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim : m.head_dim;
+  const std::int64_t d_v = m.mla ? m.mla->v_head_dim : m.head_dim;
+  const double bh = d(mb.batch * x.local_heads);
+  const double full = 2.0 * bh * d(sq) * d(skv) * d(d_qk + d_v);  // QK^T and PV, 2 FLOPs per MAC
+  double executed = 0.5 * full;                                    // causal: half the blocks
+  if (m.sliding_window && *m.sliding_window < skv) {
+    executed = full * d(*m.sliding_window) / d(skv) * (1.0 - 0.5 * d(*m.sliding_window) / d(skv));
+  }
+  const double kv_heads = d(mb.batch * x.local_kv);
+  const double io = (bh * d(sq) * d(d_qk + d_v) + kv_heads * d(skv) * d(d_qk + d_v)) * kAct;  // q,o + k,v
+  Op op;
+  op.name = layer_name(layer, phase == Phase::kBackwardInput ? "attn.bwd" : "attn");
+  op.phase = phase;
+  op.layer = layer;
+  op.kernel.kind = KernelKind::kAttention;
+  op.kernel.attention = {mb.batch * x.local_heads, sq, skv, d_qk, true, phase == Phase::kBackwardInput};
+  if (phase == Phase::kBackwardInput) {
+    op.kernel.flops = 2.5 * executed;  // FlashAttention-2 backward: 5 GEMMs to the forward's 2
+    op.kernel.bytes = 2.0 * io;        // reads q, k, v, o, do; writes dq, dk, dv
+    op.model_flops = 2.0 * full;
+  } else {
+    op.kernel.flops = executed;
+    op.kernel.bytes = io;
+    op.model_flops = phase == Phase::kRecompute ? 0.0 : full;
+  }
+  return op;
+}
+
+void mlp_forward(const ModelSpec& m, std::int64_t layer, std::int64_t width, std::int64_t count, const char* prefix,
+                 std::vector<Op>& out, std::int64_t rows) {
+  const bool glu = m.activation == Activation::kSwiGlu;
+  const std::string p = std::string(prefix);
+  out.push_back(gemm(layer_name(layer, (p + "fc1").c_str()), Phase::kForward, layer, rows, (glu ? 2 : 1) * width, m.hidden, count));
+  const double act_elems = d(rows) * d(width) * d(count);
+  out.push_back(memory(layer_name(layer, (p + "act").c_str()), Phase::kForward, layer, (glu ? 3.0 : 2.0) * act_elems * kAct,
+                       MemoryOpClass::kElementwise));
+  out.push_back(gemm(layer_name(layer, (p + "fc2").c_str()), Phase::kForward, layer, rows, m.hidden, width, count));
+}
+
+}  // namespace
+
+std::string_view to_string(Phase p) {
+  switch (p) {
+    case Phase::kForward: return "fwd";
+    case Phase::kBackwardInput: return "bwd-input";
+    case Phase::kBackwardWeight: return "bwd-weight";
+    case Phase::kRecompute: return "recompute";
+    case Phase::kOptimizer: return "optimizer";
+  }
+  return "?";
+}
+
+std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shard& s, const MicroBatch& mb) {
+  const Dims x = dims(m, s, mb);
+  const double h = d(m.hidden);
+  std::vector<Op> out;
+  out.push_back(memory(layer_name(layer, "norm1"), Phase::kForward, layer, 2.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kNorm));
+  if (m.mla) {
+    // MLA (DeepSeek-V2/V3): down-projections are small and not split by TP; up-projections are.
+    const MlaSpec& a = *m.mla;
+    const std::int64_t qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    if (a.q_lora_rank > 0) {
+      out.push_back(gemm(layer_name(layer, "q_down"), Phase::kForward, layer, x.tokens, a.q_lora_rank, m.hidden));
+      out.push_back(gemm(layer_name(layer, "q_up"), Phase::kForward, layer, x.tokens, x.local_heads * qk, a.q_lora_rank));
+    } else {
+      out.push_back(gemm(layer_name(layer, "q"), Phase::kForward, layer, x.tokens, x.local_heads * qk, m.hidden));
+    }
+    out.push_back(gemm(layer_name(layer, "kv_down"), Phase::kForward, layer, x.tokens, a.kv_lora_rank + a.qk_rope_head_dim, m.hidden));
+    out.push_back(gemm(layer_name(layer, "kv_up"), Phase::kForward, layer, x.tokens,
+                       x.local_heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank));
+  } else {
+    out.push_back(gemm(layer_name(layer, "qkv"), Phase::kForward, layer, x.tokens, (x.local_heads + 2 * x.local_kv) * m.head_dim, m.hidden));
+  }
+  if (m.position == Position::kRope) {
+    const std::int64_t rope_width = m.mla ? x.local_heads * m.mla->qk_rope_head_dim + m.mla->qk_rope_head_dim
+                                          : (x.local_heads + x.local_kv) * m.head_dim;
+    out.push_back(memory(layer_name(layer, "rope"), Phase::kForward, layer, 2.0 * d(x.tokens) * d(rope_width) * kAct,
+                         MemoryOpClass::kElementwise));
+  }
+  out.push_back(attention_core(m, s, mb, layer, Phase::kForward));
+  const std::int64_t v_width = m.mla ? x.local_heads * m.mla->v_head_dim : x.local_heads * m.head_dim;
+  out.push_back(gemm(layer_name(layer, "proj"), Phase::kForward, layer, x.tokens, m.hidden, v_width));
+  out.push_back(memory(layer_name(layer, "residual1"), Phase::kForward, layer, 3.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kElementwise));
+  out.push_back(memory(layer_name(layer, "norm2"), Phase::kForward, layer, 2.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kNorm));
+  if (m.is_moe_layer(layer)) {
+    const MoeSpec& e = *m.moe;
+    out.push_back(gemm(layer_name(layer, "router"), Phase::kForward, layer, x.tokens, e.experts, m.hidden));
+    out.push_back(memory(layer_name(layer, "router.topk"), Phase::kForward, layer, d(x.tokens) * d(e.experts) * (kAct + kFp32),
+                         MemoryOpClass::kSoftmax));
+    out.push_back(memory(layer_name(layer, "permute"), Phase::kForward, layer, 2.0 * d(x.tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
+    const std::int64_t local_experts = std::max<std::int64_t>(1, e.experts / s.ep);
+    // Tokens per local expert: the EP group's T*top_k routed tokens spread over E experts, of which
+    // E/ep live here, scaled by the imbalance of the busiest rank.
+    const auto per_expert = static_cast<std::int64_t>(
+        std::ceil(d(x.tokens * e.top_k) * d(s.ep) / d(e.experts) * s.moe_imbalance));
+    mlp_forward(m, layer, e.expert_ffn / s.expert_tp, local_experts, "expert.", out, std::max<std::int64_t>(1, per_expert));
+    out.push_back(memory(layer_name(layer, "unpermute"), Phase::kForward, layer, 2.0 * d(x.tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
+    if (e.shared_experts > 0) mlp_forward(m, layer, e.shared_experts * e.shared_expert_ffn / s.tp, 1, "shared.", out, x.tokens);
+  } else {
+    mlp_forward(m, layer, m.ffn / s.tp, 1, "", out, x.tokens);
+  }
+  out.push_back(memory(layer_name(layer, "residual2"), Phase::kForward, layer, 3.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kElementwise));
+  return out;
+}
+
+std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Shard& s, const MicroBatch& mb,
+                               Recompute recompute) {
+  std::vector<Op> fwd = layer_forward(m, layer, s, mb);
+  std::vector<Op> out;
+  if (recompute == Recompute::kFull) {
+    for (Op op : fwd) {
+      op.phase = Phase::kRecompute;
+      op.name += ".recompute";
+      op.model_flops = 0.0;
+      out.push_back(std::move(op));
+    }
+  } else if (recompute == Recompute::kSelective) {
+    out.push_back(attention_core(m, s, mb, layer, Phase::kRecompute));
+    out.back().name += ".recompute";
+  }
+  // Backward in reverse order of the forward.
+  for (auto it = fwd.rbegin(); it != fwd.rend(); ++it) {
+    const Op& f = *it;
+    switch (f.kernel.kind) {
+      case KernelKind::kGemm:
+        backward_of(f, out);
+        break;
+      case KernelKind::kAttention:
+        out.push_back(attention_core(m, s, mb, layer, Phase::kBackwardInput));
+        break;
+      case KernelKind::kMemory: {
+        // Elementwise/norm backward reads the saved input and the output gradient and writes the
+        // input gradient: 1.5x the forward traffic (a residual add's gradient is a pass-through).
+        if (f.name.find("residual") != std::string::npos) break;
+        Op b = memory(f.name + ".bwd", Phase::kBackwardInput, layer, 1.5 * f.kernel.bytes, f.kernel.memory_class);
+        out.push_back(std::move(b));
+        break;
+      }
+      case KernelKind::kOptimizer:
+        break;
+    }
+  }
+  return out;
+}
+
+std::vector<Op> embedding_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  const Dims x = dims(m, s, mb);
+  // Gather T rows of h (the vocab-parallel shard contributes its part; the TP reduction is a collective).
+  return {memory("embedding", Phase::kForward, -1, 2.0 * d(x.tokens) * d(m.hidden) * kAct, MemoryOpClass::kCopy)};
+}
+
+std::vector<Op> embedding_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  const Dims x = dims(m, s, mb);
+  // Scatter-add of T gradient rows into the fp32 embedding gradient (read-modify-write).
+  return {memory("embedding.bwd", Phase::kBackwardWeight, -1, d(x.tokens) * d(m.hidden) * (kAct + 2.0 * kFp32),
+                 MemoryOpClass::kCopy)};
+}
+
+std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  const Dims x = dims(m, s, mb);
+  const std::int64_t v_local = (m.vocab + s.tp - 1) / s.tp;
+  std::vector<Op> out;
+  out.push_back(memory("final_norm", Phase::kForward, -1, 2.0 * d(x.sp_tokens) * d(m.hidden) * kAct, MemoryOpClass::kNorm));
+  out.push_back(gemm("logits", Phase::kForward, -1, x.tokens, v_local, m.hidden));
+  // Vocab-parallel cross-entropy: reads bf16 logits, keeps fp32 softmax statistics.
+  out.push_back(memory("cross_entropy", Phase::kForward, -1, d(x.tokens) * d(v_local) * (kAct + kFp32), MemoryOpClass::kSoftmax));
+  return out;
+}
+
+std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  const Dims x = dims(m, s, mb);
+  const std::int64_t v_local = (m.vocab + s.tp - 1) / s.tp;
+  std::vector<Op> out;
+  out.push_back(memory("cross_entropy.bwd", Phase::kBackwardInput, -1, d(x.tokens) * d(v_local) * (kFp32 + kAct),
+                       MemoryOpClass::kSoftmax));
+  backward_of(gemm("logits", Phase::kForward, -1, x.tokens, v_local, m.hidden), out);
+  out.push_back(memory("final_norm.bwd", Phase::kBackwardInput, -1, 3.0 * d(x.sp_tokens) * d(m.hidden) * kAct, MemoryOpClass::kNorm));
+  return out;
+}
+
+Op optimizer_step(std::int64_t parameters) {
+  Op op;
+  op.name = "adamw";
+  op.phase = Phase::kOptimizer;
+  op.kernel.kind = KernelKind::kOptimizer;
+  op.kernel.flops = 0.0;
+  op.kernel.bytes = d(parameters) * kAdamBytesPerParameter;
+  return op;
+}
+
+std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches, Recompute recompute) {
+  const Shard s;
+  std::vector<Op> out;
+  auto append = [&out](std::vector<Op> ops) { out.insert(out.end(), ops.begin(), ops.end()); };
+  for (std::int64_t i = 0; i < microbatches; ++i) {
+    append(embedding_forward(m, s, mb));
+    for (std::int64_t l = 0; l < m.layers; ++l) append(layer_forward(m, l, s, mb));
+    append(head_forward(m, s, mb));
+    append(head_backward(m, s, mb));
+    for (std::int64_t l = m.layers - 1; l >= 0; --l) append(layer_backward(m, l, s, mb, recompute));
+    append(embedding_backward(m, s, mb));
+  }
+  out.push_back(optimizer_step(m.total_parameters()));
+  return out;
+}
+
+double megatron_model_flops(const ModelSpec& m, std::int64_t sequences, std::int64_t seq) {
+  const double T = d(sequences) * d(seq);
+  const double h = d(m.hidden);
+  const double glu = m.activation == Activation::kSwiGlu ? 1.5 : 1.0;
+  double per_token = 0.0;  // FLOPs per token, summed over layers, x3 for fwd + dgrad + wgrad
+  for (std::int64_t l = 0; l < m.layers; ++l) {
+    if (m.mla) {
+      const MlaSpec& a = *m.mla;
+      const double qk = d(a.qk_nope_head_dim + a.qk_rope_head_dim);
+      const double q = a.q_lora_rank > 0 ? d(a.q_lora_rank) * (h + d(m.heads) * qk) : h * d(m.heads) * qk;
+      const double kv = h * d(a.kv_lora_rank + a.qk_rope_head_dim) + d(a.kv_lora_rank) * d(m.heads) * d(a.qk_nope_head_dim + a.v_head_dim);
+      const double proj = d(m.heads) * d(a.v_head_dim) * h;
+      const double core = d(m.heads) * d(seq) * (qk + d(a.v_head_dim));
+      per_token += 6.0 * (q + kv + proj + core);
+    } else {
+      const double qd = d(m.heads * m.head_dim);
+      per_token += 12.0 * h * h * ((1.0 + d(m.kv_heads) / d(m.heads) + d(seq) / h) * (qd / h));
+    }
+    if (m.is_moe_layer(l)) {
+      per_token += 12.0 * h * (d(m.moe->expert_ffn * m.moe->top_k) + d(m.moe->shared_experts * m.moe->shared_expert_ffn)) * glu;
+    } else {
+      per_token += 12.0 * h * d(m.ffn) * glu;
+    }
+  }
+  per_token += 6.0 * h * d(m.vocab);
+  return T * per_token;
+}
+
+}  // namespace mfusim::workload

@@ -1,0 +1,85 @@
+#pragma once
+// Operator breakdown of a transformer training step on one GPU, after tensor (TP), sequence (SP),
+// context (CP) and expert (EP) partitioning: every GEMM with its exact shape, fused attention, the
+// memory-bound operators, for forward, backward (input and weight gradients separately) and
+// recompute, plus the optimizer update. Each op carries the FLOPs it executes and the bytes it moves
+// (bf16 activations and weights, 2 bytes per element, unless noted), and its "model FLOPs" under
+// Megatron-LM's convention (num_floating_point_operations: every GEMM counted 3x for fwd, dgrad, wgrad;
+// attention counted without the causal mask), so the sum over a step reproduces Megatron's MFU.
+//
+// Shapes, for a micro-batch of b sequences of length s on a rank with TP t, CP c (T = b*s/c tokens):
+//   QKV     [T, h] x [h, (a + 2g) d / t]         (MLA: the down/up projections of DeepSeek-V2/V3)
+//   attn    b*a/t heads, s/c queries against s keys (ring attention spreads the causal work evenly)
+//   out     [T, a d / t] x [a d / t, h]
+//   fc1     [T, h] x [h, 2f / t] (SwiGLU: gate and up fused) or [h, f / t]
+//   fc2     [T, f / t] x [f / t, h]
+//   MoE     router [T, h] x [h, E]; routed experts as a grouped GEMM of E/ep local experts with
+//           T * top_k * imbalance / (E/ep) tokens each (tokens arrive from the whole EP group);
+//           shared experts like a dense MLP of width S * f_s
+//   logits  [T, h] x [h, V / t]
+// Backward of a GEMM Y = X W: dgrad dX = dY W^T ([m, n] x [n, k]) and wgrad dW = X^T dY ([k, m] x
+// [m, n]). Flash attention backward executes 2.5x the forward FLOPs (it recomputes QK^T; Dao 2023).
+// With sequence parallelism, norms, residual adds and dropout-free elementwise ops run on T / t tokens.
+// Causal attention executes half the FLOPs of the full product (masked blocks are skipped).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compute/kernel.hpp"
+#include "workload/model_spec.hpp"
+
+namespace mfusim::workload {
+
+enum class Phase : std::uint8_t { kForward, kBackwardInput, kBackwardWeight, kRecompute, kOptimizer };
+std::string_view to_string(Phase p);
+
+enum class Recompute : std::uint8_t { kNone, kSelective, kFull };
+
+struct Shard {
+  std::int64_t tp = 1;
+  std::int64_t cp = 1;
+  std::int64_t ep = 1;
+  std::int64_t expert_tp = 1;  // tensor parallelism inside each expert (Megatron's expert_tensor_parallel_size)
+  bool sequence_parallel = false;
+  double moe_imbalance = 1.0;  // tokens on the busiest expert rank / the balanced share
+};
+
+struct MicroBatch {
+  std::int64_t batch = 1;  // sequences
+  std::int64_t seq = 0;    // tokens per sequence
+};
+
+struct Op {
+  std::string name;       // "L3.fc1", "logits", "adamw"
+  Phase phase = Phase::kForward;
+  std::int64_t layer = -1;  // transformer block, -1 for embedding / head / optimizer
+  compute::Kernel kernel;
+  double model_flops = 0.0;  // Megatron convention (0 for recompute: it is not model work)
+};
+
+// One transformer block: forward ops, or backward ops (with the recompute ops first when asked).
+std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shard& s, const MicroBatch& mb);
+std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Shard& s, const MicroBatch& mb,
+                               Recompute recompute);
+// Embedding lookup (first pipeline stage) and output head: final norm, logits, cross-entropy (last).
+std::vector<Op> embedding_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+std::vector<Op> embedding_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+// Fused AdamW over `parameters` local fp32 master parameters (30 bytes each: read fp32 param, fp32
+// grad, two fp32 moments, write param and moments, and the bf16 copy used by forward/backward).
+Op optimizer_step(std::int64_t parameters);
+inline constexpr double kAdamBytesPerParameter = 30.0;
+
+// Every op of one full training step on a single GPU (no pipeline): per micro-batch, embedding,
+// all blocks and head forward, then backward in reverse; after all micro-batches, the optimizer.
+std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches,
+                                Recompute recompute);
+
+// Megatron-LM's num_floating_point_operations(args, batch_size) for a global batch of `sequences`
+// sequences of length `seq`, generalised to models whose first layers are dense (MoE layers use
+// top_k x expert_ffn, dense layers ffn) and to MLA (its projections replace the QKV term). Does not
+// count the MoE router GEMM (Megatron omits it).
+double megatron_model_flops(const ModelSpec& m, std::int64_t sequences, std::int64_t seq);
+
+}  // namespace mfusim::workload

@@ -1,0 +1,125 @@
+// Memory model vs Megatron-LM's theoretical memory estimate (megatron/training/theoretical_memory_usage.py:
+// compute_weight_and_optimizer_memory and compute_activation_memory, transcribed below), which assumes
+// GPT-style blocks, selective recompute, sequence parallelism and dropout, and 18 bytes per parameter
+// (6 + 12/dp with the distributed optimizer).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "config/loader.hpp"
+#include "config/reader.hpp"
+#include "workload/memory_model.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+struct Args {
+  double layers, hidden, heads, groups, kv_channels, ffn, vocab, seq, mbs, tp, pp, dp, microbatches;
+  bool untie, swiglu, dist_opt;
+};
+
+double megatron_weight_and_optimizer(const Args& a) {
+  const double ratio = a.kv_channels * a.heads / a.hidden;
+  const double gated = a.swiglu ? 3.0 / 2.0 : 1.0;
+  const double in_layers = 2 * a.layers * a.hidden * a.hidden *
+                           (((1 + (a.groups / a.heads)) * ratio) + ((a.ffn / a.hidden) * gated) + (2 / a.hidden) +
+                            (1 / (a.layers * a.hidden)));
+  const double embedding = a.hidden * a.vocab;
+  double most_loaded = ((in_layers / a.pp) + embedding) / a.tp;
+  if (a.untie && a.pp == 1) most_loaded += embedding / a.tp;
+  const double bytes = a.dist_opt ? 6 + (12 / a.dp) : 18;
+  return most_loaded * bytes;
+}
+
+double megatron_activation(const Args& a) {
+  double act = (a.seq * a.mbs * a.hidden) * (18 + (4 * (a.ffn / a.hidden)));
+  act *= a.layers;
+  act += 8 * a.seq * a.mbs * a.pp;
+  act += a.seq * a.mbs * a.hidden * a.pp;
+  if (a.pp > 1) act *= std::min(1.0, a.microbatches / a.pp);
+  if (a.pp == 1) act += a.seq * a.mbs * a.hidden * 4 * (1 + (a.vocab / a.hidden));
+  return act / a.tp;
+}
+
+ModelSpec gpt(double layers, double hidden, double heads, double vocab, double seq) {
+  const std::string yaml = "name: g\nlayers: " + std::to_string(static_cast<int>(layers)) +
+                           "\nhidden: " + std::to_string(static_cast<int>(hidden)) +
+                           "\nheads: " + std::to_string(static_cast<int>(heads)) +
+                           "\nffn: " + std::to_string(static_cast<int>(4 * hidden)) +
+                           "\nvocab: " + std::to_string(static_cast<int>(vocab)) +
+                           "\nseq_length: " + std::to_string(static_cast<int>(seq)) +
+                           "\nnorm: layernorm\nactivation: gelu\nposition: rope\ntied_embeddings: true\nattention: {type: mha}\n";
+  const config::Node n = config::parse_text(yaml, "gpt.yaml");
+  config::Reader r(n, "", nullptr);
+  return read_model(r);
+}
+
+double item(const MemoryBreakdown& b, const std::string& prefix) {
+  double s = 0;
+  for (const auto& i : b.items) {
+    if (i.name.rfind(prefix, 0) == 0) s += i.bytes;
+  }
+  return s;
+}
+
+struct Case {
+  const char* name;
+  double layers, hidden, heads, vocab, seq, mbs, tp, pp, dp, microbatches;
+  bool dist_opt;
+};
+
+class MegatronMemory : public testing::TestWithParam<Case> {};
+
+TEST_P(MegatronMemory, MatchesTheoreticalEstimate) {
+  const Case c = GetParam();
+  const ModelSpec m = gpt(c.layers, c.hidden, c.heads, c.vocab, c.seq);
+  MemoryPlan plan;
+  plan.shard.tp = static_cast<std::int64_t>(c.tp);
+  plan.shard.sequence_parallel = true;
+  plan.pp = static_cast<std::int64_t>(c.pp);
+  plan.dp = static_cast<std::int64_t>(c.dp);
+  plan.pipeline = c.pp > 1 ? PipelineKind::kOneFOneB : PipelineKind::kNone;
+  plan.microbatches = static_cast<std::int64_t>(c.microbatches);
+  plan.micro_batch = {static_cast<std::int64_t>(c.mbs), static_cast<std::int64_t>(c.seq)};
+  plan.recompute = Recompute::kSelective;
+  plan.sharding = c.dist_opt ? Sharding::kOptimizer : Sharding::kNone;
+  plan.flash_attention = false;
+  plan.dropout = true;
+  const MemoryBreakdown b = estimate_memory(m, plan);
+  const Args a{c.layers, c.hidden, c.heads, c.heads, c.hidden / c.heads, 4 * c.hidden, c.vocab, c.seq, c.mbs,
+               c.tp, c.pp, c.dp, c.microbatches, false, false, c.dist_opt};
+  const double states = item(b, "weights") + item(b, "gradients") + item(b, "optimizer");
+  // Megatron counts 2 norms of h per layer and ignores biases and the norms' second vector; we count
+  // LayerNorm weight + bias and linear biases: within 0.5%.
+  EXPECT_NEAR(states / megatron_weight_and_optimizer(a), 1.0, 0.005) << c.name << ": weights + grads + optimizer";
+  const double acts = item(b, "activations") + item(b, "embedding") + item(b, "output");
+  EXPECT_NEAR(acts / megatron_activation(a), 1.0, 0.01) << c.name << ": activations";
+}
+
+// GPT-3 175B as trained in the Megatron papers (TP 8, PP 8 / PP 16), and a 22B model on one node.
+INSTANTIATE_TEST_SUITE_P(Cases, MegatronMemory,
+                         testing::Values(Case{"gpt3-175b tp8 pp8", 96, 12288, 96, 51200, 2048, 1, 8, 8, 12, 64, true},
+                                         Case{"gpt3-175b tp8 pp16 no distopt", 96, 12288, 96, 51200, 2048, 1, 8, 16, 8, 128, false},
+                                         Case{"gpt 22b tp8 pp1", 48, 6144, 64, 51200, 2048, 4, 8, 1, 1, 1, false},
+                                         Case{"gpt 1.3b tp1 pp1 few microbatches", 24, 2048, 16, 51200, 2048, 2, 1, 4, 2, 2, true}));
+
+TEST(MemoryModel, KorthikantiTable2) {
+  // 34sbh + 5as^2b per layer without parallelism or recomputation (GPT shape, dropout, no flash).
+  const ModelSpec m = gpt(1, 4096, 32, 51200, 2048);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.flash_attention = false;
+  plan.dropout = true;
+  const double per_token = activation_bytes_per_token(m, 0, plan);
+  EXPECT_DOUBLE_EQ(per_token, 34.0 * 4096 + 5.0 * 32 * 2048);
+  plan.recompute = Recompute::kFull;
+  EXPECT_DOUBLE_EQ(activation_bytes_per_token(m, 0, plan), 2.0 * 4096) << "full recompute keeps the layer input";
+  plan.recompute = Recompute::kNone;
+  plan.shard.tp = 8;
+  EXPECT_DOUBLE_EQ(activation_bytes_per_token(m, 0, plan), 10.0 * 4096 + 24.0 * 4096 / 8 + 5.0 * 32 * 2048 / 8)
+      << "TP without SP: 10 sbh stay replicated";
+}
+
+}  // namespace
+}  // namespace mfusim::workload

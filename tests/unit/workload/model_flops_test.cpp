@@ -1,0 +1,103 @@
+// Per-step FLOPs: the sum of the operator breakdown's model FLOPs must equal Megatron-LM's
+// num_floating_point_operations (megatron/training/training.py), transcribed below from its Python
+// source, for dense (MHA and GQA) and MoE models.
+#include <gtest/gtest.h>
+
+#include "config/loader.hpp"
+#include "config/reader.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/ops.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+ModelSpec model(const std::string& yaml) {
+  const config::Node n = config::parse_text(yaml, "model.yaml");
+  config::Reader r(n, "", nullptr);
+  return read_model(r);
+}
+
+// Megatron-LM num_floating_point_operations(args, batch_size), all layers MoE when num_experts is set.
+double megatron_reference(double layers, double hidden, double heads, double groups, double kv_channels, double ffn,
+                          double vocab, double seq, double batch, bool swiglu, double topk, double shared_ffn) {
+  const double query_projection_size = kv_channels * heads;
+  const double ratio = query_projection_size / hidden;
+  const double gated = swiglu ? 3.0 / 2.0 : 1.0;
+  const double expansion_factor = 3 * 2 * 2;
+  return expansion_factor * batch * seq * layers * hidden * hidden *
+         (((1 + (groups / heads) + (seq / hidden)) * ratio) + ((ffn / hidden) * topk * gated) +
+          ((shared_ffn / hidden) * gated) + (vocab / (2 * layers * hidden)));
+}
+
+double op_model_flops(const ModelSpec& m, std::int64_t batch, std::int64_t seq, bool include_router) {
+  double total = 0.0;
+  for (const auto& op : single_gpu_step(m, {batch, seq}, 1, Recompute::kNone)) {
+    if (!include_router && op.name.find("router") != std::string::npos) continue;
+    total += op.model_flops;
+  }
+  return total;
+}
+
+TEST(ModelFlops, DenseGptMatchesMegatron) {
+  const ModelSpec m = model(
+      "name: gpt\nlayers: 24\nhidden: 2048\nheads: 16\nffn: 8192\nvocab: 51200\nseq_length: 2048\nnorm: layernorm\n"
+      "activation: gelu\nposition: learned\ntied_embeddings: true\nlinear_bias: true\nattention: {type: mha}\n");
+  const double want = megatron_reference(24, 2048, 16, 16, 128, 8192, 51200, 2048, 4, false, 1, 0);
+  EXPECT_NEAR(op_model_flops(m, 4, 2048, true) / want, 1.0, 1e-12) << "sum of op model FLOPs vs Megatron's formula";
+  EXPECT_NEAR(megatron_model_flops(m, 4, 2048) / want, 1.0, 1e-12);
+}
+
+TEST(ModelFlops, GqaSwigluMatchesMegatron) {
+  const ModelSpec m = model(
+      "name: llama\nlayers: 32\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 128256\nseq_length: 8192\n"
+      "norm: rmsnorm\nactivation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n");
+  const double want = megatron_reference(32, 4096, 32, 8, 128, 14336, 128256, 8192, 2, true, 1, 0);
+  EXPECT_NEAR(op_model_flops(m, 2, 8192, true) / want, 1.0, 1e-12);
+  // 6N + attention: the non-attention part is 6 x (non-embedding parameters + output layer) per token.
+  const double tokens = 2.0 * 8192;
+  const double attention = 12.0 * 32 * 4096 * 8192 * tokens;  // 12 L h s per token (a*d = h)
+  const double six_n = 6.0 * static_cast<double>(m.total_parameters() - m.embedding_parameters() -
+                                                  m.layers * m.layer_norm_parameters() - m.hidden) * tokens;
+  EXPECT_NEAR((six_n + attention) / want, 1.0, 1e-12) << "6N + attention with N = GEMM weights";
+}
+
+TEST(ModelFlops, MoeMatchesMegatronPlusRouter) {
+  const ModelSpec m = model(
+      "name: moe\nlayers: 32\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 32000\nseq_length: 4096\n"
+      "norm: rmsnorm\nactivation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n"
+      "moe: {experts: 8, top_k: 2, expert_ffn: 14336}\n");
+  const double want = megatron_reference(32, 4096, 32, 8, 128, 14336, 32000, 4096, 1, true, 2, 0);
+  EXPECT_NEAR(op_model_flops(m, 1, 4096, false) / want, 1.0, 1e-12) << "Megatron omits the router GEMM";
+  const double router = 3.0 * 2.0 * 4096 * 4096 * 8 * 32;  // 3 x 2 T h E per layer
+  EXPECT_NEAR(op_model_flops(m, 1, 4096, true) / (want + router), 1.0, 1e-12);
+}
+
+TEST(ModelFlops, RecomputeAddsExecutedButNotModelFlops) {
+  const ModelSpec m = model(
+      "name: llama\nlayers: 4\nhidden: 1024\nheads: 8\nffn: 4096\nvocab: 32000\nseq_length: 2048\nnorm: rmsnorm\n"
+      "activation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: mha}\n");
+  double model_none = 0, model_full = 0, exec_none = 0, exec_full = 0;
+  for (const auto& op : single_gpu_step(m, {1, 2048}, 1, Recompute::kNone)) {
+    model_none += op.model_flops;
+    exec_none += op.kernel.flops;
+  }
+  for (const auto& op : single_gpu_step(m, {1, 2048}, 1, Recompute::kFull)) {
+    model_full += op.model_flops;
+    exec_full += op.kernel.flops;
+  }
+  EXPECT_DOUBLE_EQ(model_full, model_none) << "recomputation is not model work";
+  EXPECT_GT(exec_full, exec_none * 1.2) << "full recompute re-executes every block's forward";
+}
+
+TEST(ModelFlops, TensorParallelSplitsGemmsEvenly) {
+  const ModelSpec m = model(
+      "name: llama\nlayers: 2\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 32000\nseq_length: 4096\n"
+      "norm: rmsnorm\nactivation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n");
+  double one = 0, eight = 0;
+  for (const auto& op : layer_forward(m, 0, Shard{}, {1, 4096})) one += op.model_flops;
+  for (const auto& op : layer_forward(m, 0, Shard{8, 1, 1, 1, true, 1.0}, {1, 4096})) eight += op.model_flops;
+  EXPECT_NEAR(eight * 8 / one, 1.0, 1e-12) << "TP=8 must give each rank 1/8 of a block's FLOPs";
+}
+
+}  // namespace
+}  // namespace mfusim::workload
