@@ -112,7 +112,8 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   b.items.push_back({"embedding activations", in_flight * tokens * (8.0 + (plan.dropout ? 2.0 * d(m.hidden) / sp : 0.0))});
   if (plan.pp == 1) {
     // Output layer input and fp32 logits / softmax for the loss (Megatron: 4sbh(1 + V/h) / tp).
-    b.items.push_back({"output layer and loss", tokens * 4.0 * (d(m.hidden) + d(m.vocab)) / tp});
+    const double per_logit = plan.eager_loss ? 10.0 : 4.0;
+    b.items.push_back({"output layer and loss", tokens * (4.0 * d(m.hidden) + per_logit * d(m.vocab)) / tp});
   }
   for (const auto& i : b.items) b.total_bytes += i.bytes;
   return b;

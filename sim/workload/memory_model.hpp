@@ -52,6 +52,10 @@ struct MemoryPlan {
   // Eager PyTorch keeps SiLU's input, its output and the up projection for the SwiGLU product (3 x 2f)
   // where Megatron's fused bias-SwiGLU keeps only the fused fc1 output (2 x 2f).
   bool eager_swiglu = false;
+  // Eager PyTorch computes the loss from fp32 logits: it keeps the bf16 logits (2 B), the fp32
+  // log-softmax (4 B) and, at the start of backward, the fp32 logit gradient (4 B) per logit: 10 B per
+  // logit where Megatron's fused vocab-parallel cross-entropy keeps 4 B (its 4sbh(1 + V/h) term).
+  bool eager_loss = false;
 };
 
 struct MemoryItem {

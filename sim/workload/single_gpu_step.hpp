@@ -1,0 +1,31 @@
+#pragma once
+// Prediction of one training step on one GPU (no parallelism): every op of single_gpu_step() runs on
+// one stream, back to back, so the step time is the sum of the kernel times from the KernelCostModel;
+// memory is estimate_memory() for the same plan. This is how mfusim is checked against measured
+// single-GPU steps (workloads/calibration/<gpu>/training_steps.yaml, docs/validation.md).
+#include <map>
+#include <string>
+
+#include "compute/kernel_cost_model.hpp"
+#include "core/time.hpp"
+#include "workload/memory_model.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/ops.hpp"
+
+namespace mfusim::workload {
+
+struct StepPrediction {
+  core::Duration step_time;
+  std::map<Phase, core::Duration> by_phase;
+  std::size_t kernels = 0;
+  double model_flops = 0.0;  // Megatron convention
+  double mfu = 0.0;          // model FLOPs / (step time x dense bf16 peak)
+  MemoryBreakdown memory;
+};
+
+// `eager`: the step runs as eager PyTorch (autocast bf16, fp32 parameters), which changes which
+// activations are kept (see MemoryPlan).
+StepPrediction predict_single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches,
+                                       Recompute recompute, const compute::KernelCostModel& cost, bool eager);
+
+}  // namespace mfusim::workload

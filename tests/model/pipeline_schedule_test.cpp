@@ -1,0 +1,121 @@
+// Pipeline schedules executed on the engine with uniform stages and free communication, against their
+// closed forms: 1F1B and GPipe bubble (p-1)/(m+p-1); interleaving divides the bubble by v; ZB-H1's
+// bubble is (p-1)(T_F + T_B - T_W) where 1F1B's is (p-1)(T_F + T_B + T_W) (Qi et al. 2024).
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/engine.hpp"
+#include "workload/pipeline_schedule.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+using core::Duration;
+
+struct Result {
+  core::RunStatus status;
+  Duration step;
+  double bubble;  // mean idle share of the stage streams
+};
+
+Result run(PipelineSchedule sched, ScheduleShape shape, Duration tf, Duration tb, Duration tw, Duration p2p = Duration::zero()) {
+  const auto g = schedule_task_graph(
+      sched, shape,
+      [&](std::int32_t, const PipelineAction& a) {
+        // Per chunk, a stage's share of the model: times divide by the number of chunks.
+        const Duration t = a.pass == PassKind::kForward ? tf : a.pass == PassKind::kBackward ? tb : tw;
+        return Duration::from_ps(t.ps() / shape.chunks);
+      },
+      p2p);
+  g.validate();
+  core::Engine e;
+  core::TaskGraphRun r(e, g);
+  r.start();
+  const auto res = e.run();
+  const auto busy = r.busy_time();
+  const Duration step = r.makespan().since_start();
+  double idle = 0;
+  for (std::int32_t s = 0; s < shape.stages; ++s) idle += 1.0 - static_cast<double>(busy[static_cast<std::size_t>(s)].ps()) / static_cast<double>(step.ps());
+  return {res.status, step, idle / shape.stages};
+}
+
+const Duration kF = Duration::from_us(100), kB = Duration::from_us(200), kBin = Duration::from_us(100),
+               kW = Duration::from_us(100);
+
+class OneFOneB : public testing::TestWithParam<std::pair<int, int>> {};
+TEST_P(OneFOneB, BubbleMatchesClosedForm) {
+  const auto [p, m] = GetParam();
+  for (auto sched : {PipelineSchedule::kOneFOneB, PipelineSchedule::kGpipe}) {
+    const Result r = run(sched, {p, m, 1}, kF, kB, Duration::zero());
+    ASSERT_EQ(r.status, core::RunStatus::kCompleted) << to_string(sched) << " stalled";
+    EXPECT_EQ(r.step, (kF + kB) * (m + p - 1)) << to_string(sched) << " p=" << p << " m=" << m << ": (m+p-1)(tf+tb)";
+    EXPECT_NEAR(r.bubble, static_cast<double>(p - 1) / (m + p - 1), 1e-12) << to_string(sched) << ": (p-1)/(m+p-1)";
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Shapes, OneFOneB, testing::Values(std::pair{2, 2}, std::pair{4, 8}, std::pair{8, 8}, std::pair{8, 32},
+                                                           std::pair{4, 3}));
+
+TEST(Interleaved, DividesTheBubbleByV) {
+  for (auto [p, m, v] : {std::tuple{4, 8, 2}, std::tuple{4, 16, 4}, std::tuple{8, 16, 2}, std::tuple{2, 4, 3}}) {
+    // 120 and 240 us divide evenly into 2, 3 and 4 chunks (whole picoseconds).
+    const Duration tf = Duration::from_us(120), tb = Duration::from_us(240);
+    const Result r = run(PipelineSchedule::kInterleaved, {p, m, v}, tf, tb, Duration::zero());
+    ASSERT_EQ(r.status, core::RunStatus::kCompleted) << "interleaved p=" << p << " m=" << m << " v=" << v << " stalled";
+    // Each stage computes m(tf+tb); the bubble is (p-1)(tf+tb)/v: step = (m + (p-1)/v)(tf+tb).
+    const double want = (m + static_cast<double>(p - 1) / v) * (tf + tb).seconds();
+    EXPECT_NEAR(r.step.seconds() / want, 1.0, 1e-9) << "p=" << p << " m=" << m << " v=" << v;
+    const double one_f_one_b = static_cast<double>(p - 1) / (m + p - 1);
+    EXPECT_LT(r.bubble, one_f_one_b) << "interleaving must shrink the bubble";
+  }
+}
+
+TEST(ZeroBubbleH1, BelowOneFOneBWithTheClosedForm) {
+  for (auto [p, m] : {std::pair{4, 8}, std::pair{8, 16}, std::pair{4, 4}}) {
+    const Result zb = run(PipelineSchedule::kZeroBubbleH1, {p, m, 1}, kF, kBin, kW);
+    ASSERT_EQ(zb.status, core::RunStatus::kCompleted);
+    const Result f1b1 = run(PipelineSchedule::kOneFOneB, {p, m, 1}, kF, kBin + kW, Duration::zero());
+    EXPECT_LT(zb.step, f1b1.step) << "ZB-H1 must beat 1F1B (p=" << p << ", m=" << m << ")";
+    // Step = m (T_F + T_B + T_W) + (p-1)(T_F + T_B - T_W).
+    const Duration want = (kF + kBin + kW) * m + (kF + kBin - kW) * (p - 1);
+    EXPECT_EQ(zb.step, want) << "p=" << p << " m=" << m << ": ZB-H1 bubble (p-1)(T_F+T_B-T_W)";
+  }
+}
+
+TEST(DualPipe, RunsWithoutStallAndBeatsOneFOneB) {
+  for (auto [p, m] : {std::pair{4, 8}, std::pair{8, 16}, std::pair{2, 4}}) {
+    const Result dp = run(PipelineSchedule::kDualPipe, {p, m, 2}, kF * 2, kB * 2, Duration::zero());
+    ASSERT_EQ(dp.status, core::RunStatus::kCompleted) << "dualpipe p=" << p << " m=" << m << " stalled";
+    const Result f1b1 = run(PipelineSchedule::kOneFOneB, {p, m, 1}, kF, kB, Duration::zero());
+    EXPECT_LE(dp.step, f1b1.step) << "bidirectional feeding should not lengthen the step (p=" << p << ", m=" << m << ")";
+  }
+}
+
+TEST(Schedules, MoreMicrobatchesNeverIncreaseTheBubble) {
+  for (auto sched : {PipelineSchedule::kOneFOneB, PipelineSchedule::kGpipe, PipelineSchedule::kZeroBubbleH1}) {
+    double previous = 1.0;
+    for (int m : {4, 8, 16, 32}) {
+      const Result r = run(sched, {4, m, 1}, kF, kBin, kW, Duration::from_us(5));
+      ASSERT_EQ(r.status, core::RunStatus::kCompleted);
+      EXPECT_LE(r.bubble, previous + 1e-12) << to_string(sched) << ": m=" << m;
+      previous = r.bubble;
+    }
+  }
+}
+
+TEST(Schedules, EveryPassAppearsOnce) {
+  const ScheduleShape shape{4, 8, 2};
+  for (auto sched : {PipelineSchedule::kInterleaved, PipelineSchedule::kDualPipe}) {
+    const auto lists = build_schedule(sched, shape);
+    std::map<std::tuple<int, int, int>, int> seen;
+    for (std::size_t s = 0; s < lists.size(); ++s) {
+      for (const auto& a : lists[s]) ++seen[{static_cast<int>(a.pass), a.microbatch, a.chunk}];
+    }
+    for (const auto& [k, n] : seen) {
+      EXPECT_EQ(n, sched == PipelineSchedule::kDualPipe ? 4 : 4) << to_string(sched) << ": a pass appears on every stage once";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mfusim::workload
