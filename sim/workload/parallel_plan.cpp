@@ -1,0 +1,159 @@
+#include "workload/parallel_plan.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+std::string divisors(std::int64_t n, std::int64_t limit = 1 << 30) {
+  std::string s;
+  for (std::int64_t d = 1; d <= n && d <= limit; ++d) {
+    if (n % d == 0) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  }
+  return s;
+}
+
+std::string str(std::int64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+std::vector<Dim> default_order() { return {Dim::kTp, Dim::kCp, Dim::kEp, Dim::kDp, Dim::kPp}; }
+
+std::string_view to_string(Dim d) {
+  switch (d) {
+    case Dim::kTp: return "tp";
+    case Dim::kCp: return "cp";
+    case Dim::kEp: return "ep";
+    case Dim::kDp: return "dp";
+    case Dim::kPp: return "pp";
+  }
+  return "?";
+}
+
+std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, std::int64_t gpus, std::int64_t seq) {
+  std::vector<PlanProblem> out;
+  auto add = [&out](std::string key, std::string message) { out.push_back({std::move(key), std::move(message)}); };
+  for (auto [key, v] : {std::pair{"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp}, {"cp", p.cp}, {"ep", p.ep},
+                        {"expert_tp", p.expert_tp}, {"virtual_stages", p.virtual_stages},
+                        {"micro_batch", p.micro_batch}, {"global_batch", p.global_batch}}) {
+    if (v < 1) add(key, str(v) + " must be at least 1");
+  }
+  if (!out.empty()) return out;
+  if (p.gpus() != gpus) {
+    const std::int64_t others = p.tp * p.pp * p.cp;
+    std::string message = "tp x pp x dp x cp = " + str(p.tp) + " x " + str(p.pp) + " x " + str(p.dp) + " x " + str(p.cp) +
+                          " = " + str(p.gpus()) + " GPUs, but the cluster has " + str(gpus);
+    if (gpus % others == 0) message += " (with these tp, pp, cp: dp = " + str(gpus / others) + ")";
+    add("dp", message);
+  }
+  if (m.heads % p.tp != 0) add("tp", str(p.tp) + " does not divide heads=" + str(m.heads) + " (valid: " + divisors(m.heads) + ")");
+  else if (m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) {
+    add("tp", str(p.tp) + " and kv_heads=" + str(m.kv_heads) + " must divide one another (KV heads are split or replicated)");
+  }
+  // Layers need not divide evenly: stages then hold floor or ceil(layers / (pp x v)) layers, as with
+  // Megatron's --decoder-first/last-pipeline-num-layers (Llama 3.1 405B: 126 layers on 16 stages).
+  if (p.pp * p.virtual_stages > m.layers) {
+    add(p.virtual_stages > 1 ? "virtual_stages" : "pp",
+        "pp x virtual_stages = " + str(p.pp * p.virtual_stages) + " model chunks for " + str(m.layers) +
+            " layers (valid: at most " + str(m.layers) + "; even splits: " + divisors(m.layers) + ")");
+  }
+  if (m.moe) {
+    if (m.moe->experts % p.ep != 0) add("ep", str(p.ep) + " does not divide experts=" + str(m.moe->experts) + " (valid: " + divisors(m.moe->experts) + ")");
+    if (p.dp % p.ep != 0) add("ep", "ep=" + str(p.ep) + " must divide dp=" + str(p.dp) + " (experts are spread over data-parallel ranks)");
+    if (m.moe->expert_ffn % p.expert_tp != 0) add("expert_tp", str(p.expert_tp) + " does not divide expert_ffn=" + str(m.moe->expert_ffn));
+  } else if (p.ep > 1) {
+    add("ep", "ep=" + str(p.ep) + " but " + m.name + " has no experts (valid: 1)");
+  }
+  if (seq % (p.cp > 1 ? 2 * p.cp : 1) != 0) {
+    add("cp", "sequence length " + str(seq) + " is not divisible by 2 x cp = " + str(2 * p.cp) +
+                  " (the load-balanced causal split gives each rank two chunks)");
+  }
+  if (p.global_batch % (p.micro_batch * p.dp) != 0) {
+    add("micro_batch", "micro_batch x dp = " + str(p.micro_batch) + " x " + str(p.dp) + " does not divide global_batch=" +
+                           str(p.global_batch) + " (valid micro_batch: " +
+                           (p.global_batch % p.dp == 0 ? divisors(p.global_batch / p.dp) : std::string("none: dp must divide global_batch")) + ")");
+  }
+  if (p.schedule == PipelineSchedule::kInterleaved) {
+    if (p.virtual_stages < 2) add("virtual_stages", "the interleaved schedule needs virtual_stages >= 2");
+    if (p.global_batch % (p.micro_batch * p.dp) == 0 && p.microbatches() % p.pp != 0) {
+      add("global_batch", "the interleaved schedule needs micro-batches (" + str(p.microbatches()) + ") to be a multiple of pp=" + str(p.pp));
+    }
+  } else if (p.virtual_stages > 1) {
+    add("virtual_stages", str(p.virtual_stages) + " virtual stages need schedule: interleaved");
+  }
+  if (p.schedule == PipelineSchedule::kDualPipe && p.pp % 2 != 0) add("pp", "dualpipe needs an even pp, not " + str(p.pp));
+  if (p.sequence_parallel && p.tp == 1) add("sequence_parallel", "sequence parallelism needs tp > 1");
+  if (!(p.moe_imbalance >= 1.0)) add("moe_imbalance", "must be at least 1 (1 = perfectly balanced experts)");
+  return out;
+}
+
+RankLayout::RankLayout(const ParallelPlan& plan) : plan_(plan) {
+  for (Dim d : plan.order) {
+    if (d != Dim::kEp) order_.push_back(d);
+  }
+  MFUSIM_CHECK(order_.size() == 4, "placement order must name tp, cp, dp and pp once each");
+}
+
+std::int64_t RankLayout::size(Dim d) const {
+  switch (d) {
+    case Dim::kTp: return plan_.tp;
+    case Dim::kCp: return plan_.cp;
+    case Dim::kEp: return plan_.ep;
+    case Dim::kDp: return plan_.dp;
+    case Dim::kPp: return plan_.pp;
+  }
+  return 1;
+}
+
+std::int64_t RankLayout::rank(std::int64_t tp, std::int64_t cp, std::int64_t dp, std::int64_t pp) const {
+  std::int64_t r = 0, stride = 1;
+  for (Dim d : order_) {
+    const std::int64_t c = d == Dim::kTp ? tp : d == Dim::kCp ? cp : d == Dim::kDp ? dp : pp;
+    r += c * stride;
+    stride *= size(d);
+  }
+  return r;
+}
+
+std::int64_t RankLayout::coord(std::int64_t rank, Dim d) const {
+  if (d == Dim::kEp) return coord(rank, Dim::kDp) % plan_.ep;
+  std::int64_t stride = 1;
+  for (Dim x : order_) {
+    if (x == d) return (rank / stride) % size(x);
+    stride *= size(x);
+  }
+  return 0;
+}
+
+std::vector<std::int64_t> RankLayout::group_of(std::int64_t r, Dim d) const {
+  const std::int64_t tp = coord(r, Dim::kTp), cp = coord(r, Dim::kCp), dp = coord(r, Dim::kDp), pp = coord(r, Dim::kPp);
+  std::vector<std::int64_t> g;
+  switch (d) {
+    case Dim::kTp: for (std::int64_t i = 0; i < plan_.tp; ++i) g.push_back(rank(i, cp, dp, pp)); break;
+    case Dim::kCp: for (std::int64_t i = 0; i < plan_.cp; ++i) g.push_back(rank(tp, i, dp, pp)); break;
+    case Dim::kDp: for (std::int64_t i = 0; i < plan_.dp; ++i) g.push_back(rank(tp, cp, i, pp)); break;
+    case Dim::kPp: for (std::int64_t i = 0; i < plan_.pp; ++i) g.push_back(rank(tp, cp, dp, i)); break;
+    case Dim::kEp: {
+      const std::int64_t base = dp - dp % plan_.ep;
+      for (std::int64_t i = 0; i < plan_.ep; ++i) g.push_back(rank(tp, cp, base + i, pp));
+      break;
+    }
+  }
+  return g;
+}
+
+std::vector<std::vector<std::int64_t>> RankLayout::groups(Dim d) const {
+  std::vector<std::vector<std::int64_t>> out;
+  std::vector<bool> seen(static_cast<std::size_t>(plan_.gpus()), false);
+  for (std::int64_t r = 0; r < plan_.gpus(); ++r) {
+    if (seen[static_cast<std::size_t>(r)]) continue;
+    auto g = group_of(r, d);
+    for (auto x : g) seen[static_cast<std::size_t>(x)] = true;
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+}  // namespace mfusim::workload

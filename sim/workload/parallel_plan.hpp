@@ -1,0 +1,89 @@
+#pragma once
+// A data/tensor/pipeline/context/expert-parallel training plan, its validity rules and Megatron-style
+// rank placement.
+//
+// GPUs = tp x cp x dp x pp. Expert parallelism is carved out of data parallelism (ep divides dp, as in
+// Megatron-Core, where expert layers see dp x cp / ep expert-data-parallel replicas); expert tensor
+// parallelism `expert_tp` splits each expert. Placement follows Megatron's RankGenerator: `order`
+// lists the dimensions from fastest- to slowest-varying (default tp-cp-ep-dp-pp: TP innermost, so a
+// TP group sits inside one node when tp <= GPUs per node); ep is not a placement dimension of its own
+// (it subdivides dp) and is skipped.
+//
+// Validity (each violated rule names the key and the valid values):
+//   tp x cp x dp x pp = GPUs; tp divides heads (and kv heads, or kv heads divide tp: replication);
+//   pp x virtual_stages <= layers (uneven splits allowed); ep divides experts and dp; expert_tp divides
+//   the expert width; cp divides the sequence (2 cp for the load-balanced causal split);
+//   micro_batch x dp divides global_batch; interleaved needs virtual_stages >= 2 and micro-batches a
+//   multiple of pp; dualpipe needs an even pp; sequence parallelism needs tp > 1.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "workload/memory_model.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/pipeline_schedule.hpp"
+
+namespace mfusim::workload {
+
+enum class Dim : std::uint8_t { kTp, kCp, kEp, kDp, kPp };
+std::string_view to_string(Dim d);
+
+// Megatron's default placement order, fastest-varying first: tp-cp-ep-dp-pp.
+std::vector<Dim> default_order();
+
+enum class ContextParallel : std::uint8_t { kRing, kAllGather };
+
+struct ParallelPlan {
+  std::int64_t tp = 1;
+  std::int64_t pp = 1;
+  std::int64_t dp = 1;
+  std::int64_t cp = 1;
+  std::int64_t ep = 1;
+  std::int64_t expert_tp = 1;
+  std::int64_t virtual_stages = 1;
+  bool sequence_parallel = false;
+  PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
+  Sharding sharding = Sharding::kNone;
+  ContextParallel cp_kind = ContextParallel::kRing;
+  std::vector<Dim> order = default_order();
+  std::int64_t micro_batch = 1;
+  std::int64_t global_batch = 1;
+  double moe_imbalance = 1.0;
+  // Overlap, named after Megatron-LM's flags.
+  bool overlap_grad_reduce = true;   // --overlap-grad-reduce
+  bool overlap_param_gather = true;  // --overlap-param-gather
+  bool tp_comm_overlap = false;      // --tp-comm-overlap
+  std::int64_t bucket_bytes = 40'000'000 * 2;  // --ddp-bucket-size: 40M elements (bf16) by default
+
+  std::int64_t gpus() const { return tp * pp * dp * cp; }
+  // Micro-batches per pipeline per step: global_batch / (micro_batch x dp).
+  std::int64_t microbatches() const { return global_batch / (micro_batch * dp); }
+};
+
+struct PlanProblem {
+  std::string key;      // plan key the problem is about ("tp", "global_batch", ...)
+  std::string message;  // what is wrong and what would be valid
+};
+
+// Every rule the plan breaks for this model, cluster size and sequence length (empty: valid).
+std::vector<PlanProblem> check_plan(const ParallelPlan& plan, const ModelSpec& model, std::int64_t gpus,
+                                    std::int64_t seq_length);
+
+// Rank <-> coordinates under plan.order, and the groups of a dimension.
+class RankLayout {
+ public:
+  explicit RankLayout(const ParallelPlan& plan);
+  std::int64_t rank(std::int64_t tp, std::int64_t cp, std::int64_t dp, std::int64_t pp) const;
+  std::int64_t coord(std::int64_t rank, Dim d) const;
+  // All groups of `d`, each the ranks that differ only in that coordinate, in coordinate order.
+  // Dim::kEp: consecutive blocks of ep data-parallel indices.
+  std::vector<std::vector<std::int64_t>> groups(Dim d) const;
+  std::vector<std::int64_t> group_of(std::int64_t rank, Dim d) const;
+
+ private:
+  std::int64_t size(Dim d) const;
+  ParallelPlan plan_;
+  std::vector<Dim> order_;  // placement dims, fastest first (no ep)
+};
+
+}  // namespace mfusim::workload
