@@ -13,8 +13,13 @@ StreamIndex TaskGraph::add_stream(std::string name) {
   return static_cast<StreamIndex>(streams_.size() - 1);
 }
 
+TaskIndex TaskGraph::add_async_task(std::string name, StreamIndex stream, std::vector<TaskIndex> deps) {
+  tasks_.push_back(Task{std::move(name), stream, Duration::zero(), std::move(deps), true});
+  return static_cast<TaskIndex>(tasks_.size() - 1);
+}
+
 TaskIndex TaskGraph::add_task(std::string name, StreamIndex stream, Duration duration, std::vector<TaskIndex> deps) {
-  tasks_.push_back(Task{std::move(name), stream, duration, std::move(deps)});
+  tasks_.push_back(Task{std::move(name), stream, duration, std::move(deps), false});
   return static_cast<TaskIndex>(tasks_.size() - 1);
 }
 
@@ -63,9 +68,10 @@ void TaskGraph::validate() const {
   }
 }
 
-TaskGraphRun::TaskGraphRun(Engine& engine, const TaskGraph& graph)
+TaskGraphRun::TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher)
     : engine_(engine),
       graph_(graph),
+      launcher_(std::move(launcher)),
       stream_tasks_(graph.streams().size()),
       stream_head_(graph.streams().size(), 0),
       stream_busy_(graph.streams().size(), false),
@@ -98,10 +104,16 @@ void TaskGraphRun::try_start(StreamIndex stream) {
   stream_busy_[stream] = true;
   spans_[t].start = engine_.now();
   spans_[t].started = true;
+  if (graph_.tasks()[t].async) {
+    MFUSIM_CHECK(static_cast<bool>(launcher_), "asynchronous task '" + graph_.tasks()[t].name + "' without a launcher");
+    launcher_(t, [this, t] { finish(t); });
+    return;
+  }
   engine_.schedule_after(graph_.tasks()[t].duration, [this, t] { finish(t); });
 }
 
 void TaskGraphRun::finish(TaskIndex t) {
+  MFUSIM_CHECK(spans_[t].started && !spans_[t].finished, "task '" + graph_.tasks()[t].name + "' completed twice");
   const StreamIndex stream = graph_.tasks()[t].stream;
   spans_[t].end = engine_.now();
   spans_[t].finished = true;
@@ -135,8 +147,15 @@ void TaskGraphRun::describe_pending(std::vector<std::string>& out, std::size_t m
   std::size_t listed = 0;
   const auto& tasks = graph_.tasks();
   for (StreamIndex s = 0; s < stream_tasks_.size() && listed < max_items; ++s) {
-    if (stream_head_[s] == stream_tasks_[s].size() || stream_busy_[s]) continue;
+    if (stream_head_[s] == stream_tasks_[s].size()) continue;
     const TaskIndex t = stream_tasks_[s][stream_head_[s]];
+    if (stream_busy_[s]) {
+      if (tasks[t].async) {
+        out.push_back("stream '" + graph_.streams()[s] + "': '" + tasks[t].name + "' started but never completed");
+        ++listed;
+      }
+      continue;
+    }
     std::string line = "stream '" + graph_.streams()[s] + "': task '" + tasks[t].name + "' waits for";
     bool first = true;
     for (TaskIndex d : tasks[t].deps) {

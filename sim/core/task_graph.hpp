@@ -9,6 +9,7 @@
 // 2, and C waits for B behind A); the engine then reports the run as Stalled and this class lists, per
 // stuck stream, which task waits for which.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,11 +29,15 @@ class TaskGraph {
     StreamIndex stream;
     Duration duration;
     std::vector<TaskIndex> deps;
+    bool async = false;  // completed by the Launcher, not after `duration`
   };
 
   StreamIndex add_stream(std::string name);
   // Dependencies must name tasks already added or added later; validate() checks them all.
   TaskIndex add_task(std::string name, StreamIndex stream, Duration duration, std::vector<TaskIndex> deps = {});
+
+  // A task completed by the run's Launcher (see TaskGraphRun).
+  TaskIndex add_async_task(std::string name, StreamIndex stream, std::vector<TaskIndex> deps = {});
 
   // `task` waits for `on` to finish. Both may be added in any order; validate() checks them.
   void add_dependency(TaskIndex task, TaskIndex on) { tasks_.at(task).deps.push_back(on); }
@@ -59,8 +64,12 @@ class TaskGraphRun final : public PendingWork {
     bool finished = false;
   };
 
+  // Starts an asynchronous task; must call `done` exactly once.
+  using Launcher = std::function<void(TaskIndex task, std::function<void()> done)>;
+
   // The graph must be valid and outlive this object; registers itself as a PendingWork source.
-  TaskGraphRun(Engine& engine, const TaskGraph& graph);
+  // A graph with asynchronous tasks needs a launcher.
+  TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher = nullptr);
 
   void start();
 
@@ -79,6 +88,7 @@ class TaskGraphRun final : public PendingWork {
 
   Engine& engine_;
   const TaskGraph& graph_;
+  Launcher launcher_;
   std::vector<std::vector<TaskIndex>> stream_tasks_;  // per stream, in issue order
   std::vector<std::size_t> stream_head_;              // index into stream_tasks_ of the next task
   std::vector<bool> stream_busy_;

@@ -49,8 +49,10 @@ Op memory(std::string name, Phase phase, std::int64_t layer, double bytes, Memor
 void backward_of(const Op& f, std::vector<Op>& out) {
   const auto& g = f.kernel.gemm;
   Op dgrad = gemm(f.name + ".dgrad", Phase::kBackwardInput, f.layer, g.m, g.k, g.n, g.count);
+  dgrad.segment = f.segment;
   out.push_back(dgrad);
   Op wgrad = gemm(f.name + ".wgrad", Phase::kBackwardWeight, f.layer, g.k, g.n, g.m, g.count);
+  wgrad.segment = f.segment;
   wgrad.kernel.bytes = (d(g.k) * d(g.m) + d(g.m) * d(g.n)) * kAct * d(g.count) + 2.0 * d(g.k) * d(g.n) * kFp32 * d(g.count);
   out.push_back(wgrad);
 }
@@ -180,6 +182,16 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
     mlp_forward(m, layer, m.ffn / s.tp, 1, "", out, x.tokens);
   }
   out.push_back(memory(layer_name(layer, "residual2"), Phase::kForward, layer, 3.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kElementwise));
+  // Segments: everything up to residual1 is attention; then MLP (MoE: up to the permutation), the
+  // routed experts, and the combine (unpermute, shared experts, residual2).
+  Segment seg = Segment::kAttention;
+  for (Op& op : out) {
+    const bool expert = op.name.find(".expert.") != std::string::npos;
+    if (seg == Segment::kMlp && expert) seg = Segment::kExperts;
+    if (seg == Segment::kExperts && !expert) seg = Segment::kCombine;
+    op.segment = seg;
+    if (op.name == layer_name(layer, "residual1")) seg = Segment::kMlp;
+  }
   return out;
 }
 
@@ -197,6 +209,7 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
   } else if (recompute == Recompute::kSelective) {
     out.push_back(attention_core(m, s, mb, layer, Phase::kRecompute));
     out.back().name += ".recompute";
+    out.back().segment = Segment::kAttention;
   }
   // Backward in reverse order of the forward.
   for (auto it = fwd.rbegin(); it != fwd.rend(); ++it) {
@@ -207,12 +220,14 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
         break;
       case KernelKind::kAttention:
         out.push_back(attention_core(m, s, mb, layer, Phase::kBackwardInput));
+        out.back().segment = f.segment;
         break;
       case KernelKind::kMemory: {
         // Elementwise/norm backward reads the saved input and the output gradient and writes the
         // input gradient: 1.5x the forward traffic (a residual add's gradient is a pass-through).
         if (f.name.find("residual") != std::string::npos) break;
         Op b = memory(f.name + ".bwd", Phase::kBackwardInput, layer, 1.5 * f.kernel.bytes, f.kernel.memory_class);
+        b.segment = f.segment;
         out.push_back(std::move(b));
         break;
       }

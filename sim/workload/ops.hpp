@@ -49,8 +49,17 @@ struct MicroBatch {
   std::int64_t seq = 0;    // tokens per sequence
 };
 
+// Where an op sits inside a transformer block, so that the step lowering can place the tensor-,
+// sequence- and expert-parallel collectives between segments (Megatron-LM's placement):
+//   attention: norm1 .. residual1            [SP: all-gather before, reduce-scatter after; else all-reduce after]
+//   mlp:       norm2 .. fc2 (dense) or norm2, router, top-k, permute (MoE)   [same TP collectives as attention]
+//   experts:   the routed experts' GEMMs     [EP: all-to-all dispatch before, combine after]
+//   combine:   unpermute, shared experts, residual2 (MoE)
+enum class Segment : std::uint8_t { kNone, kAttention, kMlp, kExperts, kCombine };
+
 struct Op {
   std::string name;       // "L3.fc1", "logits", "adamw"
+  Segment segment = Segment::kNone;
   Phase phase = Phase::kForward;
   std::int64_t layer = -1;  // transformer block, -1 for embedding / head / optimizer
   compute::Kernel kernel;

@@ -65,3 +65,43 @@ TEST(TaskGraph, StreamOrderDeadlockIsReportedAsStalled) {
 
 }  // namespace
 }  // namespace mfusim::core
+
+namespace mfusim::core {
+namespace {
+
+TEST(TaskGraph, AsyncTasksCompleteWhenTheLauncherSaysSo) {
+  TaskGraph g;
+  const auto s = g.add_stream("comm");
+  const auto c = g.add_stream("compute");
+  const auto send = g.add_async_task("send", s);
+  const auto after = g.add_task("after", c, Duration::from_us(1), {send});
+  g.validate();
+  Engine e;
+  int launched = 0;
+  TaskGraphRun run(e, g, [&](TaskIndex t, std::function<void()> done) {
+    EXPECT_EQ(t, send);
+    ++launched;
+    e.schedule_after(Duration::from_us(7), std::move(done));  // the "network" takes 7 us
+  });
+  run.start();
+  EXPECT_EQ(e.run().status, RunStatus::kCompleted);
+  EXPECT_EQ(launched, 1);
+  EXPECT_EQ(run.spans()[send].end, SimTime::zero() + Duration::from_us(7));
+  EXPECT_EQ(run.spans()[after].end, SimTime::zero() + Duration::from_us(8)) << "dependent starts when the launcher completes";
+}
+
+TEST(TaskGraph, AsyncTaskNeverCompletedIsAStall) {
+  TaskGraph g;
+  const auto s = g.add_stream("comm");
+  g.add_async_task("recv without a send", s);
+  Engine e;
+  TaskGraphRun run(e, g, [](TaskIndex, std::function<void()>) {});
+  run.start();
+  const RunResult r = e.run();
+  EXPECT_EQ(r.status, RunStatus::kStalled) << "an unfinished communication must be reported, not hang";
+  ASSERT_EQ(r.blocked.size(), 1u);
+  EXPECT_EQ(r.blocked[0], "stream 'comm': 'recv without a send' started but never completed");
+}
+
+}  // namespace
+}  // namespace mfusim::core

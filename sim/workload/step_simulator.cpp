@@ -1,0 +1,752 @@
+#include "workload/step_simulator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <tuple>
+
+#include "core/error.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+using core::Duration;
+using core::StreamIndex;
+using core::TaskIndex;
+
+constexpr double kAct = 2.0;       // bf16 bytes per activation element
+constexpr double kGradBytes = 4.0; // fp32 gradient reduction (Megatron accumulates and reduces in fp32)
+constexpr double kParamBytes = 2.0;
+
+core::Bytes bytes(double b) { return core::Bytes(static_cast<std::int64_t>(std::llround(b))); }
+
+struct RankStreams {
+  std::int64_t rank;
+  std::int32_t stage;
+  StreamIndex compute, cp, dp, send, sendb;
+  double flops = 0.0;
+};
+
+class Builder {
+ public:
+  Builder(const StepConfig& cfg, const compute::KernelCostModel& cost)
+      : cfg_(cfg), m_(*cfg.model), p_(cfg.plan), cost_(cost), layout_(cfg.plan) {
+    shape_ = ScheduleShape{static_cast<std::int32_t>(p_.pp), static_cast<std::int32_t>(p_.microbatches()),
+                           static_cast<std::int32_t>(p_.schedule == PipelineSchedule::kDualPipe ? 2 : p_.virtual_stages)};
+    schedule_ = build_schedule(p_.schedule, shape_);
+    shard_ = Shard{p_.tp, p_.cp, p_.ep, p_.expert_tp, p_.sequence_parallel, p_.moe_imbalance};
+    mb_ = MicroBatch{p_.micro_batch, cfg.seq};
+    tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
+    positions_ = p_.schedule == PipelineSchedule::kDualPipe ? p_.pp : p_.pp * shape_.chunks;
+  }
+
+  StepProgram build() {
+    if (cfg_.expansion == Expansion::kSymmetric) {
+      for (std::int64_t s = 0; s < p_.pp; ++s) prog_.ranks.push_back(layout_.rank(0, 0, 0, s));
+    } else {
+      for (std::int64_t r = 0; r < p_.gpus(); ++r) prog_.ranks.push_back(r);
+    }
+    for (std::int64_t r : prog_.ranks) {
+      const std::string n = "r" + std::to_string(r) + ".";
+      RankStreams rs{r, static_cast<std::int32_t>(layout_.coord(r, Dim::kPp)), g().add_stream(n + "compute"),
+                     g().add_stream(n + "cp"), g().add_stream(n + "dp"), g().add_stream(n + "send"),
+                     g().add_stream(n + "sendb"), 0.0};
+      index_[r] = streams_.size();
+      streams_.push_back(rs);
+      prog_.compute_stream.push_back(rs.compute);
+    }
+    for (std::size_t i = 0; i < streams_.size(); ++i) emit_rank(i);
+    link_pipeline();
+    for (const auto& rs : streams_) prog_.executed_flops_per_rank = std::max(prog_.executed_flops_per_rank, rs.flops);
+    return std::move(prog_);
+  }
+
+ private:
+  core::TaskGraph& g() { return prog_.graph; }
+
+  // --- layers of a model chunk ------------------------------------------------------------------
+  std::int64_t position(std::int32_t stage, std::int32_t chunk) const {
+    if (p_.schedule == PipelineSchedule::kDualPipe) return chunk == 0 ? stage : p_.pp - 1 - stage;
+    return static_cast<std::int64_t>(chunk) * p_.pp + stage;
+  }
+  // Layers [begin, end) at a pipeline position; extra layers of an uneven split go to the first positions.
+  std::pair<std::int64_t, std::int64_t> layers_at(std::int64_t pos) const {
+    const std::int64_t base = m_.layers / positions_, extra = m_.layers % positions_;
+    const std::int64_t begin = pos * base + std::min(pos, extra);
+    return {begin, begin + base + (pos < extra ? 1 : 0)};
+  }
+
+  // --- groups ------------------------------------------------------------------------------------
+  std::shared_ptr<const GroupSet> groups_for(Dim d, std::int64_t rank) {
+    const auto stage = layout_.coord(rank, Dim::kPp);
+    const auto key = std::tuple{static_cast<int>(d), cfg_.expansion == Expansion::kFull ? rank : -1 - stage};
+    if (auto it = group_cache_.find(key); it != group_cache_.end()) return it->second;
+    auto set = std::make_shared<GroupSet>();
+    const auto own = d == Dim::kEp ? expert_dp_group(rank) : layout_.group_of(rank, d);
+    set->push_back(own);
+    if (cfg_.expansion == Expansion::kSymmetric) {
+      // Every group of this dimension on the same pipeline stage runs the same collective now.
+      std::vector<bool> seen(static_cast<std::size_t>(p_.gpus()), false);
+      for (auto x : own) seen[static_cast<std::size_t>(x)] = true;
+      for (std::int64_t r = 0; r < p_.gpus(); ++r) {
+        if (seen[static_cast<std::size_t>(r)] || layout_.coord(r, Dim::kPp) != stage) continue;
+        auto grp = d == Dim::kEp ? expert_dp_group(r) : layout_.group_of(r, d);
+        for (auto x : grp) seen[static_cast<std::size_t>(x)] = true;
+        set->push_back(std::move(grp));
+      }
+    }
+    group_cache_.emplace(key, set);
+    return set;
+  }
+  // Dim::kEp here is the all-to-all group (layout's EP blocks); expert gradients use expert_dp.
+  std::vector<std::int64_t> expert_dp_group(std::int64_t rank) const { return layout_.group_of(rank, Dim::kEp); }
+
+  std::vector<std::int64_t> expert_data_parallel(std::int64_t rank) const {
+    // Ranks holding the same experts: same tp, cp, pp and the same position inside their EP block.
+    std::vector<std::int64_t> g;
+    const auto tp = layout_.coord(rank, Dim::kTp), cp = layout_.coord(rank, Dim::kCp), pp = layout_.coord(rank, Dim::kPp);
+    const auto e = layout_.coord(rank, Dim::kDp) % p_.ep;
+    for (std::int64_t dp = e; dp < p_.dp; dp += p_.ep) g.push_back(layout_.rank(tp, cp, dp, pp));
+    return g;
+  }
+
+  // --- task emission -----------------------------------------------------------------------------
+  TaskIndex task(const RankStreams& rs, StreamIndex stream, std::string name, Duration d, TaskKind kind) {
+    const TaskIndex t = g().add_task(std::move(name), stream, d);
+    TaskInfo info;
+    info.kind = kind;
+    info.rank = rs.rank;
+    prog_.info.resize(g().tasks().size());
+    prog_.info[t] = info;
+    last_[stream] = t;
+    return t;
+  }
+
+  TaskIndex comm_task(const RankStreams& rs, StreamIndex stream, std::string name, CollectiveKind kind, Dim dim,
+                      double nbytes, std::shared_ptr<const GroupSet> groups) {
+    const TaskIndex t = g().add_async_task(std::move(name), stream);
+    TaskInfo info;
+    info.kind = TaskKind::kComm;
+    info.dim = dim;
+    info.rank = rs.rank;
+    info.request = static_cast<std::int32_t>(prog_.requests.size());
+    prog_.requests.push_back(CommRequest{kind, dim, bytes(nbytes), groups});
+    if (cfg_.expansion == Expansion::kFull && kind != CollectiveKind::kSendRecv && groups->front().size() > 1) {
+      // Members of one group issue their collectives in the same order: the k-th of this group.
+      const auto key = std::tuple{static_cast<int>(dim), groups->front().front(), rendezvous_count_[{static_cast<int>(dim), rs.rank}]++};
+      auto it = rendezvous_.find(key);
+      if (it == rendezvous_.end()) {
+        it = rendezvous_.emplace(key, static_cast<std::int32_t>(prog_.rendezvous_size.size())).first;
+        prog_.rendezvous_size.push_back(static_cast<std::int32_t>(groups->front().size()));
+      }
+      info.rendezvous = it->second;
+    }
+    prog_.info.resize(g().tasks().size());
+    prog_.info[t] = info;
+    last_[stream] = t;
+    return t;
+  }
+
+  // Accumulates consecutive kernels into one compute task (exact on a serial stream).
+  struct Pending {
+    Duration time;
+    double flops = 0.0;
+    bool any = false;
+    TaskKind kind = TaskKind::kCompute;
+  };
+
+  void add_ops(Pending& pend, const std::vector<const Op*>& ops) {
+    for (const Op* op : ops) {
+      compute::Kernel k = op->kernel;
+      if (k.kind == compute::KernelKind::kGemm) k.dtype = cfg_.gemm_dtype;
+      pend.time += cost_.time(k);
+      pend.flops += k.flops;
+      pend.any = true;
+    }
+  }
+
+  void flush(RankStreams& rs, Pending& pend, const std::string& name) {
+    if (!pend.any) return;
+    task(rs, rs.compute, name, pend.time, pend.kind);
+    rs.flops += pend.flops;
+    pend = Pending{Duration::zero(), 0.0, false, pend.kind};
+  }
+
+  void tp_collective(RankStreams& rs, CollectiveKind kind, const std::string& name) {
+    if (p_.tp == 1) return;
+    comm_task(rs, rs.compute, name, kind, Dim::kTp, tokens_ * static_cast<double>(m_.hidden) * kAct, groups_for(Dim::kTp, rs.rank));
+  }
+  void tp_block_output(RankStreams& rs, const std::string& name) {
+    tp_collective(rs, p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce, name);
+  }
+  void tp_block_input(RankStreams& rs, const std::string& name) {
+    if (p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, name);
+  }
+  void ep_all_to_all(RankStreams& rs, const std::string& name) {
+    if (p_.ep == 1) return;
+    const double routed = tokens_ * static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct /
+                          (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
+    comm_task(rs, rs.compute, name, CollectiveKind::kAllToAll, Dim::kEp, routed, groups_for(Dim::kEp, rs.rank));
+  }
+  double kv_bytes() const {
+    // K and V of the full sequence for this rank's KV heads: what ring attention circulates.
+    const double kv_heads = static_cast<double>(std::max<std::int64_t>(1, m_.kv_heads / p_.tp));
+    const double width = m_.mla ? static_cast<double>(m_.mla->kv_lora_rank + m_.mla->qk_rope_head_dim)
+                                : kv_heads * static_cast<double>(m_.head_dim);
+    return 2.0 * static_cast<double>(mb_.batch * mb_.seq) * width * kAct;
+  }
+
+  // One transformer block, forward (or its recomputation) or backward, as segments and collectives.
+  void emit_layer(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
+                  bool weight_only, const std::string& prefix) {
+    std::vector<Op> ops;
+    if (backward) {
+      ops = layer_backward(m_, layer, shard_, mb_, cfg_.recompute == Recompute::kSelective ? Recompute::kSelective : Recompute::kNone);
+    } else {
+      ops = layer_forward(m_, layer, shard_, mb_);
+    }
+    const std::string L = prefix + "L" + std::to_string(layer);
+    Pending pend{Duration::zero(), 0.0, false, recompute ? TaskKind::kRecompute : TaskKind::kCompute};
+    auto select = [&](Segment seg) {
+      std::vector<const Op*> v;
+      for (const Op& op : ops) {
+        if (op.segment != seg) continue;
+        const bool weight = op.phase == Phase::kBackwardWeight;
+        if (weight_only ? !weight : (weight && !with_weight)) continue;
+        v.push_back(&op);
+      }
+      return v;
+    };
+    if (weight_only) {
+      for (Segment seg : {Segment::kCombine, Segment::kExperts, Segment::kMlp, Segment::kAttention}) add_ops(pend, select(seg));
+      flush(rs, pend, L + " wgrad");
+      return;
+    }
+    const bool moe = m_.is_moe_layer(layer);
+    auto attention = [&] {
+      tp_block_input(rs, L + " attn tp-ag");
+      auto v = select(Segment::kAttention);
+      if (p_.cp > 1 && !backward) {
+        // Ring attention: KV chunks circulate (cp stream) while the attention kernel runs.
+        std::vector<const Op*> pre, core, post;
+        for (const Op* op : v) (op->kernel.kind == compute::KernelKind::kAttention ? core : core.empty() ? pre : post).push_back(op);
+        add_ops(pend, pre);
+        flush(rs, pend, L + " attn-pre");
+        if (p_.cp_kind == ContextParallel::kAllGather) {
+          comm_task(rs, rs.compute, L + " cp-ag", CollectiveKind::kAllGather, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
+          add_ops(pend, core);
+          flush(rs, pend, L + " attn");
+        } else {
+          const auto prev = last_.find(rs.compute);
+          const TaskIndex kv = comm_task(rs, rs.cp, L + " cp-ring", CollectiveKind::kAllGather, Dim::kCp, kv_bytes() * static_cast<double>(p_.cp - 1) / static_cast<double>(p_.cp),
+                                         groups_for(Dim::kCp, rs.rank));
+          if (prev != last_.end()) g().add_dependency(kv, prev->second);
+          add_ops(pend, core);
+          flush(rs, pend, L + " attn");
+          pending_cp_ = kv;
+        }
+        add_ops(pend, post);
+        flush(rs, pend, L + " attn-post");
+        if (pending_cp_ != core::TaskIndex(-1)) {
+          g().add_dependency(last_[rs.compute], pending_cp_);
+          pending_cp_ = core::TaskIndex(-1);
+        }
+      } else {
+        if (p_.cp > 1) {
+          // Backward: dK, dV are reduce-scattered back around the ring after the attention backward.
+          add_ops(pend, v);
+          flush(rs, pend, L + " attn");
+          comm_task(rs, rs.compute, L + " cp-rs", CollectiveKind::kReduceScatter, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
+        } else {
+          add_ops(pend, v);
+          flush(rs, pend, L + " attn");
+        }
+      }
+      tp_block_output(rs, L + " attn tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+    };
+    auto mlp = [&] {
+      if (!moe) {
+        tp_block_input(rs, L + " mlp tp-ag");
+        add_ops(pend, select(Segment::kMlp));
+        flush(rs, pend, L + " mlp");
+        tp_block_output(rs, L + " mlp tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+        return;
+      }
+      if (!backward) {
+        tp_block_input(rs, L + " moe tp-ag");
+        add_ops(pend, select(Segment::kMlp));
+        flush(rs, pend, L + " router");
+        ep_all_to_all(rs, L + " ep-dispatch");
+        add_ops(pend, select(Segment::kExperts));
+        flush(rs, pend, L + " experts");
+        ep_all_to_all(rs, L + " ep-combine");
+        add_ops(pend, select(Segment::kCombine));
+        flush(rs, pend, L + " combine");
+        tp_block_output(rs, L + " moe tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+      } else {
+        tp_block_input(rs, L + " moe tp-ag");
+        add_ops(pend, select(Segment::kCombine));
+        flush(rs, pend, L + " combine");
+        ep_all_to_all(rs, L + " ep-combine");
+        add_ops(pend, select(Segment::kExperts));
+        flush(rs, pend, L + " experts");
+        ep_all_to_all(rs, L + " ep-dispatch");
+        add_ops(pend, select(Segment::kMlp));
+        flush(rs, pend, L + " router");
+        tp_block_output(rs, L + " moe tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+      }
+    };
+    if (backward) {
+      // A selective recomputation op is tagged with the attention segment and comes first.
+      mlp();
+      attention();
+    } else {
+      attention();
+      mlp();
+    }
+  }
+
+  void emit_ops(RankStreams& rs, const std::vector<Op>& ops, const std::string& name, bool weight_only = false,
+                bool with_weight = true) {
+    Pending pend;
+    std::vector<const Op*> v;
+    for (const Op& op : ops) {
+      const bool weight = op.phase == Phase::kBackwardWeight;
+      if (weight_only ? !weight : (weight && !with_weight)) continue;
+      v.push_back(&op);
+    }
+    add_ops(pend, v);
+    flush(rs, pend, name);
+  }
+
+  void emit_rank(std::size_t i) {
+    RankStreams& rs = streams_[i];
+    const std::int32_t s = rs.stage;
+    const auto& actions = schedule_[static_cast<std::size_t>(s)];
+    const bool zb = p_.schedule == PipelineSchedule::kZeroBubbleH1;
+    // The last backward-type action of each chunk on this stage (the final micro-batch) releases the
+    // chunk's gradients.
+    std::map<std::int32_t, std::size_t> final_bwd;
+    for (std::size_t k = 0; k < actions.size(); ++k) {
+      const auto& a = actions[k];
+      if (a.pass == (zb ? PassKind::kWeight : PassKind::kBackward)) final_bwd[a.chunk] = k;
+    }
+    std::map<std::int32_t, bool> chunk_started;
+    std::vector<std::pair<std::int64_t, TaskIndex>> layer_done;  // (layer, task after which its grads are final)
+    param_gather_at_start(rs);
+    for (std::size_t k = 0; k < actions.size(); ++k) {
+      const PipelineAction& a = actions[k];
+      const std::int64_t pos = position(s, a.chunk);
+      const auto [lb, le] = layers_at(pos);
+      const bool first = pos == 0, last = pos == positions_ - 1;
+      const std::string tag = std::string(a.pass == PassKind::kForward ? "F" : a.pass == PassKind::kBackward ? "B" : "W") +
+                              std::to_string(a.microbatch) + (shape_.chunks > 1 ? "." + std::to_string(a.chunk) : "") + " ";
+      const auto before = static_cast<TaskIndex>(g().tasks().size());
+      if (p_.sharding == Sharding::kParameters) fsdp_gather(rs, a, lb, le, tag);
+      if (a.pass == PassKind::kForward) {
+        if (first) {
+          emit_ops(rs, embedding_forward(m_, shard_, mb_), tag + "embedding");
+          tp_block_output(rs, tag + "embedding tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+        }
+        for (std::int64_t l = lb; l < le; ++l) emit_layer(rs, l, false, false, true, false, tag);
+        if (last) {
+          tp_block_input(rs, tag + "head tp-ag");
+          emit_ops(rs, head_forward(m_, shard_, mb_), tag + "head");
+        }
+      } else if (a.pass == PassKind::kBackward) {
+        if (last) {
+          emit_ops(rs, head_backward(m_, shard_, mb_), tag + "head.bwd", false, !zb);
+          tp_block_output(rs, tag + "head tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+        }
+        for (std::int64_t l = le - 1; l >= lb; --l) {
+          if (cfg_.recompute == Recompute::kFull) emit_layer(rs, l, false, true, true, false, tag + "recompute ");
+          emit_layer(rs, l, true, false, !zb, false, tag);
+          if (!zb && final_bwd[a.chunk] == k) layer_done.emplace_back(l, last_[rs.compute]);
+        }
+        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), tag + "embedding.bwd", false, !zb);
+      } else {
+        if (last) emit_ops(rs, head_backward(m_, shard_, mb_), tag + "head.wgrad", true);
+        for (std::int64_t l = le - 1; l >= lb; --l) {
+          emit_layer(rs, l, true, false, true, true, tag);
+          if (final_bwd[a.chunk] == k) layer_done.emplace_back(l, last_[rs.compute]);
+        }
+        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), tag + "embedding.wgrad", true);
+      }
+      const auto after = static_cast<TaskIndex>(g().tasks().size());
+      if (after > before) {
+        first_task_[{rs.rank, static_cast<int>(a.pass), a.microbatch, a.chunk}] = first_on_stream(before, after, rs.compute);
+        last_task_[{rs.rank, static_cast<int>(a.pass), a.microbatch, a.chunk}] = last_[rs.compute];
+      }
+      if (a.pass == PassKind::kForward && !chunk_started[a.chunk]) {
+        chunk_started[a.chunk] = true;
+        if (auto it = gather_[{rs.rank, a.chunk}]; it != 0) g().add_dependency(first_task_[{rs.rank, 0, a.microbatch, a.chunk}], it - 1);
+      }
+      // Hand-off to the next (forward) or previous (backward) virtual stage.
+      if (a.pass == PassKind::kForward && !last) {
+        send(rs, rs.send, tag + "send act", a, true);
+      } else if (a.pass == PassKind::kBackward && !first) {
+        send(rs, rs.sendb, tag + "send grad", a, false);
+      }
+    }
+    gradient_sync(rs, layer_done);
+  }
+
+  TaskIndex first_on_stream(TaskIndex begin, TaskIndex end, StreamIndex stream) const {
+    for (TaskIndex t = begin; t < end; ++t) {
+      if (g_const().tasks()[t].stream == stream) return t;
+    }
+    return begin;
+  }
+  const core::TaskGraph& g_const() const { return prog_.graph; }
+
+  void send(RankStreams& rs, StreamIndex stream, const std::string& name, const PipelineAction& a, bool forward) {
+    const StageChunk here{rs.stage, a.chunk};
+    const auto peer = forward ? forward_successor(p_.schedule, shape_, here) : forward_predecessor(p_.schedule, shape_, here);
+    MFUSIM_CHECK(peer.has_value(), "hand-off without a peer stage");
+    const std::int64_t to = layout_.rank(layout_.coord(rs.rank, Dim::kTp), layout_.coord(rs.rank, Dim::kCp),
+                                         layout_.coord(rs.rank, Dim::kDp), peer->stage);
+    auto groups = p2p_groups(rs.rank, to);
+    const double nbytes = tokens_ * static_cast<double>(m_.hidden) * kAct / (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
+    const TaskIndex t = comm_task(rs, stream, name, CollectiveKind::kSendRecv, Dim::kPp, nbytes, groups);
+    g().add_dependency(t, last_[rs.compute]);
+    sends_[{to, static_cast<int>(a.pass), a.microbatch, peer->chunk}] = t;
+  }
+
+  std::shared_ptr<const GroupSet> p2p_groups(std::int64_t from, std::int64_t to) {
+    const auto key = std::tuple{from, to};
+    if (auto it = p2p_cache_.find(key); it != p2p_cache_.end()) return it->second;
+    auto set = std::make_shared<GroupSet>();
+    set->push_back({from, to});
+    if (cfg_.expansion == Expansion::kSymmetric) {
+      const auto sf = layout_.coord(from, Dim::kPp), st = layout_.coord(to, Dim::kPp);
+      for (std::int64_t tp = 0; tp < p_.tp; ++tp) {
+        for (std::int64_t cp = 0; cp < p_.cp; ++cp) {
+          for (std::int64_t dp = 0; dp < p_.dp; ++dp) {
+            const auto a = layout_.rank(tp, cp, dp, sf), b = layout_.rank(tp, cp, dp, st);
+            if (a != from) set->push_back({a, b});
+          }
+        }
+      }
+    }
+    p2p_cache_.emplace(key, set);
+    return set;
+  }
+
+  // Cross-rank dependencies: a forward waits for the activation hand-off addressed to it, a backward
+  // for the gradient hand-off.
+  void link_pipeline() {
+    for (const auto& [key, first] : first_task_) {
+      auto it = sends_.find(key);
+      if (it != sends_.end()) g().add_dependency(first, it->second);
+    }
+  }
+
+  double params_of_layer(std::int64_t l, bool experts) const {
+    const double tp = static_cast<double>(p_.tp);
+    if (experts) {
+      if (!m_.is_moe_layer(l)) return 0.0;
+      const double glu = m_.activation == Activation::kSwiGlu ? 3.0 : 2.0;
+      return static_cast<double>(m_.moe->experts) * glu * static_cast<double>(m_.hidden * m_.moe->expert_ffn) /
+             static_cast<double>(p_.ep * p_.expert_tp);
+    }
+    double dense = static_cast<double>(m_.attention_parameters() + m_.layer_norm_parameters()) / tp;
+    if (m_.is_moe_layer(l)) {
+      const double glu = m_.activation == Activation::kSwiGlu ? 3.0 : 2.0;
+      dense += static_cast<double>(m_.hidden * m_.moe->experts) +
+               static_cast<double>(m_.moe->shared_experts) * glu * static_cast<double>(m_.hidden * m_.moe->shared_expert_ffn) / tp;
+    } else {
+      dense += static_cast<double>(m_.dense_mlp_parameters()) / tp;
+    }
+    return dense;
+  }
+
+  double stage_params(const RankStreams& rs, bool experts) const {
+    double total = 0.0;
+    for (std::int32_t c = 0; c < shape_.chunks; ++c) {
+      const auto pos = position(rs.stage, c);
+      const auto [lb, le] = layers_at(pos);
+      for (std::int64_t l = lb; l < le; ++l) total += params_of_layer(l, experts);
+      if (!experts && pos == 0) total += static_cast<double>(m_.embedding_parameters()) / static_cast<double>(p_.tp);
+      if (!experts && pos == positions_ - 1) total += static_cast<double>(m_.output_parameters()) / static_cast<double>(p_.tp);
+    }
+    return total;
+  }
+
+  // Distributed optimizer: parameter all-gather of each chunk, issued at the start of the step
+  // (overlapped with the previous step's tail in steady state); the chunk's first forward waits for it.
+  void param_gather_at_start(RankStreams& rs) {
+    if (p_.sharding != Sharding::kOptimizer && p_.sharding != Sharding::kGradients) return;
+    if (p_.dp == 1 || !p_.overlap_param_gather) return;
+    for (std::int32_t c = 0; c < shape_.chunks; ++c) {
+      const auto [lb, le] = layers_at(position(rs.stage, c));
+      double params = 0.0;
+      for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false);
+      const TaskIndex t = comm_task(rs, rs.dp, "param-ag chunk" + std::to_string(c), CollectiveKind::kAllGather, Dim::kDp,
+                                    params * kParamBytes, groups_for(Dim::kDp, rs.rank));
+      gather_[{rs.rank, c}] = t + 1;
+    }
+  }
+
+  // ZeRO-3 / FSDP: gather the chunk's parameters before each pass (prefetched on the dp stream).
+  void fsdp_gather(RankStreams& rs, const PipelineAction& a, std::int64_t lb, std::int64_t le, const std::string& tag) {
+    if (p_.dp == 1 || a.pass == PassKind::kWeight) return;
+    double params = 0.0;
+    for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false);
+    const TaskIndex t = comm_task(rs, rs.dp, tag + "fsdp-ag", CollectiveKind::kAllGather, Dim::kDp, params * kParamBytes,
+                                  groups_for(Dim::kDp, rs.rank));
+    fsdp_waiters_.push_back({t, g().tasks().size()});
+  }
+
+  void gradient_sync(RankStreams& rs, const std::vector<std::pair<std::int64_t, TaskIndex>>& layer_done) {
+    // FSDP: each pass's first compute task waits for its gather.
+    for (const auto& [gather, first_after] : fsdp_waiters_) {
+      for (TaskIndex t = static_cast<TaskIndex>(first_after); t < g().tasks().size(); ++t) {
+        if (g().tasks()[t].stream == rs.compute) {
+          g().add_dependency(t, gather);
+          break;
+        }
+      }
+    }
+    fsdp_waiters_.clear();
+    std::vector<TaskIndex> reduces;
+    const TaskIndex end_of_backward = last_[rs.compute];
+    const bool sharded = p_.sharding != Sharding::kNone;
+    const CollectiveKind kind = sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce;
+    if (p_.dp > 1) {
+      // Buckets in backward order: layers as they complete, bucket_bytes elements each.
+      const double bucket = std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
+      double acc = 0.0;
+      int n = 0;
+      for (std::size_t i = 0; i < layer_done.size(); ++i) {
+        acc += params_of_layer(layer_done[i].first, false);
+        const bool close = acc >= bucket || i + 1 == layer_done.size();
+        if (!close) continue;
+        if (i + 1 == layer_done.size()) acc += stage_params(rs, false) - sum_dense(layer_done);
+        const TaskIndex t = comm_task(rs, rs.dp, "grad bucket " + std::to_string(n++), kind, Dim::kDp, acc * kGradBytes,
+                                      groups_for(Dim::kDp, rs.rank));
+        g().add_dependency(t, p_.overlap_grad_reduce ? layer_done[i].second : end_of_backward);
+        reduces.push_back(t);
+        acc = 0.0;
+      }
+      if (layer_done.empty()) {
+        const TaskIndex t = comm_task(rs, rs.dp, "grad bucket 0", kind, Dim::kDp, stage_params(rs, false) * kGradBytes,
+                                      groups_for(Dim::kDp, rs.rank));
+        g().add_dependency(t, end_of_backward);
+        reduces.push_back(t);
+      }
+    }
+    const double expert_params = stage_params(rs, true);
+    if (expert_params > 0.0 && p_.dp / p_.ep > 1) {
+      auto groups = expert_groups(rs.rank);
+      const TaskIndex t = comm_task(rs, rs.dp, "expert grads", kind, Dim::kDp, expert_params * kGradBytes, groups);
+      g().add_dependency(t, end_of_backward);
+      reduces.push_back(t);
+    }
+    if (m_.tied_embeddings && p_.pp > 1 && (rs.stage == 0 || rs.stage == p_.pp - 1)) {
+      const std::int64_t peer = layout_.rank(layout_.coord(rs.rank, Dim::kTp), layout_.coord(rs.rank, Dim::kCp),
+                                             layout_.coord(rs.rank, Dim::kDp), rs.stage == 0 ? p_.pp - 1 : 0);
+      auto groups = std::make_shared<GroupSet>(GroupSet{{std::min(rs.rank, peer), std::max(rs.rank, peer)}});
+      const TaskIndex t = comm_task(rs, rs.dp, "embedding grads", CollectiveKind::kAllReduce, Dim::kPp,
+                                    static_cast<double>(m_.vocab * m_.hidden) / static_cast<double>(p_.tp) * kGradBytes, groups);
+      g().add_dependency(t, end_of_backward);
+      reduces.push_back(t);
+    }
+    // Optimizer on this rank's (sharded) parameters, after every reduction.
+    const double local = stage_params(rs, false) / (sharded ? static_cast<double>(p_.dp) : 1.0) +
+                         expert_params / (sharded ? static_cast<double>(std::max<std::int64_t>(1, p_.dp / p_.ep)) : 1.0);
+    const TaskIndex opt = task(rs, rs.compute, "optimizer", cost_.time(optimizer_step(static_cast<std::int64_t>(local)).kernel),
+                               TaskKind::kOptimizer);
+    for (TaskIndex r : reduces) g().add_dependency(opt, r);
+    if (sharded && p_.dp > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {
+      comm_task(rs, rs.compute, "param-ag", CollectiveKind::kAllGather, Dim::kDp, stage_params(rs, false) * kParamBytes,
+                groups_for(Dim::kDp, rs.rank));
+    }
+  }
+
+  double sum_dense(const std::vector<std::pair<std::int64_t, TaskIndex>>& layer_done) const {
+    double s = 0.0;
+    for (const auto& [l, t] : layer_done) s += params_of_layer(l, false);
+    return s;
+  }
+
+  std::shared_ptr<const GroupSet> expert_groups(std::int64_t rank) {
+    auto set = std::make_shared<GroupSet>();
+    set->push_back(expert_data_parallel(rank));
+    if (cfg_.expansion == Expansion::kSymmetric) {
+      const auto stage = layout_.coord(rank, Dim::kPp);
+      std::vector<bool> seen(static_cast<std::size_t>(p_.gpus()), false);
+      for (auto x : set->front()) seen[static_cast<std::size_t>(x)] = true;
+      for (std::int64_t r = 0; r < p_.gpus(); ++r) {
+        if (seen[static_cast<std::size_t>(r)] || layout_.coord(r, Dim::kPp) != stage) continue;
+        auto grp = expert_data_parallel(r);
+        for (auto x : grp) seen[static_cast<std::size_t>(x)] = true;
+        set->push_back(std::move(grp));
+      }
+    }
+    return set;
+  }
+
+  const StepConfig& cfg_;
+  const ModelSpec& m_;
+  const ParallelPlan& p_;
+  const compute::KernelCostModel& cost_;
+  RankLayout layout_;
+  ScheduleShape shape_;
+  std::vector<std::vector<PipelineAction>> schedule_;
+  Shard shard_;
+  MicroBatch mb_;
+  double tokens_ = 0.0;
+  std::int64_t positions_ = 1;
+  StepProgram prog_;
+  std::vector<RankStreams> streams_;
+  std::map<std::int64_t, std::size_t> index_;
+  std::map<StreamIndex, TaskIndex> last_;
+  std::map<std::tuple<int, std::int64_t>, std::shared_ptr<const GroupSet>> group_cache_;
+  std::map<std::tuple<std::int64_t, std::int64_t>, std::shared_ptr<const GroupSet>> p2p_cache_;
+  std::map<std::tuple<int, std::int64_t, std::int64_t>, std::int32_t> rendezvous_;
+  std::map<std::pair<int, std::int64_t>, std::int64_t> rendezvous_count_;
+  std::map<std::tuple<std::int64_t, int, std::int32_t, std::int32_t>, TaskIndex> first_task_, last_task_, sends_;
+  std::map<std::pair<std::int64_t, std::int32_t>, TaskIndex> gather_;  // task + 1 (0 = none)
+  std::vector<std::pair<TaskIndex, std::size_t>> fsdp_waiters_;
+  TaskIndex pending_cp_ = core::TaskIndex(-1);
+};
+
+}  // namespace
+
+StepProgram build_step_program(const StepConfig& config, const compute::KernelCostModel& cost) {
+  MFUSIM_CHECK(config.model != nullptr, "step without a model");
+  return Builder(config, cost).build();
+}
+
+StepResult simulate_step(const StepConfig& config, const StepProgram& program, const compute::KernelCostModel& cost,
+                         CommunicationModel& comm, core::Engine& engine, const core::RunLimits& limits) {
+  StepResult r;
+  const auto& tasks = program.graph.tasks();
+  // Full expansion: a collective starts once all members of its group have arrived.
+  std::vector<std::int32_t> arrived(program.rendezvous_size.size(), 0);
+  std::vector<std::vector<std::function<void()>>> waiting(program.rendezvous_size.size());
+  core::TaskGraphRun run(engine, program.graph, [&](TaskIndex t, std::function<void()> done) {
+    const TaskInfo& info = program.info[t];
+    const CommRequest& req = program.requests[static_cast<std::size_t>(info.request)];
+    if (info.rendezvous < 0) {
+      comm.start(req, std::move(done));
+      return;
+    }
+    const auto id = static_cast<std::size_t>(info.rendezvous);
+    waiting[id].push_back(std::move(done));
+    if (++arrived[id] == program.rendezvous_size[id]) {
+      comm.start(req, [&waiting, id] {
+        for (auto& d : waiting[id]) d();
+        waiting[id].clear();
+      });
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  run.start();
+  r.run = engine.run(limits);
+  r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.spans = run.spans();
+  r.tasks = tasks.size();
+  r.step_time = run.makespan().since_start();
+
+  // Critical rank: the one whose compute stream ends last; its timeline is the breakdown.
+  std::vector<core::Duration> stream_end(program.graph.streams().size());
+  for (TaskIndex t = 0; t < tasks.size(); ++t) {
+    if (r.spans[t].finished) stream_end[tasks[t].stream] = std::max(stream_end[tasks[t].stream], r.spans[t].end.since_start());
+  }
+  std::size_t critical = 0;
+  for (std::size_t i = 0; i < program.compute_stream.size(); ++i) {
+    if (stream_end[program.compute_stream[i]] > stream_end[program.compute_stream[critical]]) critical = i;
+  }
+  r.critical_rank = program.ranks[critical];
+  const StreamIndex cs = program.compute_stream[critical];
+  StepBreakdown& b = r.breakdown;
+  core::Duration busy;
+  for (TaskIndex t = 0; t < tasks.size(); ++t) {
+    if (tasks[t].stream != cs || !r.spans[t].finished) continue;
+    const core::Duration d = r.spans[t].end - r.spans[t].start;
+    busy += d;
+    switch (program.info[t].kind) {
+      case TaskKind::kCompute: b.compute += d; break;
+      case TaskKind::kRecompute: b.recompute += d; break;
+      case TaskKind::kOptimizer: b.optimizer += d; break;
+      case TaskKind::kComm: b.exposed[program.info[t].dim] += d; break;
+    }
+    // Idle time before this task: waiting on a data-parallel collective counts as exposed DP
+    // communication, on a pipeline hand-off as exposed PP communication while the transfer ran and as
+    // bubble before it started.
+  }
+  // Idle on the critical stream: classify each gap by what the next task waited for.
+  std::vector<TaskIndex> order;
+  for (TaskIndex t = 0; t < tasks.size(); ++t) {
+    if (tasks[t].stream == cs && r.spans[t].started) order.push_back(t);
+  }
+  std::sort(order.begin(), order.end(), [&](TaskIndex a, TaskIndex c) { return r.spans[a].start < r.spans[c].start; });
+  core::SimTime cursor = core::SimTime::zero();
+  for (TaskIndex t : order) {
+    const core::SimTime start = r.spans[t].start;
+    if (start > cursor) {
+      core::Duration gap = start - cursor;
+      // The dependency that finished last explains the wait.
+      TaskIndex blocker = t;
+      core::SimTime latest = core::SimTime::zero();
+      for (TaskIndex d : tasks[t].deps) {
+        if (r.spans[d].finished && r.spans[d].end >= latest && tasks[d].stream != cs) {
+          latest = r.spans[d].end;
+          blocker = d;
+        }
+      }
+      if (blocker != t && program.info[blocker].kind == TaskKind::kComm) {
+        // The blocker's stream was busy with communication back to the start of its busy run (a chain
+        // of gradient buckets, say): all of that is exposed. For a pipeline hand-off only the transfer
+        // itself is exposed communication; waiting for the sender to compute is bubble.
+        const Dim dim = program.info[blocker].dim;
+        core::SimTime busy_from = r.spans[blocker].start;
+        if (dim != Dim::kPp) {
+          for (TaskIndex u = blocker; u-- > 0;) {
+            if (tasks[u].stream != tasks[blocker].stream || !r.spans[u].finished) continue;
+            if (r.spans[u].end < busy_from) break;
+            busy_from = std::min(busy_from, r.spans[u].start);
+          }
+        }
+        const core::SimTime from = std::max(cursor, busy_from);
+        const core::Duration during = start > from ? start - from : core::Duration::zero();
+        b.exposed[dim] += during;
+        gap -= during;
+        if (dim == Dim::kPp) b.bubble += gap; else b.other += gap;
+      } else {
+        b.bubble += gap;
+      }
+    }
+    if (r.spans[t].finished) cursor = std::max(cursor, r.spans[t].end);
+  }
+  if (r.step_time > cursor.since_start()) b.bubble += r.step_time - cursor.since_start();
+
+  // Whole-step figures.
+  const ParallelPlan& p = config.plan;
+  r.tokens = static_cast<double>(p.global_batch * config.seq);
+  r.model_flops = megatron_model_flops(*config.model, p.global_batch, config.seq);
+  r.executed_flops = program.executed_flops_per_rank * static_cast<double>(p.gpus());
+  const double peak = cost.gpu().peak(hardware::Dtype::kBf16)->value();
+  const double denominator = r.step_time.seconds() * static_cast<double>(p.gpus()) * peak;
+  if (denominator > 0) {
+    r.mfu = r.model_flops / denominator;
+    r.hfu = r.executed_flops / denominator;
+  }
+  return r;
+}
+
+std::string_view to_string(CollectiveKind k) {
+  switch (k) {
+    case CollectiveKind::kAllReduce: return "all-reduce";
+    case CollectiveKind::kAllGather: return "all-gather";
+    case CollectiveKind::kReduceScatter: return "reduce-scatter";
+    case CollectiveKind::kAllToAll: return "all-to-all";
+    case CollectiveKind::kSendRecv: return "send-recv";
+    case CollectiveKind::kBroadcast: return "broadcast";
+  }
+  return "?";
+}
+
+}  // namespace mfusim::workload

@@ -1,0 +1,98 @@
+#pragma once
+// One training step of a parallel plan, lowered to per-rank op graphs and run on the engine.
+//
+// Lowering (docs/models/parallelism.md). Each simulated rank gets streams: `compute` (kernels, and the
+// TP / EP / blocking CP collectives, which Megatron runs on the critical path unless --tp-comm-overlap),
+// `cp` (ring-attention KV exchange, overlapped with the attention kernel), `dp` (gradient buckets,
+// parameter all-gathers), `send` / `sendb` (pipeline activations and gradients). A pipeline action
+// (forward, backward or weight pass of one micro-batch on one model chunk) becomes the segments of its
+// layers' ops (ops.hpp), with the TP collectives between segments (SP: all-gather before, reduce-scatter
+// after; otherwise one all-reduce after each block's output), EP all-to-all around the experts, and a
+// point-to-point hand-off to the next virtual stage. Gradient buckets (--ddp-bucket-size elements, fp32)
+// are reduced over data parallelism as the last micro-batch's backward releases their layers
+// (--overlap-grad-reduce) or after the whole backward; the optimizer step then runs on the local (or
+// distributed-optimizer-sharded) parameters; the distributed optimizer's parameter all-gather is
+// overlapped with the next step's forward (--overlap-param-gather), i.e. issued at the start of the step
+// and awaited by each chunk's first forward.
+//
+// Symmetry: in `symmetric` mode only one rank per pipeline stage is simulated (tp = cp = dp = 0); each
+// collective lists every equivalent group (CommRequest::groups) so the network sees all their traffic.
+// `full` mode simulates every rank, each collective starting when all its members arrive; tests check
+// both agree on small plans.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compute/kernel_cost_model.hpp"
+#include "core/engine.hpp"
+#include "core/task_graph.hpp"
+#include "workload/communication.hpp"
+#include "workload/memory_model.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/ops.hpp"
+#include "workload/parallel_plan.hpp"
+
+namespace mfusim::workload {
+
+enum class Expansion : std::uint8_t { kSymmetric, kFull };
+
+struct StepConfig {
+  const ModelSpec* model = nullptr;
+  ParallelPlan plan;
+  std::int64_t seq = 0;
+  Recompute recompute = Recompute::kNone;
+  hardware::Dtype gemm_dtype = hardware::Dtype::kBf16;
+  Expansion expansion = Expansion::kSymmetric;
+};
+
+enum class TaskKind : std::uint8_t { kCompute, kRecompute, kComm, kOptimizer };
+
+struct TaskInfo {
+  TaskKind kind = TaskKind::kCompute;
+  Dim dim = Dim::kTp;         // comm only
+  std::int64_t rank = 0;      // simulated rank
+  std::int32_t request = -1;  // comm only: index into StepProgram::requests
+  std::int32_t rendezvous = -1;  // full expansion: collective instance shared by the group's members
+};
+
+struct StepProgram {
+  core::TaskGraph graph;
+  std::vector<TaskInfo> info;          // per task
+  std::vector<CommRequest> requests;   // per communication task
+  std::vector<std::int64_t> ranks;     // simulated ranks
+  std::vector<core::StreamIndex> compute_stream;  // per simulated rank
+  std::vector<std::int32_t> rendezvous_size;      // members per collective instance (full expansion)
+  double executed_flops_per_rank = 0.0;           // max over simulated ranks
+};
+
+StepProgram build_step_program(const StepConfig& config, const compute::KernelCostModel& cost);
+
+struct StepBreakdown {
+  core::Duration compute;
+  core::Duration recompute;
+  core::Duration optimizer;
+  core::Duration bubble;  // waiting for other pipeline stages
+  std::map<Dim, core::Duration> exposed;  // communication on the critical path, by dimension
+  core::Duration other;
+};
+
+struct StepResult {
+  core::RunResult run;
+  core::Duration step_time;
+  std::int64_t critical_rank = 0;  // the simulated rank whose compute stream ends last
+  StepBreakdown breakdown;         // of the critical rank; sums to the step time
+  double model_flops = 0.0;        // whole step, all GPUs, Megatron convention
+  double executed_flops = 0.0;     // whole step, all GPUs, recomputation included
+  double tokens = 0.0;             // per step
+  double mfu = 0.0;
+  double hfu = 0.0;
+  std::size_t tasks = 0;
+  double wall_seconds = 0.0;
+  std::vector<core::TaskGraphRun::Span> spans;
+};
+
+StepResult simulate_step(const StepConfig& config, const StepProgram& program, const compute::KernelCostModel& cost,
+                         CommunicationModel& comm, core::Engine& engine, const core::RunLimits& limits = {});
+
+}  // namespace mfusim::workload

@@ -1,0 +1,201 @@
+// The training-step simulator against closed forms, with an ideal compute model (every kernel at peak,
+// no launch overhead) and a closed-form communication model:
+//   time(collective over n ranks, S bytes) = alpha + f(n) S / B,  f = 2(n-1)/n for all-reduce,
+//   (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for send/recv (ring algorithms).
+#include <gtest/gtest.h>
+
+#include "compute/kernel_cost_model.hpp"
+#include "core/engine.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/step_simulator.hpp"
+
+namespace mfusim::workload {
+namespace {
+
+using core::Duration;
+
+compute::CalibrationTables ideal_tables() {
+  compute::CalibrationTables t;
+  t.gpu = "H100-SXM5-80GB";
+  t.source = "ideal";
+  t.gemm_bf16 = {{1, 1, 1, 1.0}, {1e5, 1e5, 1e5, 1.0}};
+  t.attention = {{false, 1, 64, 1.0}, {false, 1e6, 64, 1.0}, {true, 1, 64, 1.0}, {true, 1e6, 64, 1.0}};
+  for (auto c : {compute::MemoryOpClass::kElementwise, compute::MemoryOpClass::kNorm, compute::MemoryOpClass::kSoftmax,
+                 compute::MemoryOpClass::kCopy}) {
+    t.memory_bound.push_back({c, 1.0, 3.35e12});
+    t.memory_bound.push_back({c, 1e12, 3.35e12});
+  }
+  t.launch_overhead_us = 0.0;
+  return t;
+}
+
+const hardware::Catalog& catalog() {
+  static const hardware::Catalog c = hardware::Catalog::load(hardware::Catalog::default_dir());
+  return c;
+}
+
+class AlphaBeta final : public CommunicationModel {
+ public:
+  AlphaBeta(core::Engine& e, double bandwidth, Duration alpha) : e_(e), bw_(bandwidth), alpha_(alpha) {}
+  void start(const CommRequest& r, std::function<void()> done) override {
+    const double n = static_cast<double>(r.groups->front().size());
+    double f = 1.0;
+    switch (r.kind) {
+      case CollectiveKind::kAllReduce: f = 2.0 * (n - 1) / n; break;
+      case CollectiveKind::kAllGather:
+      case CollectiveKind::kReduceScatter:
+      case CollectiveKind::kAllToAll: f = (n - 1) / n; break;
+      default: f = 1.0;
+    }
+    const Duration t = bw_ <= 0 ? Duration::zero() : alpha_ + Duration::from_seconds(f * r.bytes.as_double() / bw_);
+    ++calls;
+    e_.schedule_after(t, std::move(done));
+  }
+  int calls = 0;
+
+ private:
+  core::Engine& e_;
+  double bw_;
+  Duration alpha_;
+};
+
+ModelSpec tiny_model(std::int64_t layers) {
+  ModelSpec m;
+  m.name = "tiny";
+  m.layers = layers;
+  m.hidden = 1024;
+  m.heads = 8;
+  m.kv_heads = 8;
+  m.head_dim = 128;
+  m.ffn = 4096;
+  m.vocab = 8;
+  m.seq_length = 1024;
+  m.attention = AttentionType::kMha;
+  m.tied_embeddings = false;
+  return m;
+}
+
+struct Outcome {
+  StepResult result;
+  int comm_calls;
+};
+
+Outcome simulate(const ModelSpec& m, ParallelPlan plan, double bandwidth = 0, Expansion x = Expansion::kSymmetric) {
+  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  StepConfig cfg;
+  cfg.model = &m;
+  cfg.plan = plan;
+  cfg.seq = m.seq_length;
+  cfg.expansion = x;
+  const StepProgram prog = build_step_program(cfg, cost);
+  core::Engine e;
+  AlphaBeta comm(e, bandwidth, bandwidth > 0 ? Duration::from_us(10) : Duration::zero());
+  Outcome r{simulate_step(cfg, prog, cost, comm, e), 0};
+  r.comm_calls = comm.calls;
+  EXPECT_EQ(r.result.run.status, core::RunStatus::kCompleted) << "the step must complete";
+  return r;
+}
+
+ParallelPlan plan(std::int64_t tp, std::int64_t pp, std::int64_t dp, std::int64_t m, PipelineSchedule s = PipelineSchedule::kOneFOneB) {
+  ParallelPlan p;
+  p.tp = tp;
+  p.pp = pp;
+  p.dp = dp;
+  p.micro_batch = 1;
+  p.global_batch = m * dp;
+  p.schedule = s;
+  return p;
+}
+
+TEST(StepSimulator, OneFOneBBubbleIsTheClosedForm) {
+  // Uniform stages (embedding and head are tiny next to 8 layers per stage), free communication. The
+  // closed form is the bubble's share of the pipeline phase (the step minus the optimizer).
+  for (auto [p, m] : {std::pair{4, 8}, std::pair{4, 16}, std::pair{8, 8}}) {
+    const Outcome r = simulate(tiny_model(8 * p), plan(1, p, 1, m));
+    const StepBreakdown& b = r.result.breakdown;
+    const double bubble = b.bubble.seconds() / (r.result.step_time - b.optimizer).seconds();
+    EXPECT_NEAR(bubble, static_cast<double>(p - 1) / (m + p - 1), 0.005) << "p=" << p << " m=" << m << ": (p-1)/(m+p-1)";
+  }
+}
+
+TEST(StepSimulator, BreakdownSumsToTheStep) {
+  const Outcome r = simulate(tiny_model(8), plan(2, 2, 2, 4), 100e9);
+  const StepBreakdown& b = r.result.breakdown;
+  Duration sum = b.compute + b.recompute + b.optimizer + b.bubble + b.other;
+  for (const auto& [d, t] : b.exposed) sum += t;
+  EXPECT_EQ(sum, r.result.step_time) << "compute + exposed comm + bubble + optimizer + other = step time";
+  EXPECT_GT(b.exposed.at(Dim::kTp), Duration::zero()) << "TP collectives sit on the critical path";
+}
+
+TEST(StepSimulator, InterleavingShrinksTheBubble) {
+  const Outcome base = simulate(tiny_model(16), plan(1, 4, 1, 8));
+  ParallelPlan inter = plan(1, 4, 1, 8, PipelineSchedule::kInterleaved);
+  inter.virtual_stages = 2;
+  const Outcome r = simulate(tiny_model(16), inter);
+  EXPECT_LT(r.result.breakdown.bubble, base.result.breakdown.bubble);
+  EXPECT_NEAR(r.result.breakdown.bubble.seconds() / base.result.breakdown.bubble.seconds(), 0.5, 0.05)
+      << "v = 2 halves the bubble";
+}
+
+TEST(StepSimulator, ZeroBubbleBeatsOneFOneB) {
+  const Outcome base = simulate(tiny_model(16), plan(1, 4, 1, 8));
+  const Outcome zb = simulate(tiny_model(16), plan(1, 4, 1, 8, PipelineSchedule::kZeroBubbleH1));
+  EXPECT_LT(zb.result.step_time, base.result.step_time);
+}
+
+TEST(StepSimulator, SymmetricEqualsFullExpansion) {
+  for (auto p : {plan(2, 2, 2, 4), plan(1, 2, 4, 4), plan(2, 1, 2, 2)}) {
+    const Outcome sym = simulate(tiny_model(4), p, 50e9, Expansion::kSymmetric);
+    const Outcome full = simulate(tiny_model(4), p, 50e9, Expansion::kFull);
+    EXPECT_EQ(sym.result.step_time, full.result.step_time)
+        << "tp=" << p.tp << " pp=" << p.pp << " dp=" << p.dp << ": simulating one rank per stage must equal all ranks";
+    EXPECT_LT(sym.comm_calls, full.comm_calls + 1);
+  }
+}
+
+TEST(StepSimulator, DataParallelReductionIsHiddenUntilTheLastBucket) {
+  // One bucket per layer; at 400 GB/s a bucket reduces faster than a layer's backward, so with overlap
+  // only the last bucket (the first layer's, released at the very end) is exposed; without overlap all are.
+  ModelSpec m = tiny_model(16);
+  m.seq_length = 4096;
+  ParallelPlan p = plan(1, 1, 8, 2);
+  p.micro_batch = 4;
+  p.global_batch = 2 * 4 * 8;
+  p.bucket_bytes = 20'000'000;
+  const Outcome overlapped = simulate(m, p, 400e9);
+  p.overlap_grad_reduce = false;
+  const Outcome serial = simulate(m, p, 400e9);
+  const double per_layer_params = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
+  const double bucket_time = 10e-6 + 2.0 * 7 / 8 * per_layer_params * 4.0 / 400e9;
+  const double exposed_overlap = overlapped.result.breakdown.exposed.at(Dim::kDp).seconds();
+  const double exposed_serial = serial.result.breakdown.exposed.at(Dim::kDp).seconds();
+  // The last bucket overlaps the embedding backward that follows layer 0, so at most one bucket shows.
+  EXPECT_LE(exposed_overlap, bucket_time * 1.001) << "overlap: only (part of) the last bucket is exposed";
+  EXPECT_GT(exposed_overlap, bucket_time * 0.5) << "the last bucket cannot be hidden";
+  EXPECT_NEAR(exposed_serial / (16 * bucket_time), 1.0, 0.15) << "no overlap: every bucket is exposed";
+}
+
+TEST(StepSimulator, PropertiesHold) {
+  // More bandwidth never slows the step.
+  Duration previous = Duration::max();
+  for (double bw : {10e9, 50e9, 200e9, 800e9}) {
+    const Outcome r = simulate(tiny_model(8), plan(2, 2, 2, 4), bw);
+    EXPECT_LE(r.result.step_time, previous) << bw / 1e9 << " GB/s made the step slower";
+    previous = r.result.step_time;
+  }
+  // More micro-batches never increase the bubble fraction.
+  double bubble = 1.0;
+  for (int m : {2, 4, 8, 16}) {
+    const Outcome r = simulate(tiny_model(8), plan(1, 4, 1, m), 100e9);
+    const double f = r.result.breakdown.bubble.seconds() / r.result.step_time.seconds();
+    EXPECT_LE(f, bubble + 1e-9) << "m=" << m;
+    bubble = f;
+  }
+  // Doubling DP with a fixed per-GPU batch keeps compute time.
+  const Outcome d2 = simulate(tiny_model(8), plan(1, 1, 2, 4), 100e9);
+  const Outcome d4 = simulate(tiny_model(8), plan(1, 1, 4, 4), 100e9);
+  EXPECT_EQ(d2.result.breakdown.compute, d4.result.breakdown.compute);
+}
+
+}  // namespace
+}  // namespace mfusim::workload
