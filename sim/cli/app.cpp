@@ -1,4 +1,5 @@
 #include "cli/app.hpp"
+#include "cli/training_summary.hpp"
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -68,6 +69,7 @@ report::RunSummary summarize(const scenario::Scenario& sc, const scenario::Simul
     s.metrics.push_back({"ideal_bubble_fraction", "ideal (p-1)/(m+p-1)", r.ideal_bubble_fraction, ""});
   }
   for (const auto& st : r.streams) s.streams.push_back({st.name, st.busy.ps(), st.utilization});
+  if (sc.training) add_training_summary(sc, r, s);
   return s;
 }
 
@@ -86,7 +88,7 @@ int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
       throw core::InputError(std::string("--time-limit: ") + e.what());
     }
   }
-  log.info("simulating '{}' ({} tasks on {} streams)", sc.name, sc.graph.tasks().size(), sc.graph.streams().size());
+  log.info("simulating '{}'", sc.name);
   const auto result = scenario::simulate(sc, limits);
   log.info("{} events in {:.3f} ms of host time", result.run.events, result.wall_seconds * 1e3);
   const report::RunSummary summary = summarize(sc, result);
@@ -98,9 +100,14 @@ int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
       const auto& sp = result.spans[t];
       if (!sp.started) continue;
       const auto end = sp.finished ? sp.end : result.run.end_time;
-      spans.push_back({sc.graph.tasks()[t].name, sc.graph.tasks()[t].stream, sp.start.ps(), end.ps()});
+      if (sc.training) {
+        spans.push_back({result.task_names[t], result.task_track[t], sp.start.ps(), end.ps()});
+      } else {
+        spans.push_back({sc.graph.tasks()[t].name, sc.graph.tasks()[t].stream, sp.start.ps(), end.ps()});
+      }
     }
-    write_output(o.trace_path, report::chrome_trace(sc.graph.streams(), spans), out, "the trace");
+    const auto& tracks = sc.training ? result.trace_tracks : sc.graph.streams();
+    write_output(o.trace_path, report::chrome_trace(tracks, spans), out, "the trace");
   }
   if (result.run.status != core::RunStatus::kCompleted) {
     log.error("simulation did not complete: {} ({} unfinished items)", core::to_string(result.run.status),

@@ -69,7 +69,7 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     p.head_dim = positive(a, "head_dim");
     p.efficiency = positive(a, "efficiency");
     a.maybe<double>("batch_heads");
-    a.maybe<bool>("causal");
+    p.causal = a.optional<bool>("causal", true);
     a.maybe<double>("time_us");
     a.maybe<double>("tflops");
     a.maybe<std::string>("note");
@@ -106,6 +106,8 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     l.maybe<double>("cuda_graph");
     l.finish();
   }
+  // Extra measurements kept for reference (cuDNN attention): recorded, not used by the model.
+  r.has("attention_cudnn");
   r.maybe<std::string>("note");
   r.finish();
   return t;

@@ -18,6 +18,7 @@ struct GemmPoint {
 
 struct AttentionPoint {
   bool backward;
+  bool causal;
   double seq;
   double head_dim;
   double efficiency;  // executed causal FLOP/s (see ops.hpp) / dense bf16 peak

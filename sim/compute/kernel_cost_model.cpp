@@ -106,8 +106,11 @@ double KernelCostModel::gemm_efficiency(const GemmShape& g, hardware::Dtype dtyp
 double KernelCostModel::attention_efficiency(const AttentionShape& a) const {
   // Nearest calibrated head dimension for this pass, then interpolate over sequence length.
   double best_dim = -1.0, best_gap = INFINITY;
+  bool any_same_mask = false;
+  for (const auto& p : tables_.attention) any_same_mask = any_same_mask || (p.causal == a.causal && p.backward == a.backward);
+  const auto usable = [&](const AttentionPoint& p) { return p.backward == a.backward && (!any_same_mask || p.causal == a.causal); };
   for (const auto& p : tables_.attention) {
-    if (p.backward != a.backward) continue;
+    if (!usable(p)) continue;
     const double gap = std::fabs(std::log2(p.head_dim) - std::log2(static_cast<double>(a.head_dim)));
     if (gap < best_gap) {
       best_gap = gap;
@@ -117,7 +120,7 @@ double KernelCostModel::attention_efficiency(const AttentionShape& a) const {
   if (best_dim < 0) return gemm_efficiency({a.seq_q, a.seq_kv, a.head_dim, 1}, hardware::Dtype::kBf16);
   std::vector<std::pair<double, double>> raw;
   for (const auto& p : tables_.attention) {
-    if (p.backward == a.backward && p.head_dim == best_dim) raw.emplace_back(p.seq, p.efficiency);
+    if (usable(p) && p.head_dim == best_dim) raw.emplace_back(p.seq, p.efficiency);
   }
   return interpolate_log2(curve(raw), static_cast<double>(a.seq_kv));
 }

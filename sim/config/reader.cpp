@@ -44,6 +44,31 @@ void ResolvedConfig::set_list(std::string_view key, std::vector<std::string> tex
   e->scalars_ = std::move(texts);
 }
 
+void ResolvedConfig::adopt(std::string_view key, const Node& node) {
+  switch (node.kind()) {
+    case Node::Kind::kNull: return;
+    case Node::Kind::kScalar: set(key, node.scalar()); return;
+    case Node::Kind::kSequence: {
+      ResolvedConfig* list = child(key);
+      for (const auto& item : node.items()) {
+        ResolvedConfig* i = list->append_item();
+        if (item.is_mapping()) {
+          for (const auto& e : item.entries()) i->adopt(e.key, e.value);
+        } else {
+          i->has_scalar_ = true;
+          i->scalar_ = item.scalar();
+        }
+      }
+      return;
+    }
+    case Node::Kind::kMapping: {
+      ResolvedConfig* m = child(key);
+      for (const auto& e : node.entries()) m->adopt(e.key, e.value);
+      return;
+    }
+  }
+}
+
 Node ResolvedConfig::to_node() const {
   if (has_scalar_) return Node::scalar(scalar_, {});
   if (is_scalar_list_) {

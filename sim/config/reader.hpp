@@ -59,6 +59,8 @@ class ResolvedConfig {
   ResolvedConfig* append_item();                 // new list item (this node becomes a list)
   void set(std::string_view key, std::string text);
   void set_list(std::string_view key, std::vector<std::string> texts);
+  // Records a whole subtree (e.g. a section resolved by another component's own Reader).
+  void adopt(std::string_view key, const Node& node);
   Node to_node() const;
 
  private:
@@ -87,6 +89,8 @@ class Reader {
 
   const std::string& path() const { return path_; }
   const Mark& mark() const { return node_->mark(); }
+  const Node& node() const { return *node_; }
+  ResolvedConfig* resolved() const { return resolved_; }
   // Marks the key as known and says whether it is present (and not null).
   bool has(std::string_view key);
 

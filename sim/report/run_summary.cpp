@@ -1,6 +1,8 @@
 #include "report/run_summary.hpp"
 
+#include <cmath>
 #include <cstdio>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "core/time.hpp"
@@ -8,7 +10,37 @@
 
 namespace mfusim::report {
 namespace {
-std::string human_time(std::int64_t ps) { return core::format_duration(core::Duration::from_ps(ps)); }
+
+// Four significant digits in the largest unit not above the value: "16.46 s", "2.732 ms".
+std::string readable_time(std::int64_t ps) {
+  const double v = static_cast<double>(ps);
+  const char* unit = "ps";
+  double scaled = v;
+  for (const auto& [div, name] : {std::pair{1e12, "s"}, {1e9, "ms"}, {1e6, "us"}, {1e3, "ns"}}) {
+    if (std::fabs(v) >= div) {
+      scaled = v / div;
+      unit = name;
+      break;
+    }
+  }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.4g %s", scaled, unit);
+  return buf;
+}
+
+std::string readable(double value, const std::string& unit) {
+  char buf[64];
+  if (unit == "B") {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", value / (1024.0 * 1024.0 * 1024.0));
+  } else if (unit == "FLOP") {
+    std::snprintf(buf, sizeof buf, "%.3e FLOP", value);
+  } else if (unit.empty()) {
+    std::snprintf(buf, sizeof buf, "%.4g", value);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.6g %s", value, unit.c_str());
+  }
+  return buf;
+}
 
 std::string fixed(double v, int digits) {
   char buf[64];
@@ -21,23 +53,35 @@ std::string format_text(const RunSummary& s) {
   std::string out;
   out += "scenario   " + s.scenario + "  (" + s.source + ")\n";
   out += "status     " + s.status + "\n";
-  out += "step time  " + human_time(s.step_time_ps) + "\n";
+  out += "step time  " + readable_time(s.step_time_ps) + "\n";
+  const auto pad = [](std::string label, std::size_t width) {
+    label.resize(std::max(label.size(), width), ' ');
+    return label;
+  };
   for (const auto& m : s.metrics) {
-    std::string label = m.label;
-    label.resize(std::max<std::size_t>(label.size(), 22), ' ');
-    out += label + " " + (m.unit.empty() ? fixed(m.value, 4) : fixed(m.value, 6) + " " + m.unit) + "\n";
+    out += pad(m.label, 22) + " " + readable(m.value, m.unit) + "\n";
+  }
+  if (!s.breakdown.empty()) {
+    double total = 0;
+    for (const auto& b : s.breakdown) total += b.value;
+    out += "\nwhere the time goes (critical rank)\n";
+    for (const auto& b : s.breakdown) {
+      out += "  " + pad(b.label, 26) + " " + pad(readable_time(static_cast<std::int64_t>(b.value * 1e12)), 12) + " " +
+             fixed(total > 0 ? 100.0 * b.value / total : 0.0, 1) + "%\n";
+    }
+  }
+  if (!s.memory.empty()) {
+    out += "\nmemory per GPU (most loaded rank)\n";
+    for (const auto& m : s.memory) out += "  " + pad(m.label, 44) + " " + fixed(m.value / (1024.0 * 1024 * 1024), 2) + " GiB\n";
   }
   out += "events     " + std::to_string(s.events) + "\n";
   if (!s.streams.empty()) {
     out += "\nstream                  busy          utilization\n";
     for (const auto& r : s.streams) {
-      std::string name = r.name;
-      name.resize(std::max<std::size_t>(name.size(), 23), ' ');
-      std::string busy = human_time(r.busy_ps);
-      busy.resize(std::max<std::size_t>(busy.size(), 13), ' ');
-      out += name + " " + busy + " " + fixed(100.0 * r.utilization, 1) + "%\n";
+      out += pad(r.name, 23) + " " + pad(readable_time(r.busy_ps), 13) + " " + fixed(100.0 * r.utilization, 1) + "%\n";
     }
   }
+  for (const auto& n : s.notes) out += "note: " + n + "\n";
   if (!s.blocked.empty()) {
     out += "\nblocked (" + std::to_string(s.pending_items) + " unfinished items):\n";
     for (const auto& b : s.blocked) out += "  " + b + "\n";
@@ -55,11 +99,20 @@ std::string to_json(const RunSummary& s) {
   j["end_time_ps"] = s.end_time_ps;
   j["events"] = s.events;
   j["pending_items"] = s.pending_items;
-  for (const auto& m : s.metrics) j["metrics"][m.key] = m.value;
+  for (const auto& m : s.metrics) j[m.key] = m.value;
+  if (!s.breakdown.empty()) {
+    j["breakdown"] = nlohmann::ordered_json::object();
+    for (const auto& b : s.breakdown) j["breakdown"][b.key] = b.value;
+  }
+  if (!s.memory.empty()) {
+    j["memory"] = nlohmann::ordered_json::object();
+    for (const auto& m : s.memory) j["memory"][m.key] = m.value;
+  }
   j["streams"] = nlohmann::ordered_json::array();
   for (const auto& r : s.streams) {
     j["streams"].push_back({{"name", r.name}, {"busy_ps", r.busy_ps}, {"utilization", r.utilization}});
   }
+  j["notes"] = s.notes;
   j["blocked"] = s.blocked;
   return j.dump(2) + "\n";
 }

@@ -38,7 +38,10 @@ struct RunSummary {
   std::uint64_t events = 0;
   std::size_t pending_items = 0;
   std::vector<std::string> blocked;
-  std::vector<Metric> metrics;
+  std::vector<Metric> metrics;    // top-level JSON keys (step figures)
+  std::vector<Metric> breakdown;  // where the step's time goes (seconds), JSON "breakdown"
+  std::vector<Metric> memory;     // per-GPU memory items (bytes), JSON "memory"
+  std::vector<std::string> notes; // provenance and caveats, printed and in JSON "notes"
   std::vector<StreamRow> streams;
 };
 

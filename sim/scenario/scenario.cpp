@@ -166,6 +166,12 @@ Scenario build_scenario(const config::Node& root, const std::string& source) {
     if (auto t = e->maybe<core::Duration>("time_limit")) sc.limits.until = core::SimTime::zero() + *t;
     e->finish();
   }
+  if (!r.has("workload")) {
+    sc.training = read_training(r);
+    r.finish();
+    sc.resolved = resolved.to_node();
+    return sc;
+  }
   Reader w = r.mapping("workload");
   switch (w.choice<WorkloadKind>("kind", kWorkloadKinds)) {
     case WorkloadKind::kPipeline:

@@ -1,7 +1,8 @@
 #pragma once
 // A scenario: everything one simulation needs, read from YAML, validated and frozen before the first
-// event. Until the training-step simulation lands (issues #3-#6), a scenario's workload is one of the
-// engine exercises below, lowered to a core::TaskGraph:
+// event. A scenario is either a training step (sections cluster, model, parallel, training, fidelity;
+// see training.hpp) or one of the engine exercises below (section workload), lowered to a
+// core::TaskGraph:
 //   pipeline   - a pipeline-parallel step on `stages` GPUs with `microbatches` micro-batches under the
 //                GPipe or 1F1B schedule; forward/backward times per micro-batch and stage, and one
 //                point-to-point transfer time per activation or gradient hand-off. With p2p = 0 the
@@ -18,6 +19,7 @@
 #include "core/engine.hpp"
 #include "core/task_graph.hpp"
 #include "core/time.hpp"
+#include "scenario/training.hpp"
 
 namespace mfusim::scenario {
 
@@ -38,7 +40,8 @@ struct Scenario {
   std::string description;
   core::RunLimits limits;
   std::optional<PipelineExercise> pipeline;  // set for `kind: pipeline`
-  core::TaskGraph graph;                     // the lowered workload
+  core::TaskGraph graph;                     // the lowered exercise workload
+  std::optional<TrainingSetup> training;     // set for training-step scenarios
   config::Node resolved;                     // fully resolved configuration, defaults included
 };
 

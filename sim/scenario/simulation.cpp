@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "compute/kernel_cost_model.hpp"
+#include "scenario/communication.hpp"
+
 namespace mfusim::scenario {
 namespace {
 template <class T>
@@ -12,7 +15,45 @@ std::optional<T> tighter(const std::optional<T>& a, const std::optional<T>& b) {
 }
 }  // namespace
 
+namespace {
+
+SimulationResult simulate_training(const Scenario& scenario, const core::RunLimits& limits) {
+  const TrainingSetup& t = *scenario.training;
+  SimulationResult r;
+  const auto cost = compute::KernelCostModel::for_gpu(*t.catalog, *t.topology.gpu_spec,
+                                                      compute::KernelCostModel::default_calibration_dir());
+  r.calibration = cost.provenance();
+  workload::StepConfig cfg;
+  cfg.model = &t.model;
+  cfg.plan = t.plan;
+  cfg.seq = t.seq;
+  cfg.recompute = t.recompute;
+  cfg.gemm_dtype = t.precision;
+  const auto program = workload::build_step_program(cfg, cost);
+  core::Engine engine;
+  RingCommunication comm(engine, t.topology);
+  auto step = workload::simulate_step(cfg, program, cost, comm, engine, limits);
+  r.run = step.run;
+  r.step_time = step.step_time;
+  r.wall_seconds = step.wall_seconds;
+  r.spans = step.spans;
+  for (const auto& s : program.graph.streams()) r.trace_tracks.push_back(s);
+  for (const auto& task : program.graph.tasks()) {
+    r.task_track.push_back(task.stream);
+    r.task_names.push_back(task.name);
+  }
+  r.step = std::move(step);
+  return r;
+}
+
+}  // namespace
+
 SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits) {
+  if (scenario.training) {
+    const core::RunLimits effective{tighter(scenario.limits.until, limits.until),
+                                    tighter(scenario.limits.max_events, limits.max_events)};
+    return simulate_training(scenario, effective);
+  }
   core::Engine engine;
   core::TaskGraphRun run(engine, scenario.graph);
   const core::RunLimits effective{tighter(scenario.limits.until, limits.until),

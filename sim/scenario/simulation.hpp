@@ -7,6 +7,7 @@
 #include "core/engine.hpp"
 #include "core/task_graph.hpp"
 #include "scenario/scenario.hpp"
+#include "workload/step_simulator.hpp"
 
 namespace mfusim::scenario {
 
@@ -26,6 +27,13 @@ struct SimulationResult {
   double bubble_fraction = 0.0;
   double ideal_bubble_fraction = 0.0;
   double wall_seconds = 0.0;  // host time spent in the event loop
+
+  // Training-step scenarios.
+  std::optional<workload::StepResult> step;
+  std::vector<std::string> trace_tracks;                 // stream names, for the trace
+  std::vector<std::uint32_t> task_track;                 // per task
+  std::vector<std::string> task_names;                   // per task
+  std::string calibration;                               // provenance of the kernel tables
 };
 
 // `limits` combine with the scenario's own (the tighter one wins).

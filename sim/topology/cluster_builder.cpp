@@ -361,9 +361,10 @@ void build_parametric(Topology& t, Reader& r, const hardware::Catalog& catalog) 
 
 }  // namespace
 
-Topology build_topology(const config::Node& root, const hardware::Catalog& catalog, config::Node* resolved) {
+Topology build_topology(const config::Node& root, const hardware::Catalog& catalog, config::Node* resolved,
+                        const std::string& path) {
   config::ResolvedConfig rc;
-  Reader r(root, "", resolved ? &rc : nullptr);
+  Reader r(root, path, resolved ? &rc : nullptr);
   Topology t;
   t.name = r.required<std::string>("name");
   t.description = r.optional<std::string>("description", "");

@@ -46,7 +46,9 @@
 namespace mfusim::topology {
 
 // `catalog` must outlive the returned Topology (it keeps pointers to the specs).
-Topology build_topology(const config::Node& root, const hardware::Catalog& catalog, config::Node* resolved = nullptr);
+// `path` prefixes key paths in errors ("cluster" when the topology is a scenario's section).
+Topology build_topology(const config::Node& root, const hardware::Catalog& catalog, config::Node* resolved = nullptr,
+                        const std::string& path = "");
 
 Topology load_topology(const std::filesystem::path& path, const std::vector<std::string>& overrides,
                        const hardware::Catalog& catalog, config::Node* resolved = nullptr);

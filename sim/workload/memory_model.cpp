@@ -1,5 +1,7 @@
 #include "workload/memory_model.hpp"
 
+#include "workload/parallel_plan.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -56,7 +58,10 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   MemoryBreakdown b;
   const Shard& sh = plan.shard;
   const double tp = d(sh.tp);
-  const double layers_here = std::ceil(d(m.layers) / d(plan.pp));
+  // The first stage: its chunk(s) of the model (parallel_plan.hpp's split).
+  const std::int64_t positions = plan.pp * plan.virtual_stages;
+  double layers_here = 0.0;
+  for (std::int64_t c = 0; c < plan.virtual_stages; ++c) layers_here += d(layers_at_position(m.layers, positions, c * plan.pp));
   // Parameters on this rank (first stage).
   double dense_layer = d(m.attention_parameters() + m.layer_norm_parameters());
   double params = 0.0;

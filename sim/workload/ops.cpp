@@ -273,17 +273,18 @@ std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBat
   return out;
 }
 
-Op optimizer_step(std::int64_t parameters) {
+Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
   Op op;
   op.name = "adamw";
   op.phase = Phase::kOptimizer;
   op.kernel.kind = KernelKind::kOptimizer;
   op.kernel.flops = 0.0;
-  op.kernel.bytes = d(parameters) * kAdamBytesPerParameter;
+  op.kernel.bytes = d(parameters) * bytes_per_parameter;
   return op;
 }
 
-std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches, Recompute recompute) {
+std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches, Recompute recompute,
+                                double adam_bytes_per_parameter) {
   const Shard s;
   std::vector<Op> out;
   auto append = [&out](std::vector<Op> ops) { out.insert(out.end(), ops.begin(), ops.end()); };
@@ -295,7 +296,7 @@ std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::i
     for (std::int64_t l = m.layers - 1; l >= 0; --l) append(layer_backward(m, l, s, mb, recompute));
     append(embedding_backward(m, s, mb));
   }
-  out.push_back(optimizer_step(m.total_parameters()));
+  out.push_back(optimizer_step(m.total_parameters(), adam_bytes_per_parameter));
   return out;
 }
 

@@ -77,13 +77,15 @@ std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatc
 std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
 // Fused AdamW over `parameters` local fp32 master parameters (30 bytes each: read fp32 param, fp32
 // grad, two fp32 moments, write param and moments, and the bf16 copy used by forward/backward).
-Op optimizer_step(std::int64_t parameters);
 inline constexpr double kAdamBytesPerParameter = 30.0;
+// Eager PyTorch keeps fp32 parameters and no bf16 copy: 28 bytes (param r+w, grad r, moments r+w).
+inline constexpr double kAdamBytesPerParameterFp32Params = 28.0;
+Op optimizer_step(std::int64_t parameters, double bytes_per_parameter = kAdamBytesPerParameter);
 
 // Every op of one full training step on a single GPU (no pipeline): per micro-batch, embedding,
 // all blocks and head forward, then backward in reverse; after all micro-batches, the optimizer.
 std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches,
-                                Recompute recompute);
+                                Recompute recompute, double adam_bytes_per_parameter = 30.0);
 
 // Megatron-LM's num_floating_point_operations(args, batch_size) for a global batch of `sequences`
 // sequences of length `seq`, generalised to models whose first layers are dense (MoE layers use

@@ -19,6 +19,20 @@ std::string str(std::int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
+std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos) {
+  const std::int64_t base = layers / positions, extra = layers % positions;
+  if (extra == 0) return base;
+  // Middle positions [1, 1 + extra) when they suffice, else the first `extra` positions.
+  const std::int64_t first = extra <= positions - 2 ? 1 : 0;
+  return base + (pos >= first && pos < first + extra ? 1 : 0);
+}
+
+std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos) {
+  std::int64_t begin = 0;
+  for (std::int64_t q = 0; q < pos; ++q) begin += layers_at_position(layers, positions, q);
+  return begin;
+}
+
 std::vector<Dim> default_order() { return {Dim::kTp, Dim::kCp, Dim::kEp, Dim::kDp, Dim::kPp}; }
 
 std::string_view to_string(Dim d) {

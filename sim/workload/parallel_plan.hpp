@@ -60,6 +60,14 @@ struct ParallelPlan {
   std::int64_t microbatches() const { return global_batch / (micro_batch * dp); }
 };
 
+// Layers held by pipeline position `pos` of `positions` for a model of `layers` blocks. An uneven
+// remainder goes to the middle positions first, sparing the first (embedding, most in-flight
+// activations) and the last (output layer and loss), as with Megatron's --decoder-first/last-pipeline-
+// num-layers (Llama 3.1 405B: 126 layers on 16 stages = 7 + 14 x 8 + 7).
+std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
+// First layer index of a position.
+std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
+
 struct PlanProblem {
   std::string key;      // plan key the problem is about ("tp", "global_batch", ...)
   std::string message;  // what is wrong and what would be valid

@@ -5,7 +5,8 @@ namespace mfusim::workload {
 StepPrediction predict_single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches,
                                        Recompute recompute, const compute::KernelCostModel& cost, bool eager) {
   StepPrediction p;
-  for (const Op& op : single_gpu_step(m, mb, microbatches, recompute)) {
+  const double adam = eager ? kAdamBytesPerParameterFp32Params : kAdamBytesPerParameter;
+  for (const Op& op : single_gpu_step(m, mb, microbatches, recompute, adam)) {
     const core::Duration t = cost.time(op.kernel);
     p.step_time += t;
     p.by_phase[op.phase] += t;

@@ -70,11 +70,10 @@ class Builder {
     if (p_.schedule == PipelineSchedule::kDualPipe) return chunk == 0 ? stage : p_.pp - 1 - stage;
     return static_cast<std::int64_t>(chunk) * p_.pp + stage;
   }
-  // Layers [begin, end) at a pipeline position; extra layers of an uneven split go to the first positions.
+  // Layers [begin, end) at a pipeline position (parallel_plan.hpp: uneven remainders go to the middle).
   std::pair<std::int64_t, std::int64_t> layers_at(std::int64_t pos) const {
-    const std::int64_t base = m_.layers / positions_, extra = m_.layers % positions_;
-    const std::int64_t begin = pos * base + std::min(pos, extra);
-    return {begin, begin + base + (pos < extra ? 1 : 0)};
+    const std::int64_t begin = first_layer_at_position(m_.layers, positions_, pos);
+    return {begin, begin + layers_at_position(m_.layers, positions_, pos)};
   }
 
   // --- groups ------------------------------------------------------------------------------------
@@ -650,14 +649,15 @@ StepResult simulate_step(const StepConfig& config, const StepProgram& program, c
   r.tasks = tasks.size();
   r.step_time = run.makespan().since_start();
 
-  // Critical rank: the one whose compute stream ends last; its timeline is the breakdown.
-  std::vector<core::Duration> stream_end(program.graph.streams().size());
+  // Critical rank: the busiest compute stream (the bottleneck stage; ties: the lowest rank). Its
+  // timeline, idle time included, is the breakdown.
+  std::vector<core::Duration> stream_busy(program.graph.streams().size());
   for (TaskIndex t = 0; t < tasks.size(); ++t) {
-    if (r.spans[t].finished) stream_end[tasks[t].stream] = std::max(stream_end[tasks[t].stream], r.spans[t].end.since_start());
+    if (r.spans[t].finished) stream_busy[tasks[t].stream] += r.spans[t].end - r.spans[t].start;
   }
   std::size_t critical = 0;
   for (std::size_t i = 0; i < program.compute_stream.size(); ++i) {
-    if (stream_end[program.compute_stream[i]] > stream_end[program.compute_stream[critical]]) critical = i;
+    if (stream_busy[program.compute_stream[i]] > stream_busy[program.compute_stream[critical]]) critical = i;
   }
   r.critical_rank = program.ranks[critical];
   const StreamIndex cs = program.compute_stream[critical];

@@ -80,7 +80,7 @@ struct StepBreakdown {
 struct StepResult {
   core::RunResult run;
   core::Duration step_time;
-  std::int64_t critical_rank = 0;  // the simulated rank whose compute stream ends last
+  std::int64_t critical_rank = 0;  // the simulated rank with the busiest compute stream (bottleneck stage)
   StepBreakdown breakdown;         // of the critical rank; sums to the step time
   double model_flops = 0.0;        // whole step, all GPUs, Megatron convention
   double executed_flops = 0.0;     // whole step, all GPUs, recomputation included

@@ -66,6 +66,6 @@ TEST_P(Golden, IsDeterministic) {
   EXPECT_EQ(run_to_json(GetParam()), run_to_json(GetParam())) << "same inputs must give byte-identical JSON";
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, Golden, testing::Values("quickstart"));
+INSTANTIATE_TEST_SUITE_P(Scenarios, Golden, testing::Values("quickstart", "pipeline-exercise"));
 
 }  // namespace

@@ -19,7 +19,7 @@ compute::CalibrationTables ideal_tables() {
   t.gpu = "H100-SXM5-80GB";
   t.source = "ideal";
   t.gemm_bf16 = {{1, 1, 1, 1.0}, {1e5, 1e5, 1e5, 1.0}};
-  t.attention = {{false, 1, 64, 1.0}, {false, 1e6, 64, 1.0}, {true, 1, 64, 1.0}, {true, 1e6, 64, 1.0}};
+  t.attention = {{false, true, 1, 64, 1.0}, {false, true, 1e6, 64, 1.0}, {true, true, 1, 64, 1.0}, {true, true, 1e6, 64, 1.0}};
   for (auto c : {compute::MemoryOpClass::kElementwise, compute::MemoryOpClass::kNorm, compute::MemoryOpClass::kSoftmax,
                  compute::MemoryOpClass::kCopy}) {
     t.memory_bound.push_back({c, 1.0, 3.35e12});

@@ -1,0 +1,48 @@
+#include "cli/training_summary.hpp"
+
+#include <string>
+
+namespace mfusim::cli {
+
+void add_training_summary(const scenario::Scenario& sc, const scenario::SimulationResult& r, report::RunSummary& s) {
+  const auto& t = *sc.training;
+  const auto& step = *r.step;
+  const double gpus = static_cast<double>(t.plan.gpus());
+  const double seconds = step.step_time.seconds();
+  s.metrics.push_back({"gpus", "GPUs", gpus, "GPUs"});
+  s.metrics.push_back({"tokens_per_s", "tokens/s", seconds > 0 ? step.tokens / seconds : 0.0, "tokens/s"});
+  s.metrics.push_back({"tokens_per_s_per_gpu", "tokens/s/GPU", seconds > 0 ? step.tokens / seconds / gpus : 0.0, "tokens/s"});
+  s.metrics.push_back({"mfu", "MFU (Megatron FLOPs)", step.mfu, ""});
+  s.metrics.push_back({"hfu", "HFU (executed FLOPs)", step.hfu, ""});
+  s.metrics.push_back({"model_flops_per_step", "model FLOPs/step", step.model_flops, "FLOP"});
+  s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
+  s.metrics.push_back({"memory_capacity_bytes", "GPU memory capacity", t.memory_capacity, "B"});
+  s.metrics.push_back({"critical_rank", "critical rank", static_cast<double>(step.critical_rank), ""});
+  const auto& b = step.breakdown;
+  s.breakdown.push_back({"compute_s", "compute", b.compute.seconds(), "s"});
+  if (b.recompute > core::Duration::zero()) s.breakdown.push_back({"recompute_s", "recompute", b.recompute.seconds(), "s"});
+  for (const auto& [dim, d] : b.exposed) {
+    const std::string name(workload::to_string(dim));
+    s.breakdown.push_back({"exposed_" + name + "_s", "exposed " + name + " communication", d.seconds(), "s"});
+  }
+  s.breakdown.push_back({"bubble_s", "pipeline bubble", b.bubble.seconds(), "s"});
+  s.breakdown.push_back({"optimizer_s", "optimizer", b.optimizer.seconds(), "s"});
+  s.breakdown.push_back({"other_s", "other", b.other.seconds(), "s"});
+  for (const auto& item : t.memory.items) {
+    std::string key;
+    for (char c : item.name) {
+      if (c == ' ' || c == '(' || c == ')' || c == '+' || c == '/') {
+        if (!key.empty() && key.back() != '_') key += '_';
+      } else {
+        key += c;
+      }
+    }
+    while (!key.empty() && key.back() == '_') key.pop_back();
+    s.memory.push_back({key, item.name, item.bytes, "B"});
+  }
+  s.notes.push_back("kernel times " + r.calibration);
+  s.notes.push_back("communication: ring alpha-beta model on the topology's routes (no contention)");
+  s.notes.push_back("MFU uses Megatron-LM's FLOP convention (attention counted without the causal mask)");
+}
+
+}  // namespace mfusim::cli

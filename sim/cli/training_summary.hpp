@@ -1,0 +1,11 @@
+#pragma once
+// Step figures of a training-step simulation for the report: throughput, MFU/HFU, memory, breakdown.
+#include "report/run_summary.hpp"
+#include "scenario/scenario.hpp"
+#include "scenario/simulation.hpp"
+
+namespace mfusim::cli {
+
+void add_training_summary(const scenario::Scenario& sc, const scenario::SimulationResult& r, report::RunSummary& s);
+
+}  // namespace mfusim::cli

@@ -1,0 +1,196 @@
+#include "scenario/training.hpp"
+
+#include <array>
+#include <cstdio>
+
+#include "config/config_error.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "topology/cluster_builder.hpp"
+
+namespace mfusim::scenario {
+namespace {
+
+using config::Choice;
+using config::Reader;
+using workload::Dim;
+using workload::PipelineSchedule;
+using workload::Recompute;
+using workload::Sharding;
+
+constexpr std::array<Choice<PipelineSchedule>, 5> kSchedules{{
+    {"gpipe", PipelineSchedule::kGpipe, "all forwards, then all backwards"},
+    {"1f1b", PipelineSchedule::kOneFOneB, "one-forward-one-backward (PipeDream-Flush)"},
+    {"interleaved", PipelineSchedule::kInterleaved, "Megatron's interleaved 1F1B over virtual_stages chunks"},
+    {"zb-h1", PipelineSchedule::kZeroBubbleH1, "zero-bubble H1 (split weight gradients)"},
+    {"dualpipe", PipelineSchedule::kDualPipe, "DeepSeek-V3's bidirectional pipeline"},
+}};
+constexpr std::array<Choice<Sharding>, 8> kSharding{{
+    {"none", Sharding::kNone, "plain data parallelism"},
+    {"optimizer", Sharding::kOptimizer, "distributed optimizer / ZeRO-1"},
+    {"zero1", Sharding::kOptimizer, "ZeRO-1"},
+    {"gradients", Sharding::kGradients, "ZeRO-2"},
+    {"zero2", Sharding::kGradients, "ZeRO-2"},
+    {"parameters", Sharding::kParameters, "ZeRO-3"},
+    {"zero3", Sharding::kParameters, "ZeRO-3"},
+    {"fsdp", Sharding::kParameters, "PyTorch FSDP (full sharding)"},
+}};
+constexpr std::array<Choice<Recompute>, 3> kRecompute{
+    {{"none", Recompute::kNone, ""}, {"selective", Recompute::kSelective, ""}, {"full", Recompute::kFull, ""}}};
+constexpr std::array<Choice<hardware::Dtype>, 2> kPrecision{
+    {{"bf16", hardware::Dtype::kBf16, "bf16 GEMMs"}, {"fp8", hardware::Dtype::kFp8, "fp8 GEMMs (Transformer Engine)"}}};
+constexpr std::array<Choice<Fidelity>, 2> kFidelity{{{"analytical", Fidelity::kAnalytical, "closed-form, no contention"},
+                                                     {"flow", Fidelity::kFlow, "max-min flows sharing links"}}};
+constexpr std::array<Choice<workload::ContextParallel>, 2> kCpKinds{
+    {{"ring", workload::ContextParallel::kRing, ""}, {"all-gather", workload::ContextParallel::kAllGather, ""}}};
+
+std::vector<Dim> parse_order(Reader& r, std::string_view key, const std::string& text) {
+  std::vector<Dim> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto dash = text.find('-', start);
+    const std::string part = text.substr(start, dash == std::string::npos ? std::string::npos : dash - start);
+    Dim d;
+    if (part == "tp") d = Dim::kTp;
+    else if (part == "cp") d = Dim::kCp;
+    else if (part == "ep") d = Dim::kEp;
+    else if (part == "dp") d = Dim::kDp;
+    else if (part == "pp") d = Dim::kPp;
+    else r.fail(key, "'" + part + "' is not a parallel dimension (valid: tp, cp, ep, dp, pp; e.g. tp-cp-ep-dp-pp)");
+    if (std::find(out.begin(), out.end(), d) != out.end()) r.fail(key, "'" + part + "' appears twice");
+    out.push_back(d);
+    if (dash == std::string::npos) break;
+    start = dash + 1;
+  }
+  for (Dim d : {Dim::kTp, Dim::kCp, Dim::kDp, Dim::kPp}) {
+    if (std::find(out.begin(), out.end(), d) == out.end()) {
+      r.fail(key, "'" + text + "' must name tp, cp, dp and pp (and optionally ep), e.g. tp-cp-ep-dp-pp");
+    }
+  }
+  return out;
+}
+
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+workload::MemoryPlan memory_plan(const TrainingSetup& t) {
+  const auto& p = t.plan;
+  workload::MemoryPlan m;
+  m.shard = workload::Shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance};
+  m.pp = p.pp;
+  m.virtual_stages = p.virtual_stages;
+  m.dp = p.dp;
+  switch (p.schedule) {
+    case PipelineSchedule::kGpipe: m.pipeline = workload::PipelineKind::kGpipe; break;
+    case PipelineSchedule::kInterleaved: m.pipeline = workload::PipelineKind::kInterleaved; break;
+    default: m.pipeline = workload::PipelineKind::kOneFOneB; break;  // ZB-H1 keeps 1F1B's peak
+  }
+  if (p.pp == 1) m.pipeline = workload::PipelineKind::kNone;
+  m.microbatches = p.microbatches();
+  m.micro_batch = {p.micro_batch, t.seq};
+  m.recompute = t.recompute;
+  m.sharding = p.sharding;
+  m.flash_attention = true;
+  m.dropout = false;
+  return m;
+}
+
+TrainingSetup read_training(Reader& r) {
+  TrainingSetup t;
+  t.catalog = std::make_unique<hardware::Catalog>(hardware::Catalog::load(hardware::Catalog::default_dir()));
+  {
+    Reader c = r.mapping("cluster");
+    config::Node resolved;
+    t.topology = topology::build_topology(c.node(), *t.catalog, &resolved, "cluster");
+    if (r.resolved() != nullptr) r.resolved()->adopt("cluster", resolved);
+  }
+  const std::int64_t gpus = static_cast<std::int64_t>(t.topology.gpu_count());
+  if (r.has("model")) {
+    const config::MapEntry* e = r.node().find("model");
+    if (e->value.is_scalar()) {
+      const auto name = r.required<std::string>("model");
+      try {
+        t.model = workload::load_catalog_model(workload::default_model_dir(), name);
+      } catch (const config::ConfigError&) {
+        throw;
+      } catch (const core::InputError& err) {
+        r.fail("model", err.what());
+      }
+    } else {
+      Reader m = r.mapping("model");
+      t.model = workload::read_model(m);
+    }
+  } else {
+    r.required<std::string>("model");
+  }
+
+  Reader tr = r.mapping("training");
+  t.plan.global_batch = tr.required<std::int64_t>("global_batch");
+  t.plan.micro_batch = tr.optional<std::int64_t>("micro_batch", 1);
+  t.seq = tr.optional<std::int64_t>("seq_length", t.model.seq_length);
+  if (t.seq < 1) tr.fail("seq_length", "must be at least 1");
+  t.precision = tr.choice<hardware::Dtype>("precision", kPrecision, hardware::Dtype::kBf16);
+  if (t.precision == hardware::Dtype::kFp8 && !t.topology.gpu_spec->peak_fp8) {
+    tr.fail("precision", t.topology.gpu_spec->name + " has no fp8 tensor cores (valid: bf16)");
+  }
+  t.recompute = tr.choice<Recompute>("recompute", kRecompute, Recompute::kNone);
+  const auto optimizer = tr.optional<std::string>("optimizer", "adamw");
+  if (optimizer != "adamw") tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw)");
+  tr.finish();
+
+  Reader p = r.mapping("parallel");
+  auto& plan = t.plan;
+  plan.tp = p.optional<std::int64_t>("tp", 1);
+  plan.pp = p.optional<std::int64_t>("pp", 1);
+  plan.cp = p.optional<std::int64_t>("cp", 1);
+  const std::int64_t others = std::max<std::int64_t>(1, plan.tp * plan.pp * plan.cp);
+  if (!p.has("dp") && gpus % others != 0) {
+    p.fail_here("tp x pp x cp = " + std::to_string(others) + " does not divide the cluster's " + std::to_string(gpus) +
+                " GPUs, so no dp fits");
+  }
+  plan.dp = p.optional<std::int64_t>("dp", gpus / others);
+  plan.ep = p.optional<std::int64_t>("ep", 1);
+  plan.expert_tp = p.optional<std::int64_t>("expert_tp", 1);
+  plan.virtual_stages = p.optional<std::int64_t>("virtual_stages", 1);
+  plan.sequence_parallel = p.optional<bool>("sequence_parallel", plan.tp > 1);
+  plan.schedule = p.choice<PipelineSchedule>("schedule", kSchedules, plan.virtual_stages > 1 ? PipelineSchedule::kInterleaved
+                                                                                          : PipelineSchedule::kOneFOneB);
+  plan.sharding = p.choice<Sharding>("sharding", kSharding, Sharding::kOptimizer);
+  plan.cp_kind = p.choice<workload::ContextParallel>("cp_kind", kCpKinds, workload::ContextParallel::kRing);
+  plan.order = parse_order(p, "order", p.optional<std::string>("order", "tp-cp-ep-dp-pp"));
+  plan.moe_imbalance = p.optional<double>("moe_imbalance", 1.0);
+  plan.overlap_grad_reduce = p.optional<bool>("overlap_grad_reduce", true);
+  plan.overlap_param_gather = p.optional<bool>("overlap_param_gather", true);
+  plan.tp_comm_overlap = p.optional<bool>("tp_comm_overlap", false);
+  plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
+  for (const auto& problem : workload::check_plan(plan, t.model, gpus, t.seq)) {
+    const std::string key = problem.key;
+    if (key == "global_batch" || key == "micro_batch") tr.fail(key, problem.message);
+    p.fail(key, problem.message);
+  }
+  p.finish();
+
+  if (auto f = r.maybe_mapping("fidelity")) {
+    t.network = f->choice<Fidelity>("network", kFidelity, Fidelity::kAnalytical);
+    t.collectives = f->choice<Fidelity>("collectives", kFidelity, t.network);
+    f->finish();
+  }
+
+  t.memory = workload::estimate_memory(t.model, memory_plan(t));
+  t.memory_capacity = t.topology.gpu_spec->hbm_capacity.as_double();
+  if (t.memory.total_bytes > t.memory_capacity) {
+    std::string largest;
+    for (const auto& item : t.memory.largest()) largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
+    p.fail_here("the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " on " +
+                t.topology.gpu_spec->name + " (largest: " + largest +
+                "); try recompute: full, sharding: optimizer, a larger tp or pp, or a smaller micro_batch");
+  }
+  return t;
+}
+
+}  // namespace mfusim::scenario

@@ -1,0 +1,50 @@
+#pragma once
+// The training-step part of a scenario: which cluster, which model, which parallel plan, how it trains,
+// and at what fidelity the network and collectives are modelled.
+//
+//   cluster:   a topology (include: ../topologies/X.yaml, plus overrides), topology/cluster_builder.hpp
+//   model:     a catalog name (workloads/models/NAME.yaml) or an inline model (schema mfusim-model/1)
+//   parallel:  tp, pp, dp (default: what the cluster leaves), cp, ep, expert_tp, virtual_stages,
+//              sequence_parallel, schedule (gpipe | 1f1b | interleaved | zb-h1 | dualpipe),
+//              sharding (none | optimizer | gradients | parameters; zero1 | zero2 | zero3 | fsdp as aliases),
+//              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,
+//              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, bucket_size (elements)
+//   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
+//              recompute (none | selective | full), optimizer (adamw)
+//   fidelity:  network (analytical | flow), collectives (analytical | flow)
+// A plan that breaks a rule of parallel_plan.hpp, or that does not fit in GPU memory, is an input error
+// naming the key and what would be valid.
+#include <memory>
+
+#include "config/reader.hpp"
+#include "hardware/catalog.hpp"
+#include "topology/topology.hpp"
+#include "workload/memory_model.hpp"
+#include "workload/model_spec.hpp"
+#include "workload/ops.hpp"
+#include "workload/parallel_plan.hpp"
+
+namespace mfusim::scenario {
+
+enum class Fidelity { kAnalytical, kFlow };
+
+struct TrainingSetup {
+  std::unique_ptr<hardware::Catalog> catalog;  // the topology points into it
+  topology::Topology topology;
+  workload::ModelSpec model;
+  workload::ParallelPlan plan;
+  std::int64_t seq = 0;
+  workload::Recompute recompute = workload::Recompute::kNone;
+  hardware::Dtype precision = hardware::Dtype::kBf16;
+  Fidelity network = Fidelity::kAnalytical;
+  Fidelity collectives = Fidelity::kAnalytical;
+  workload::MemoryBreakdown memory;  // per GPU, most loaded rank
+  double memory_capacity = 0.0;      // bytes
+};
+
+// Reads the sections above from a scenario's top-level Reader.
+TrainingSetup read_training(config::Reader& r);
+
+workload::MemoryPlan memory_plan(const TrainingSetup& t);
+
+}  // namespace mfusim::scenario
