@@ -55,8 +55,12 @@ const std::filesystem::path& KernelCostModel::default_calibration_dir() {
 
 KernelCostModel::KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables tables, bool scaled, double hbm_ratio)
     : gpu_(gpu), tables_(std::move(tables)), scaled_(scaled), hbm_ratio_(hbm_ratio) {
+  // Name the tables by their place in the repository, not by an absolute path (reports stay
+  // identical across checkouts).
+  const std::filesystem::path source(tables_.source);
+  const std::string where = source.parent_path().filename().string() + "/" + source.filename().string();
   provenance_ = scaled_ ? "scaled from " + tables_.gpu + " tables (no measurements for " + gpu_.name + ")"
-                        : "measured on " + tables_.gpu + " (" + tables_.source + ")";
+                        : "measured on " + tables_.gpu + " (workloads/calibration/" + where + ")";
   launch_ = core::Duration::from_seconds(tables_.launch_overhead_us * 1e-6);
 }
 

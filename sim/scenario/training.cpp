@@ -81,7 +81,7 @@ std::string gib(double bytes) {
 workload::MemoryPlan memory_plan(const TrainingSetup& t) {
   const auto& p = t.plan;
   workload::MemoryPlan m;
-  m.shard = workload::Shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance};
+  m.shard = workload::Shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
   m.dp = p.dp;

@@ -63,13 +63,14 @@ std::vector<MeasuredStep> load_measured_steps(const std::filesystem::path& file)
   return out;
 }
 
-std::vector<GroundTruthRow> compare_single_gpu(const std::vector<MeasuredStep>& runs, const compute::KernelCostModel& cost) {
+std::vector<GroundTruthRow> compare_single_gpu(const std::vector<MeasuredStep>& runs, const compute::KernelCostModel& cost,
+                                               const std::vector<HostOverhead>& host) {
   std::vector<GroundTruthRow> rows;
   for (const auto& run : runs) {
     if (run.status != "ok") continue;
     GroundTruthRow r;
     r.measured = run;
-    r.predicted = predict_single_gpu_step(run.model, {run.micro_batch, run.model.seq_length}, 1, run.recompute, cost, true);
+    r.predicted = predict_single_gpu_step(run.model, {run.micro_batch, run.model.seq_length}, 1, run.recompute, cost, true, host);
     r.time_error = r.predicted.step_time.seconds() / run.step_time_s - 1.0;
     r.memory_error = r.predicted.memory.total_bytes / (run.peak_allocated_gib * 1024.0 * 1024.0 * 1024.0) - 1.0;
     rows.push_back(std::move(r));

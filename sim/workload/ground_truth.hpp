@@ -36,6 +36,7 @@ struct GroundTruthRow {
   double memory_error = 0.0;  // predicted peak / measured peak allocated - 1
 };
 
-std::vector<GroundTruthRow> compare_single_gpu(const std::vector<MeasuredStep>& runs, const compute::KernelCostModel& cost);
+std::vector<GroundTruthRow> compare_single_gpu(const std::vector<MeasuredStep>& runs, const compute::KernelCostModel& cost,
+                                               const std::vector<HostOverhead>& host = {});
 
 }  // namespace mfusim::workload

@@ -26,7 +26,7 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   const double k = d(m.kv_heads) / d(m.heads);
   const double a = d(m.heads);
   const double s = d(plan.micro_batch.seq);
-  double outside = 8.0 * h + (plan.dropout ? 2.0 * h : 0.0);
+  double outside = 8.0 * h + (plan.dropout ? 2.0 * h : 0.0) + (plan.fp32_residual ? 4.0 * h : 0.0);
   double inside = 2.0 * h * r * (1.0 + 2.0 * k) + 2.0 * h * r;
   if (m.mla) {
     // MLA keeps the latent inputs of the up-projections and the full per-head Q, K, V.
@@ -121,6 +121,10 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
     b.items.push_back({"output layer and loss", tokens * (4.0 * d(m.hidden) + per_logit * d(m.vocab)) / tp});
   }
   for (const auto& i : b.items) b.total_bytes += i.bytes;
+  if (plan.grads_on_demand) {
+    // max(start of backward: everything but the gradients, optimizer step: model states only).
+    b.total_bytes = std::max(b.total_bytes - grads, weights + grads + optimizer);
+  }
   return b;
 }
 

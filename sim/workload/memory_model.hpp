@@ -56,6 +56,14 @@ struct MemoryPlan {
   // log-softmax (4 B) and, at the start of backward, the fp32 logit gradient (4 B) per logit: 10 B per
   // logit where Megatron's fused vocab-parallel cross-entropy keeps 4 B (its 4sbh(1 + V/h) term).
   bool eager_loss = false;
+  // Eager PyTorch: the residual stream is fp32, so the two norm inputs kept per layer take 4 B per
+  // element (8h per token instead of 4h).
+  bool fp32_residual = false;
+  // Eager PyTorch with zero_grad(set_to_none=True) allocates gradients during backward as activations
+  // are freed: the peak is the larger of (states without gradients + activations) at the start of
+  // backward and (states with gradients) at the optimizer step. Megatron keeps a persistent
+  // gradient buffer, so gradients count at all times.
+  bool grads_on_demand = false;
 };
 
 struct MemoryItem {

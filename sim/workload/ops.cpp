@@ -136,7 +136,16 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   const Dims x = dims(m, s, mb);
   const double h = d(m.hidden);
   std::vector<Op> out;
-  out.push_back(memory(layer_name(layer, "norm1"), Phase::kForward, layer, 2.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kNorm));
+  const double norm_bytes = s.eager ? 2.0 * d(x.sp_tokens) * h * kFp32 : 2.0 * d(x.sp_tokens) * h * kAct;
+  const double residual_bytes = s.eager ? d(x.sp_tokens) * h * (2.0 * kFp32 + kAct) : 3.0 * d(x.sp_tokens) * h * kAct;
+  const auto norm = [&](const char* name) {
+    out.push_back(memory(layer_name(layer, name), Phase::kForward, layer, norm_bytes, MemoryOpClass::kNorm));
+    if (s.eager) {
+      out.push_back(memory(layer_name(layer, (std::string(name) + ".cast").c_str()), Phase::kForward, layer,
+                           d(x.sp_tokens) * h * (kFp32 + kAct), MemoryOpClass::kElementwise));
+    }
+  };
+  norm("norm1");
   if (m.mla) {
     // MLA (DeepSeek-V2/V3): down-projections are small and not split by TP; up-projections are.
     const MlaSpec& a = *m.mla;
@@ -156,14 +165,18 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   if (m.position == Position::kRope) {
     const std::int64_t rope_width = m.mla ? x.local_heads * m.mla->qk_rope_head_dim + m.mla->qk_rope_head_dim
                                           : (x.local_heads + x.local_kv) * m.head_dim;
-    out.push_back(memory(layer_name(layer, "rope"), Phase::kForward, layer, 2.0 * d(x.tokens) * d(rope_width) * kAct,
-                         MemoryOpClass::kElementwise));
+    out.push_back(memory(layer_name(layer, "rope"), Phase::kForward, layer,
+                         (s.eager ? 5.0 : 1.0) * 2.0 * d(x.tokens) * d(rope_width) * kAct, MemoryOpClass::kElementwise));
   }
   out.push_back(attention_core(m, s, mb, layer, Phase::kForward));
+  if (s.eager) {
+    out.push_back(memory(layer_name(layer, "attn.copy"), Phase::kForward, layer,
+                         2.0 * d(x.tokens) * d(x.local_heads * m.head_dim) * kAct, MemoryOpClass::kCopy));
+  }
   const std::int64_t v_width = m.mla ? x.local_heads * m.mla->v_head_dim : x.local_heads * m.head_dim;
   out.push_back(gemm(layer_name(layer, "proj"), Phase::kForward, layer, x.tokens, m.hidden, v_width));
-  out.push_back(memory(layer_name(layer, "residual1"), Phase::kForward, layer, 3.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kElementwise));
-  out.push_back(memory(layer_name(layer, "norm2"), Phase::kForward, layer, 2.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kNorm));
+  out.push_back(memory(layer_name(layer, "residual1"), Phase::kForward, layer, residual_bytes, MemoryOpClass::kElementwise));
+  norm("norm2");
   if (m.is_moe_layer(layer)) {
     const MoeSpec& e = *m.moe;
     out.push_back(gemm(layer_name(layer, "router"), Phase::kForward, layer, x.tokens, e.experts, m.hidden));
@@ -181,7 +194,7 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   } else {
     mlp_forward(m, layer, m.ffn / s.tp, 1, "", out, x.tokens);
   }
-  out.push_back(memory(layer_name(layer, "residual2"), Phase::kForward, layer, 3.0 * d(x.sp_tokens) * h * kAct, MemoryOpClass::kElementwise));
+  out.push_back(memory(layer_name(layer, "residual2"), Phase::kForward, layer, residual_bytes, MemoryOpClass::kElementwise));
   // Segments: everything up to residual1 is attention; then MLP (MoE: up to the permutation), the
   // routed experts, and the combine (unpermute, shared experts, residual2).
   Segment seg = Segment::kAttention;
@@ -255,10 +268,14 @@ std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatc
   const Dims x = dims(m, s, mb);
   const std::int64_t v_local = (m.vocab + s.tp - 1) / s.tp;
   std::vector<Op> out;
-  out.push_back(memory("final_norm", Phase::kForward, -1, 2.0 * d(x.sp_tokens) * d(m.hidden) * kAct, MemoryOpClass::kNorm));
+  const double hd = d(m.hidden);
+  out.push_back(memory("final_norm", Phase::kForward, -1, 2.0 * d(x.sp_tokens) * hd * (s.eager ? kFp32 : kAct), MemoryOpClass::kNorm));
+  if (s.eager) out.push_back(memory("final_norm.cast", Phase::kForward, -1, d(x.sp_tokens) * hd * (kFp32 + kAct), MemoryOpClass::kElementwise));
   out.push_back(gemm("logits", Phase::kForward, -1, x.tokens, v_local, m.hidden));
-  // Vocab-parallel cross-entropy: reads bf16 logits, keeps fp32 softmax statistics.
-  out.push_back(memory("cross_entropy", Phase::kForward, -1, d(x.tokens) * d(v_local) * (kAct + kFp32), MemoryOpClass::kSoftmax));
+  // Vocab-parallel cross-entropy: reads bf16 logits, keeps fp32 softmax statistics. Eager: upcast
+  // (2 + 4 B), log-softmax (4 + 4 B) and the loss gather: 14 B per logit.
+  out.push_back(memory("cross_entropy", Phase::kForward, -1, d(x.tokens) * d(v_local) * (s.eager ? 14.0 : kAct + kFp32),
+                       MemoryOpClass::kSoftmax));
   return out;
 }
 
@@ -266,10 +283,11 @@ std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBat
   const Dims x = dims(m, s, mb);
   const std::int64_t v_local = (m.vocab + s.tp - 1) / s.tp;
   std::vector<Op> out;
-  out.push_back(memory("cross_entropy.bwd", Phase::kBackwardInput, -1, d(x.tokens) * d(v_local) * (kFp32 + kAct),
+  out.push_back(memory("cross_entropy.bwd", Phase::kBackwardInput, -1, d(x.tokens) * d(v_local) * (s.eager ? 14.0 : kFp32 + kAct),
                        MemoryOpClass::kSoftmax));
   backward_of(gemm("logits", Phase::kForward, -1, x.tokens, v_local, m.hidden), out);
-  out.push_back(memory("final_norm.bwd", Phase::kBackwardInput, -1, 3.0 * d(x.sp_tokens) * d(m.hidden) * kAct, MemoryOpClass::kNorm));
+  out.push_back(memory("final_norm.bwd", Phase::kBackwardInput, -1, 3.0 * d(x.sp_tokens) * d(m.hidden) * (s.eager ? kFp32 : kAct),
+                       MemoryOpClass::kNorm));
   return out;
 }
 
@@ -284,17 +302,23 @@ Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
 }
 
 std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches, Recompute recompute,
-                                double adam_bytes_per_parameter) {
-  const Shard s;
+                                double adam_bytes_per_parameter, bool eager) {
+  Shard s;
+  s.eager = eager;
   std::vector<Op> out;
   auto append = [&out](std::vector<Op> ops) { out.insert(out.end(), ops.begin(), ops.end()); };
+  // Eager autocast casts every fp32 weight to bf16 once per forward (4 B read, 2 B written) and
+  // accumulates each bf16 weight gradient into the fp32 .grad (2 B read, 4 B written).
+  const double casts = eager ? 6.0 * d(m.total_parameters() - m.embedding_parameters()) : 0.0;
   for (std::int64_t i = 0; i < microbatches; ++i) {
+    if (eager) out.push_back(memory("autocast.weights", Phase::kForward, -1, casts, MemoryOpClass::kCopy));
     append(embedding_forward(m, s, mb));
     for (std::int64_t l = 0; l < m.layers; ++l) append(layer_forward(m, l, s, mb));
     append(head_forward(m, s, mb));
     append(head_backward(m, s, mb));
     for (std::int64_t l = m.layers - 1; l >= 0; --l) append(layer_backward(m, l, s, mb, recompute));
     append(embedding_backward(m, s, mb));
+    if (eager) out.push_back(memory("autocast.grads", Phase::kBackwardWeight, -1, casts, MemoryOpClass::kCopy));
   }
   out.push_back(optimizer_step(m.total_parameters(), adam_bytes_per_parameter));
   return out;

@@ -42,6 +42,12 @@ struct Shard {
   std::int64_t expert_tp = 1;  // tensor parallelism inside each expert (Megatron's expert_tensor_parallel_size)
   bool sequence_parallel = false;
   double moe_imbalance = 1.0;  // tokens on the busiest expert rank / the balanced share
+  // Eager PyTorch under bf16 autocast with fp32 parameters (the single-GPU ground truth) instead of
+  // Megatron's fused kernels: the residual stream and norms stay in fp32, each norm output is cast to
+  // bf16 by a separate kernel, RoPE is five elementwise passes (rotate-half, two multiplies, add), the
+  // attention output is copied when transposed back, and the loss upcasts the logits to fp32 (about
+  // 14 B per logit forward and backward).
+  bool eager = false;
 };
 
 struct MicroBatch {
@@ -85,7 +91,7 @@ Op optimizer_step(std::int64_t parameters, double bytes_per_parameter = kAdamByt
 // Every op of one full training step on a single GPU (no pipeline): per micro-batch, embedding,
 // all blocks and head forward, then backward in reverse; after all micro-batches, the optimizer.
 std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches,
-                                Recompute recompute, double adam_bytes_per_parameter = 30.0);
+                                Recompute recompute, double adam_bytes_per_parameter = 30.0, bool eager = false);
 
 // Megatron-LM's num_floating_point_operations(args, batch_size) for a global batch of `sequences`
 // sequences of length `seq`, generalised to models whose first layers are dense (MoE layers use

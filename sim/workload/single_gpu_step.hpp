@@ -3,7 +3,9 @@
 // one stream, back to back, so the step time is the sum of the kernel times from the KernelCostModel;
 // memory is estimate_memory() for the same plan. This is how mfusim is checked against measured
 // single-GPU steps (workloads/calibration/<gpu>/training_steps.yaml, docs/validation.md).
+#include <filesystem>
 #include <map>
+#include <vector>
 #include <string>
 
 #include "compute/kernel_cost_model.hpp"
@@ -14,8 +16,22 @@
 
 namespace mfusim::workload {
 
+// Host (CPU) time eager PyTorch needs to dispatch one step, fitted per model family and recompute mode
+// from the host-overhead probes (workloads/calibration/<gpu>/host_probes.yaml: the same block code at
+// negligible GPU cost, at 8 and 32 layers): host = fixed + layers x per_layer, fixed clamped at >= 0.
+// The GPU cannot run ahead of the host, so an eager step takes max(GPU time, host time).
+struct HostOverhead {
+  std::string family;
+  Recompute recompute = Recompute::kNone;
+  double per_layer_s = 0.0;
+  double fixed_s = 0.0;
+};
+std::vector<HostOverhead> fit_host_overheads(const std::filesystem::path& probes_file);
+
 struct StepPrediction {
-  core::Duration step_time;
+  core::Duration step_time;    // max(gpu_time, host_time)
+  core::Duration gpu_time;     // sum of kernel times
+  core::Duration host_time;    // eager dispatch (zero without a host-overhead table)
   std::map<Phase, core::Duration> by_phase;
   std::size_t kernels = 0;
   double model_flops = 0.0;  // Megatron convention
@@ -26,6 +42,7 @@ struct StepPrediction {
 // `eager`: the step runs as eager PyTorch (autocast bf16, fp32 parameters), which changes which
 // activations are kept (see MemoryPlan).
 StepPrediction predict_single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::int64_t microbatches,
-                                       Recompute recompute, const compute::KernelCostModel& cost, bool eager);
+                                       Recompute recompute, const compute::KernelCostModel& cost, bool eager,
+                                       const std::vector<HostOverhead>& host = {});
 
 }  // namespace mfusim::workload

@@ -58,6 +58,16 @@ MODELS = {
                      seq=2048, norm="rmsnorm", activation="swiglu", position="rope",
                      tied_embeddings=False),
 }
+# Host-overhead probes: the same block code at a negligible GPU cost (hidden 128, seq 128), at two depths,
+# so that step time = host dispatch time and its slope over layers is the eager host cost per block
+# (forward + backward + optimizer share). Run with --models host-probes.
+for _fam, _norm, _act, _pos, _tied, _kv in (("gpt", "layernorm", "gelu", "learned", True, 2),
+                                            ("llama", "rmsnorm", "swiglu", "rope", False, 1)):
+    for _layers in (8, 32):
+        MODELS["%s-probe-%d" % (_fam, _layers)] = dict(
+            family=_fam, layers=_layers, hidden=128, heads=2, kv_heads=_kv, ffn=512, vocab=512, seq=128,
+            norm=_norm, activation=_act, position=_pos, tied_embeddings=_tied)
+HOST_PROBES = "gpt-probe-8,gpt-probe-32,llama-probe-8,llama-probe-32"
 DEFAULT_MODELS = "gpt-350m,llama-1b,gpt-1.3b,gpt-2.7b,llama-3b"
 MICRO_BATCHES = [1, 2, 4, 8]
 RECOMPUTE = ["none", "full"]
@@ -453,6 +463,8 @@ def main():
     ap.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--check", action="store_true", help="print the models' parameter and FLOP counts")
     args = ap.parse_args()
+    if args.models == "host-probes":
+        args.models = HOST_PROBES
     mbs = [int(x) for x in args.micro_batches.split(",")]
     rcs = [x for x in args.recompute.split(",") if x]
 

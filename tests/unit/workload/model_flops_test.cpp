@@ -95,7 +95,7 @@ TEST(ModelFlops, TensorParallelSplitsGemmsEvenly) {
       "norm: rmsnorm\nactivation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n");
   double one = 0, eight = 0;
   for (const auto& op : layer_forward(m, 0, Shard{}, {1, 4096})) one += op.model_flops;
-  for (const auto& op : layer_forward(m, 0, Shard{8, 1, 1, 1, true, 1.0}, {1, 4096})) eight += op.model_flops;
+  for (const auto& op : layer_forward(m, 0, Shard{8, 1, 1, 1, true, 1.0, false}, {1, 4096})) eight += op.model_flops;
   EXPECT_NEAR(eight * 8 / one, 1.0, 1e-12) << "TP=8 must give each rank 1/8 of a block's FLOPs";
 }
 
