@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "core/error.hpp"
 
@@ -62,7 +63,40 @@ KernelCostModel::KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables
   provenance_ = scaled_ ? "scaled from " + tables_.gpu + " tables (no measurements for " + gpu_.name + ")"
                         : "measured on " + tables_.gpu + " (workloads/calibration/" + where + ")";
   launch_ = core::Duration::from_seconds(tables_.launch_overhead_us * 1e-6);
+  build_curves();
 }
+
+void KernelCostModel::build_curves() {
+  std::vector<std::pair<double, double>> all;
+  for (std::size_t c = 0; c < memory_curves_.size(); ++c) {
+    std::vector<std::pair<double, double>> raw;
+    for (const auto& p : tables_.memory_bound) {
+      if (static_cast<std::size_t>(p.op_class) == c) raw.emplace_back(p.bytes, p.bytes_per_second);
+    }
+    memory_curves_[c] = curve(raw);
+  }
+  for (const auto& p : tables_.memory_bound) all.emplace_back(p.bytes, p.bytes_per_second);
+  for (auto& c : memory_curves_) {
+    if (c.empty()) c = curve(all);
+  }
+  std::vector<std::pair<double, double>> opt;
+  for (const auto& p : tables_.optimizer) opt.emplace_back(p.bytes, p.bytes_per_second);
+  optimizer_curve_ = opt.empty() ? memory_curves_[static_cast<std::size_t>(MemoryOpClass::kElementwise)] : curve(opt);
+  std::map<std::tuple<bool, bool, double>, std::vector<std::pair<double, double>>> att;
+  for (const auto& p : tables_.attention) att[{p.backward, p.causal, p.head_dim}].emplace_back(p.seq, p.efficiency);
+  for (const auto& [k, raw] : att) attention_curves_.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), curve(raw)});
+}
+
+KernelCostModel::KernelCostModel(const KernelCostModel& other)
+    : gpu_(other.gpu_),
+      tables_(other.tables_),
+      scaled_(other.scaled_),
+      hbm_ratio_(other.hbm_ratio_),
+      provenance_(other.provenance_),
+      launch_(other.launch_),
+      memory_curves_(other.memory_curves_),
+      optimizer_curve_(other.optimizer_curve_),
+      attention_curves_(other.attention_curves_) {}
 
 KernelCostModel KernelCostModel::for_gpu(const hardware::Catalog& catalog, const hardware::GpuSpec& gpu,
                                          const std::filesystem::path& calibration_dir) {
@@ -77,6 +111,22 @@ KernelCostModel KernelCostModel::for_gpu(const hardware::Catalog& catalog, const
 }
 
 double KernelCostModel::gemm_efficiency(const GemmShape& g, hardware::Dtype dtype) const {
+  // Key: 20 bits per dimension (shapes beyond 2^20 are clamped; the table tops out far below),
+  // plus the dtype.
+  const auto clamp20 = [](std::int64_t v) { return static_cast<std::uint64_t>(std::clamp<std::int64_t>(v, 0, (1 << 20) - 1)); };
+  const std::uint64_t key = (clamp20(g.m) << 40) | (clamp20(g.n) << 20) | clamp20(g.k) |
+                            (static_cast<std::uint64_t>(dtype) << 60);
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (auto it = gemm_cache_.find(key); it != gemm_cache_.end()) return it->second;
+  }
+  const double e = gemm_efficiency_uncached(g, dtype);
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  gemm_cache_.emplace(key, e);
+  return e;
+}
+
+double KernelCostModel::gemm_efficiency_uncached(const GemmShape& g, hardware::Dtype dtype) const {
   const auto& pts = (dtype == hardware::Dtype::kFp8 && !tables_.gemm_fp8.empty()) ? tables_.gemm_fp8 : tables_.gemm_bf16;
   const std::array<double, 3> q{std::log2(static_cast<double>(std::max<std::int64_t>(1, g.m))),
                                 std::log2(static_cast<double>(std::max<std::int64_t>(1, g.n))),
@@ -108,44 +158,32 @@ double KernelCostModel::gemm_efficiency(const GemmShape& g, hardware::Dtype dtyp
 }
 
 double KernelCostModel::attention_efficiency(const AttentionShape& a) const {
-  // Nearest calibrated head dimension for this pass, then interpolate over sequence length.
-  double best_dim = -1.0, best_gap = INFINITY;
+  // Same pass, the same mask if measured, the nearest calibrated head dimension; then interpolate
+  // over the sequence length.
   bool any_same_mask = false;
-  for (const auto& p : tables_.attention) any_same_mask = any_same_mask || (p.causal == a.causal && p.backward == a.backward);
-  const auto usable = [&](const AttentionPoint& p) { return p.backward == a.backward && (!any_same_mask || p.causal == a.causal); };
-  for (const auto& p : tables_.attention) {
-    if (!usable(p)) continue;
-    const double gap = std::fabs(std::log2(p.head_dim) - std::log2(static_cast<double>(a.head_dim)));
+  for (const auto& c : attention_curves_) any_same_mask = any_same_mask || (c.backward == a.backward && c.causal == a.causal);
+  const AttentionCurve* best = nullptr;
+  double best_gap = INFINITY;
+  for (const auto& c : attention_curves_) {
+    if (c.backward != a.backward || (any_same_mask && c.causal != a.causal)) continue;
+    const double gap = std::fabs(std::log2(c.head_dim) - std::log2(static_cast<double>(a.head_dim)));
     if (gap < best_gap) {
       best_gap = gap;
-      best_dim = p.head_dim;
+      best = &c;
     }
   }
-  if (best_dim < 0) return gemm_efficiency({a.seq_q, a.seq_kv, a.head_dim, 1}, hardware::Dtype::kBf16);
-  std::vector<std::pair<double, double>> raw;
-  for (const auto& p : tables_.attention) {
-    if (usable(p) && p.head_dim == best_dim) raw.emplace_back(p.seq, p.efficiency);
-  }
-  return interpolate_log2(curve(raw), static_cast<double>(a.seq_kv));
+  if (best == nullptr) return gemm_efficiency({a.seq_q, a.seq_kv, a.head_dim, 1}, hardware::Dtype::kBf16);
+  return interpolate_log2(best->efficiency, static_cast<double>(a.seq_kv));
 }
 
 double KernelCostModel::memory_bandwidth(MemoryOpClass c, double bytes) const {
-  std::vector<std::pair<double, double>> raw;
-  for (const auto& p : tables_.memory_bound) {
-    if (p.op_class == c) raw.emplace_back(p.bytes, p.bytes_per_second);
-  }
-  if (raw.empty()) {
-    for (const auto& p : tables_.memory_bound) raw.emplace_back(p.bytes, p.bytes_per_second);
-  }
-  MFUSIM_CHECK(!raw.empty(), "calibration tables have no memory-bound measurements");
-  return interpolate_log2(curve(raw), bytes) * hbm_ratio_;
+  const Curve& cv = memory_curves_[static_cast<std::size_t>(c)];
+  MFUSIM_CHECK(!cv.empty(), "calibration tables have no memory-bound measurements");
+  return interpolate_log2(cv, bytes) * hbm_ratio_;
 }
 
 double KernelCostModel::optimizer_bandwidth(double bytes) const {
-  if (tables_.optimizer.empty()) return memory_bandwidth(MemoryOpClass::kElementwise, bytes);
-  std::vector<std::pair<double, double>> raw;
-  for (const auto& p : tables_.optimizer) raw.emplace_back(p.bytes, p.bytes_per_second);
-  return interpolate_log2(curve(raw), bytes) * hbm_ratio_;
+  return interpolate_log2(optimizer_curve_, bytes) * hbm_ratio_;
 }
 
 core::Duration KernelCostModel::time(const Kernel& k) const {

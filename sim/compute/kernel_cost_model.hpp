@@ -13,8 +13,13 @@
 //
 // GPUs without their own tables use another GPU's efficiencies against their own peaks and HBM
 // bandwidth ("scaled"); provenance() says which, so reports can flag it.
+#include <array>
 #include <filesystem>
+#include <utility>
+#include <vector>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "compute/calibration.hpp"
 #include "compute/kernel.hpp"
@@ -28,6 +33,8 @@ class KernelCostModel {
   // `hbm_ratio`: this GPU's HBM bandwidth over the measured GPU's (1 for its own tables); measured
   // memory-bound bandwidths are scaled by it.
   KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables tables, bool scaled, double hbm_ratio = 1.0);
+  KernelCostModel(const KernelCostModel& other);
+  KernelCostModel& operator=(const KernelCostModel&) = delete;
 
   // Tables for `gpu` from workloads/calibration/<dir>/kernels.yaml when measured, else the H100 tables
   // scaled. `calibration_dir` is workloads/calibration.
@@ -49,12 +56,30 @@ class KernelCostModel {
   bool scaled() const { return scaled_; }
 
  private:
+  double gemm_efficiency_uncached(const GemmShape& g, hardware::Dtype dtype) const;
+  void build_curves();
+
+  using Curve = std::vector<std::pair<double, double>>;  // sorted (x, y), equal x averaged
+
   const hardware::GpuSpec& gpu_;
   CalibrationTables tables_;
   bool scaled_;
   double hbm_ratio_;  // this GPU's HBM bandwidth / the measured GPU's (1 for its own tables)
   std::string provenance_;
   core::Duration launch_;
+  // Memoised GEMM efficiencies: a step repeats the same few shapes many thousand times, and each
+  // lookup scans the table. Guarded so one model can serve several threads (sweeps).
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::uint64_t, double> gemm_cache_;
+  std::array<Curve, 4> memory_curves_;  // bandwidth over bytes, per MemoryOpClass
+  Curve optimizer_curve_;
+  struct AttentionCurve {
+    bool backward;
+    bool causal;
+    double head_dim;
+    Curve efficiency;  // over sequence length
+  };
+  std::vector<AttentionCurve> attention_curves_;
 };
 
 // Directory name of a GPU's tables: the catalog name in lower case ("h100-sxm5-80gb").
