@@ -1,4 +1,5 @@
 #include "cli/app.hpp"
+#include "cli/collective_command.hpp"
 #include "cli/training_summary.hpp"
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -189,6 +190,9 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   describe_cmd->add_option("--set", describe_overrides, "override a key before validation: key.path=value")
       ->type_name("KEY=VALUE");
 
+  CollectiveCommandOptions collective_opts;
+  auto* collective_cmd = add_collective_command(app, collective_opts);
+
   struct Planned {
     const char* name;
     const char* help;
@@ -196,7 +200,6 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   };
   const Planned planned[] = {
       {"validate", "replay published training runs and report accuracy", "#7 (mfusim validate)"},
-      {"collective", "nccl-tests-style collective microbenchmark", "#4 (NCCL-faithful collectives)"},
       {"sweep", "run a scenario over a grid of parameter values", "#8 (what-if studies)"},
       {"search", "find the best parallel plan for a model on a cluster", "#9 (mfusim search)"},
   };
@@ -219,6 +222,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
                                        : verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
   try {
     if (run_cmd->parsed()) return command_run(run, out, log);
+    if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
     if (describe_cmd->parsed()) {
       if (topic == "topology") {
         if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");
@@ -231,7 +235,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     for (const auto& [cmd, p] : planned_cmds) {
       if (cmd->parsed()) {
         err << "mfusim " << p->name << ": not implemented yet; it arrives with issue " << p->issue
-            << ". Available now: run, describe.\n";
+            << ". Available now: run, describe, collective.\n";
         return kBadInput;
       }
     }

@@ -41,7 +41,9 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
     s.memory.push_back({key, item.name, item.bytes, "B"});
   }
   s.notes.push_back("kernel times " + r.calibration);
-  s.notes.push_back("communication: ring alpha-beta model on the topology's routes (no contention)");
+  s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
+                    (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"
+                                                                : "analytical fidelity: no contention between groups"));
   s.notes.push_back("MFU uses Megatron-LM's FLOP convention (attention counted without the causal mask)");
 }
 

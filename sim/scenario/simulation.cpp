@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "compute/kernel_cost_model.hpp"
-#include "scenario/communication.hpp"
+#include "scenario/collective_communication.hpp"
 
 namespace mfusim::scenario {
 namespace {
@@ -31,7 +31,7 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.gemm_dtype = t.precision;
   const auto program = workload::build_step_program(cfg, cost);
   core::Engine engine;
-  RingCommunication comm(engine, t.topology);
+  CollectiveCommunication comm(engine, t.topology, t.collectives);
   auto step = workload::simulate_step(cfg, program, cost, comm, engine, limits);
   r.run = step.run;
   r.step_time = step.step_time;
