@@ -108,7 +108,8 @@ int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
       }
     }
     const auto& tracks = sc.training ? result.trace_tracks : sc.graph.streams();
-    write_output(o.trace_path, report::chrome_trace(tracks, spans), out, "the trace");
+    write_output(o.trace_path, report::chrome_trace(tracks, spans, sc.training ? result.track_node : std::vector<std::uint32_t>{}),
+                 out, "the trace");
   }
   if (result.run.status != core::RunStatus::kCompleted) {
     log.error("simulation did not complete: {} ({} unfinished items)", core::to_string(result.run.status),

@@ -110,11 +110,11 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveCommandOptions& o) {
                 "all-reduce | all-gather | reduce-scatter | broadcast | reduce | all-to-all | all-to-allv | sendrecv");
   c->add_option("--gpus", o.gpus, "use the first N GPUs of the topology (default: all)");
   c->add_option("--ranks", o.ranks, "use these GPU indexes, e.g. 0,8,16,24");
-  c->add_option("--min-bytes", o.min_bytes, "smallest size, with unit (default 8B)");
-  c->add_option("--max-bytes", o.max_bytes, "largest size, with unit (default 1GiB)");
+  c->add_option("--min-bytes,--min", o.min_bytes, "smallest size, with unit (default 8B)");
+  c->add_option("--max-bytes,--max", o.max_bytes, "largest size, with unit (default 1GiB)");
   c->add_option("--factor", o.factor, "size multiplication factor between rows (default 2)");
-  c->add_option("--algorithm", o.algorithm, "like NCCL_ALGO: ring, tree, nvls, nvls_tree, collnet_direct, ...");
-  c->add_option("--protocol", o.protocol, "like NCCL_PROTO: ll, ll128, simple (comma-separated)");
+  c->add_option("--algorithm,--algo", o.algorithm, "like NCCL_ALGO: ring, tree, nvls, nvls_tree, collnet_direct, ...");
+  c->add_option("--protocol,--proto", o.protocol, "like NCCL_PROTO: ll, ll128, simple (comma-separated)");
   c->add_option("--fidelity", o.fidelity, "analytical (closed form) | flow (transfers on the flow network)");
   c->add_option("--efficiency", o.efficiency, "calibrated (default) | none (NCCL's cost model unchanged)");
   c->add_option("--root", o.root, "root rank of broadcast / reduce (default 0)");

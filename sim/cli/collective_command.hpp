@@ -6,10 +6,10 @@
 //                     [--protocol simple] [--fidelity analytical|flow] [--root R] [--collnet] [--no-nvls]
 //                     [--efficiency calibrated|none] [--json FILE]
 //
-// Prints nccl-tests' table (size, count, type, redop, root, time, algbw, busbw) plus the algorithm,
-// protocol and channels (CTAs) chosen, and "# Avg bus bandwidth". sendrecv runs as nccl-tests does:
-// every rank sends to the next and receives from the previous one, concurrently. --json writes a list of
-// {size_bytes, time_us, algbw_GBps, busbw_GBps, algo, proto}.
+// Short spellings: --algo, --proto, --min, --max (issue 4's). Prints nccl-tests' table (size, count, type, redop, root,
+// time, algbw, busbw) plus the algorithm, protocol and channels (CTAs) chosen, and "# Avg bus bandwidth". sendrecv runs
+// as nccl-tests does: every rank sends to the next and receives from the previous one, concurrently. --json writes a
+// list of {size_bytes, time_us, algbw_GBps, busbw_GBps, algo, proto}.
 #include <cstdint>
 #include <iosfwd>
 #include <optional>

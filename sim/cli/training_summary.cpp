@@ -12,7 +12,14 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.metrics.push_back({"gpus", "GPUs", gpus, "GPUs"});
   s.metrics.push_back({"tokens_per_s", "tokens/s", seconds > 0 ? step.tokens / seconds : 0.0, "tokens/s"});
   s.metrics.push_back({"tokens_per_s_per_gpu", "tokens/s/GPU", seconds > 0 ? step.tokens / seconds / gpus : 0.0, "tokens/s"});
-  s.metrics.push_back({"mfu", "MFU (Megatron FLOPs)", step.mfu, ""});
+  const double palm_mfu =
+      seconds > 0 ? workload::palm_model_flops(t.model, t.plan.global_batch, t.seq) /
+                        (seconds * gpus * t.topology.gpu_spec->peak(hardware::Dtype::kBf16)->value())
+                  : 0.0;
+  const bool palm = t.flop_convention == scenario::FlopConvention::kPalm;
+  s.metrics.push_back({"mfu", palm ? "MFU (PaLM FLOPs)" : "MFU (Megatron FLOPs)", palm ? palm_mfu : step.mfu, ""});
+  s.metrics.push_back({"mfu_megatron", "MFU, Megatron convention", step.mfu, ""});
+  s.metrics.push_back({"mfu_palm", "MFU, PaLM convention", palm_mfu, ""});
   s.metrics.push_back({"hfu", "HFU (executed FLOPs)", step.hfu, ""});
   s.metrics.push_back({"model_flops_per_step", "model FLOPs/step", step.model_flops, "FLOP"});
   s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
@@ -44,7 +51,9 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"
                                                                 : "analytical fidelity: no contention between groups"));
-  s.notes.push_back("MFU uses Megatron-LM's FLOP convention (attention counted without the causal mask)");
+  s.notes.push_back(palm ? "MFU uses PaLM's 6N + 12 L H Q T FLOPs per token (training.flop_convention)"
+                         : "MFU uses Megatron-LM's FLOP convention (attention counted without the causal mask; "
+                           "training.flop_convention: palm for PaLM's)");
 }
 
 }  // namespace mfusim::cli

@@ -61,7 +61,7 @@ KernelCostModel::KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables
   const std::filesystem::path source(tables_.source);
   const std::string where = source.parent_path().filename().string() + "/" + source.filename().string();
   provenance_ = scaled_ ? "scaled from " + tables_.gpu + " tables (no measurements for " + gpu_.name + ")"
-                        : "measured on " + tables_.gpu + " (workloads/calibration/" + where + ")";
+                        : "from the " + tables_.gpu + " tables (workloads/calibration/" + where + ")";
   launch_ = core::Duration::from_seconds(tables_.launch_overhead_us * 1e-6);
   build_curves();
 }
@@ -101,8 +101,24 @@ KernelCostModel::KernelCostModel(const KernelCostModel& other)
 KernelCostModel KernelCostModel::for_gpu(const hardware::Catalog& catalog, const hardware::GpuSpec& gpu,
                                          const std::filesystem::path& calibration_dir) {
   const auto own = calibration_dir / calibration_dir_name(gpu.name) / "kernels.yaml";
-  if (std::filesystem::exists(own)) return KernelCostModel(gpu, CalibrationTables::load(own), false);
   const auto reference = calibration_dir / calibration_dir_name(kReferenceGpu) / "kernels.yaml";
+  if (std::filesystem::exists(own)) {
+    CalibrationTables tables = CalibrationTables::load(own);
+    if (tables.gemm_bf16.size() >= kMinGemmShapes || !std::filesystem::exists(reference)) {
+      return KernelCostModel(gpu, std::move(tables), false);
+    }
+    // Too few GEMM shapes to interpolate over (published sweeps are sparse): the shape dependence of
+    // GEMM efficiency comes from the reference GPU's measured table; attention, memory-bound and
+    // launch figures stay this GPU's own.
+    const std::size_t own_shapes = tables.gemm_bf16.size();
+    const CalibrationTables ref = CalibrationTables::load(reference);
+    tables.gemm_bf16 = ref.gemm_bf16;
+    if (tables.gemm_fp8.empty()) tables.gemm_fp8 = ref.gemm_fp8;
+    KernelCostModel model(gpu, std::move(tables), false);
+    model.provenance_ += "; GEMM efficiencies from " + ref.gpu + " (this GPU's table has " + std::to_string(own_shapes) +
+                         " GEMM shapes, fewer than " + std::to_string(kMinGemmShapes) + ")";
+    return model;
+  }
   if (!std::filesystem::exists(reference)) {
     throw core::InputError("no calibration tables for " + gpu.name + " and no reference tables at " + reference.string());
   }

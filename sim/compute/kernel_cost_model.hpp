@@ -12,7 +12,8 @@
 // measured fused-AdamW bandwidth. launch: the measured eager launch overhead per kernel.
 //
 // GPUs without their own tables use another GPU's efficiencies against their own peaks and HBM
-// bandwidth ("scaled"); provenance() says which, so reports can flag it.
+// bandwidth ("scaled"); a GPU whose own table has too few GEMM shapes borrows only the GEMM part.
+// provenance() says which, so reports can flag it.
 #include <array>
 #include <filesystem>
 #include <utility>
@@ -30,6 +31,11 @@ namespace mfusim::compute {
 
 class KernelCostModel {
  public:
+  // A GPU's own GEMM table is used when it covers at least this many shapes; sparser (published)
+  // tables borrow the reference GPU's GEMM efficiencies and keep their own attention, memory-bound and
+  // launch figures.
+  static constexpr std::size_t kMinGemmShapes = 50;
+
   // `hbm_ratio`: this GPU's HBM bandwidth over the measured GPU's (1 for its own tables); measured
   // memory-bound bandwidths are scaled by it.
   KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables tables, bool scaled, double hbm_ratio = 1.0);

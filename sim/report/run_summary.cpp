@@ -117,16 +117,26 @@ std::string to_json(const RunSummary& s) {
   return j.dump(2) + "\n";
 }
 
-std::string chrome_trace(const std::vector<std::string>& tracks, const std::vector<TraceSpan>& spans) {
-  // Trace Event Format: complete events ("ph": "X") with microsecond timestamps; one thread per track.
+std::string chrome_trace(const std::vector<std::string>& tracks, const std::vector<TraceSpan>& spans,
+                         const std::vector<std::uint32_t>& process) {
+  // Trace Event Format: complete events ("ph": "X") with microsecond timestamps; a thread per track,
+  // a process per node.
+  const auto pid = [&process](std::size_t t) -> std::uint32_t { return t < process.size() ? process[t] : 0; };
   nlohmann::ordered_json events = nlohmann::ordered_json::array();
+  std::vector<bool> named;
   for (std::size_t t = 0; t < tracks.size(); ++t) {
-    events.push_back({{"ph", "M"}, {"pid", 0}, {"tid", t}, {"name", "thread_name"}, {"args", {{"name", tracks[t]}}}});
-    events.push_back({{"ph", "M"}, {"pid", 0}, {"tid", t}, {"name", "thread_sort_index"}, {"args", {{"sort_index", t}}}});
+    const std::uint32_t p = pid(t);
+    if (p >= named.size()) named.resize(p + 1, false);
+    if (!named[p] && !process.empty()) {
+      events.push_back({{"ph", "M"}, {"pid", p}, {"name", "process_name"}, {"args", {{"name", "node " + std::to_string(p)}}}});
+      named[p] = true;
+    }
+    events.push_back({{"ph", "M"}, {"pid", p}, {"tid", t}, {"name", "thread_name"}, {"args", {{"name", tracks[t]}}}});
+    events.push_back({{"ph", "M"}, {"pid", p}, {"tid", t}, {"name", "thread_sort_index"}, {"args", {{"sort_index", t}}}});
   }
   for (const auto& sp : spans) {
     events.push_back({{"ph", "X"},
-                      {"pid", 0},
+                      {"pid", pid(sp.track)},
                       {"tid", sp.track},
                       {"name", sp.name},
                       {"ts", static_cast<double>(sp.start_ps) * 1e-6},

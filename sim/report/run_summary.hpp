@@ -47,6 +47,9 @@ struct RunSummary {
 
 std::string format_text(const RunSummary& s);
 std::string to_json(const RunSummary& s);
-std::string chrome_trace(const std::vector<std::string>& tracks, const std::vector<TraceSpan>& spans);
+// `tracks` names the threads (one per stream); `process` (optional, same length) groups them into
+// processes (one per node), named "node N".
+std::string chrome_trace(const std::vector<std::string>& tracks, const std::vector<TraceSpan>& spans,
+                         const std::vector<std::uint32_t>& process = {});
 
 }  // namespace mfusim::report

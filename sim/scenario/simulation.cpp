@@ -37,7 +37,12 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   r.step_time = step.step_time;
   r.wall_seconds = step.wall_seconds;
   r.spans = step.spans;
-  for (const auto& s : program.graph.streams()) r.trace_tracks.push_back(s);
+  for (const auto& s : program.graph.streams()) {
+    r.trace_tracks.push_back(s);
+    // Stream names start with "r<rank>.": the rank is the GPU index, its node the process.
+    const auto rank = std::stoll(s.substr(1, s.find('.') - 1));
+    r.track_node.push_back(t.topology.node_of(static_cast<topology::GpuIndex>(rank)));
+  }
   for (const auto& task : program.graph.tasks()) {
     r.task_track.push_back(task.stream);
     r.task_names.push_back(task.name);

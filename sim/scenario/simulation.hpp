@@ -31,6 +31,7 @@ struct SimulationResult {
   // Training-step scenarios.
   std::optional<workload::StepResult> step;
   std::vector<std::string> trace_tracks;                 // stream names, for the trace
+  std::vector<std::uint32_t> track_node;                 // per stream: the node of its rank
   std::vector<std::uint32_t> task_track;                 // per task
   std::vector<std::string> task_names;                   // per task
   std::string calibration;                               // provenance of the kernel tables

@@ -139,6 +139,10 @@ TrainingSetup read_training(Reader& r) {
     tr.fail("precision", t.topology.gpu_spec->name + " has no fp8 tensor cores (valid: bf16)");
   }
   t.recompute = tr.choice<Recompute>("recompute", kRecompute, Recompute::kNone);
+  static constexpr std::array<Choice<FlopConvention>, 2> kConventions{
+      {{"megatron", FlopConvention::kMegatron, "Megatron-LM's num_floating_point_operations"},
+       {"palm", FlopConvention::kPalm, "PaLM's 6N + 12 L H Q T per token"}}};
+  t.flop_convention = tr.choice<FlopConvention>("flop_convention", kConventions, FlopConvention::kMegatron);
   const auto optimizer = tr.optional<std::string>("optimizer", "adamw");
   if (optimizer != "adamw") tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw)");
   tr.finish();

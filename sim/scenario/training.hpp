@@ -10,7 +10,8 @@
 //              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,
 //              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
-//              recompute (none | selective | full), optimizer (adamw)
+//              recompute (none | selective | full), optimizer (adamw),
+//              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported)
 //   fidelity:  network (analytical | flow), collectives (analytical | flow)
 // A plan that breaks a rule of parallel_plan.hpp, or that does not fit in GPU memory, is an input error
 // naming the key and what would be valid.
@@ -27,6 +28,7 @@
 namespace mfusim::scenario {
 
 enum class Fidelity { kAnalytical, kFlow };
+enum class FlopConvention { kMegatron, kPalm };
 
 struct TrainingSetup {
   std::unique_ptr<hardware::Catalog> catalog;  // the topology points into it
@@ -38,6 +40,7 @@ struct TrainingSetup {
   hardware::Dtype precision = hardware::Dtype::kBf16;
   Fidelity network = Fidelity::kAnalytical;
   Fidelity collectives = Fidelity::kAnalytical;
+  FlopConvention flop_convention = FlopConvention::kMegatron;  // which one `mfu` reports
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
 };

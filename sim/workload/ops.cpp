@@ -352,4 +352,11 @@ double megatron_model_flops(const ModelSpec& m, std::int64_t sequences, std::int
   return T * per_token;
 }
 
+double palm_model_flops(const ModelSpec& m, std::int64_t sequences, std::int64_t seq) {
+  double n = d(m.active_parameters()) - d(m.embedding_parameters());
+  if (m.tied_embeddings) n += d(m.vocab * m.hidden);  // the shared matrix is the output layer's
+  const double per_token = 6.0 * n + 12.0 * d(m.layers) * d(m.heads * m.head_dim) * d(seq);
+  return d(sequences) * d(seq) * per_token;
+}
+
 }  // namespace mfusim::workload

@@ -99,4 +99,9 @@ std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::i
 // count the MoE router GEMM (Megatron omits it).
 double megatron_model_flops(const ModelSpec& m, std::int64_t sequences, std::int64_t seq);
 
+// PaLM's convention (Chowdhery et al. 2022, appendix B): 6 N + 12 L H Q T FLOPs per token, N the
+// (active) parameters that take part in matrix multiplies (embedding lookups excluded: the token
+// embedding counts once, as the output layer, when tied), H heads, Q head dimension, T sequence length.
+double palm_model_flops(const ModelSpec& m, std::int64_t sequences, std::int64_t seq);
+
 }  // namespace mfusim::workload
