@@ -34,20 +34,38 @@ StepPrediction predict_single_gpu_step(const ModelSpec& m, const MicroBatch& mb,
                                        const std::vector<HostOverhead>& host) {
   StepPrediction p;
   const double adam = eager ? kAdamBytesPerParameterFp32Params : kAdamBytesPerParameter;
-  for (const Op& op : single_gpu_step(m, mb, microbatches, recompute, adam, eager)) {
-    const core::Duration t = cost.time(op.kernel);
-    p.step_time += t;
-    p.by_phase[op.phase] += t;
-    p.model_flops += op.model_flops;
+  const std::vector<Op> ops = single_gpu_step(m, mb, microbatches, recompute, adam, eager);
+  std::vector<core::Duration> gpu(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    gpu[i] = cost.time(ops[i].kernel);
+    p.gpu_time += gpu[i];
+    p.by_phase[ops[i].phase] += gpu[i];
+    p.model_flops += ops[i].model_flops;
     ++p.kernels;
   }
-  p.gpu_time = p.step_time;
-  for (const auto& h : host) {
-    if (h.family == m.family && h.recompute == recompute) {
-      p.host_time = core::Duration::from_seconds(h.fixed_s + h.per_layer_s * static_cast<double>(m.layers * microbatches));
-    }
+  const HostOverhead* h = nullptr;
+  for (const auto& x : host) {
+    if (x.family == m.family && x.recompute == recompute) h = &x;
   }
-  p.step_time = std::max(p.gpu_time, p.host_time);
+  if (h == nullptr) {
+    p.step_time = p.gpu_time;
+  } else {
+    // The launch queue: the host issues the kernels in order, each taking its share of the host time
+    // (a layer's per-layer cost spread evenly over that layer's kernels, the fixed cost over the
+    // others); a kernel starts when it has been issued and the previous one has finished.
+    std::vector<std::size_t> per_layer(static_cast<std::size_t>(m.layers) + 1, 0);
+    for (const Op& op : ops) ++per_layer[op.layer >= 0 ? static_cast<std::size_t>(op.layer) : per_layer.size() - 1];
+    core::SimTime issued = core::SimTime::zero(), finished = core::SimTime::zero();
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const bool in_layer = ops[i].layer >= 0;
+      const std::size_t n = per_layer[in_layer ? static_cast<std::size_t>(ops[i].layer) : per_layer.size() - 1];
+      const double share = (in_layer ? h->per_layer_s * static_cast<double>(microbatches) : h->fixed_s) / static_cast<double>(n);
+      issued = issued + core::Duration::from_seconds(share);
+      finished = std::max(finished, issued) + gpu[i];
+    }
+    p.host_time = issued.since_start();
+    p.step_time = finished.since_start();
+  }
   const auto peak = cost.gpu().peak(hardware::Dtype::kBf16);
   p.mfu = p.model_flops / (p.step_time.seconds() * peak->value());
   MemoryPlan plan;

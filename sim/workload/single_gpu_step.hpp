@@ -19,7 +19,9 @@ namespace mfusim::workload {
 // Host (CPU) time eager PyTorch needs to dispatch one step, fitted per model family and recompute mode
 // from the host-overhead probes (workloads/calibration/<gpu>/host_probes.yaml: the same block code at
 // negligible GPU cost, at 8 and 32 layers): host = fixed + layers x per_layer, fixed clamped at >= 0.
-// The GPU cannot run ahead of the host, so an eager step takes max(GPU time, host time).
+// The GPU cannot run ahead of the host: the step is simulated as a launch queue, each kernel issued
+// after its share of the host time (its layer's cost spread over the layer's kernels) and started when
+// issued and when the previous kernel ends.
 struct HostOverhead {
   std::string family;
   Recompute recompute = Recompute::kNone;
@@ -29,7 +31,7 @@ struct HostOverhead {
 std::vector<HostOverhead> fit_host_overheads(const std::filesystem::path& probes_file);
 
 struct StepPrediction {
-  core::Duration step_time;    // max(gpu_time, host_time)
+  core::Duration step_time;    // end of the launch queue (= gpu_time without host overheads)
   core::Duration gpu_time;     // sum of kernel times
   core::Duration host_time;    // eager dispatch (zero without a host-overhead table)
   std::map<Phase, core::Duration> by_phase;
