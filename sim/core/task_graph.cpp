@@ -68,10 +68,11 @@ void TaskGraph::validate() const {
   }
 }
 
-TaskGraphRun::TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher)
+TaskGraphRun::TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher, DurationHook hook)
     : engine_(engine),
       graph_(graph),
       launcher_(std::move(launcher)),
+      hook_(std::move(hook)),
       stream_tasks_(graph.streams().size()),
       stream_head_(graph.streams().size(), 0),
       stream_busy_(graph.streams().size(), false),
@@ -109,7 +110,8 @@ void TaskGraphRun::try_start(StreamIndex stream) {
     launcher_(t, [this, t] { finish(t); });
     return;
   }
-  engine_.schedule_after(graph_.tasks()[t].duration, [this, t] { finish(t); });
+  const Duration planned = graph_.tasks()[t].duration;
+  engine_.schedule_after(hook_ ? hook_(t, planned) : planned, [this, t] { finish(t); });
 }
 
 void TaskGraphRun::finish(TaskIndex t) {

@@ -67,9 +67,12 @@ class TaskGraphRun final : public PendingWork {
   // Starts an asynchronous task; must call `done` exactly once.
   using Launcher = std::function<void(TaskIndex task, std::function<void()> done)>;
 
+  // Adjusts a timed task's duration when it starts (e.g. compute slowed by concurrent communication).
+  using DurationHook = std::function<Duration(TaskIndex task, Duration planned)>;
+
   // The graph must be valid and outlive this object; registers itself as a PendingWork source.
   // A graph with asynchronous tasks needs a launcher.
-  TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher = nullptr);
+  TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher = nullptr, DurationHook hook = nullptr);
 
   void start();
 
@@ -89,6 +92,7 @@ class TaskGraphRun final : public PendingWork {
   Engine& engine_;
   const TaskGraph& graph_;
   Launcher launcher_;
+  DurationHook hook_;
   std::vector<std::vector<TaskIndex>> stream_tasks_;  // per stream, in issue order
   std::vector<std::size_t> stream_head_;              // index into stream_tasks_ of the next task
   std::vector<bool> stream_busy_;

@@ -49,6 +49,10 @@ const collective::Communicator& CollectiveCommunication::communicator(const std:
   return *communicators_.emplace(gpus, std::move(comm)).first->second;
 }
 
+double CollectiveCommunication::compute_slowdown(std::int64_t gpu) const {
+  return model_->compute_slowdown(static_cast<topology::GpuIndex>(gpu));
+}
+
 void CollectiveCommunication::start(const workload::CommRequest& request, std::function<void()> done) {
   const auto& groups = *request.groups;
   if (groups.front().size() < 2 || request.bytes.count() == 0) {

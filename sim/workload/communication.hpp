@@ -38,6 +38,12 @@ class CommunicationModel {
   virtual ~CommunicationModel() = default;
   // Starts now on the shared engine; calls `done` exactly once when the representative group finishes.
   virtual void start(const CommRequest& request, std::function<void()> done) = 0;
+  // Factor by which communication running now on `gpu` slows a compute kernel that starts now
+  // (collective CTAs occupy SMs and compete for HBM bandwidth); 1 = no contention.
+  virtual double compute_slowdown(std::int64_t gpu) const {
+    (void)gpu;
+    return 1.0;
+  }
 };
 
 }  // namespace mfusim::workload

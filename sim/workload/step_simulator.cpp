@@ -24,7 +24,7 @@ core::Bytes bytes(double b) { return core::Bytes(static_cast<std::int64_t>(std::
 struct RankStreams {
   std::int64_t rank;
   std::int32_t stage;
-  StreamIndex compute, cp, dp, send, sendb;
+  StreamIndex compute, cp, dp, send, sendb, tp;
   double flops = 0.0;
 };
 
@@ -51,7 +51,7 @@ class Builder {
       const std::string n = "r" + std::to_string(r) + ".";
       RankStreams rs{r, static_cast<std::int32_t>(layout_.coord(r, Dim::kPp)), g().add_stream(n + "compute"),
                      g().add_stream(n + "cp"), g().add_stream(n + "dp"), g().add_stream(n + "send"),
-                     g().add_stream(n + "sendb"), 0.0};
+                     g().add_stream(n + "sendb"), g().add_stream(n + "tp"), 0.0};
       index_[r] = streams_.size();
       streams_.push_back(rs);
       prog_.compute_stream.push_back(rs.compute);
@@ -113,6 +113,11 @@ class Builder {
   // --- task emission -----------------------------------------------------------------------------
   TaskIndex task(const RankStreams& rs, StreamIndex stream, std::string name, Duration d, TaskKind kind) {
     const TaskIndex t = g().add_task(std::move(name), stream, d);
+    if (stream == rs.compute) {
+      // Overlapped TP collectives of the previous segment must be done before this kernel starts.
+      for (TaskIndex j : tp_join_) g().add_dependency(t, j);
+      tp_join_.clear();
+    }
     TaskInfo info;
     info.kind = kind;
     info.rank = rs.rank;
@@ -172,14 +177,28 @@ class Builder {
     pend = Pending{Duration::zero(), 0.0, false, pend.kind};
   }
 
+  // TP collectives. Without --tp-comm-overlap they run on the compute stream (the kernels wait). With
+  // it (Megatron's userbuffer overlap, approximated): a block's input all-gather and output
+  // reduce-scatter / all-reduce run on the rank's `tp` stream alongside the block's kernels, from the
+  // block's start; the next block waits for them, so the block takes max(kernels, collectives).
   void tp_collective(RankStreams& rs, CollectiveKind kind, const std::string& name) {
     if (p_.tp == 1) return;
-    comm_task(rs, rs.compute, name, kind, Dim::kTp, tokens_ * static_cast<double>(m_.hidden) * kAct, groups_for(Dim::kTp, rs.rank));
+    const double nbytes = tokens_ * static_cast<double>(m_.hidden) * kAct;
+    if (!p_.tp_comm_overlap) {
+      comm_task(rs, rs.compute, name, kind, Dim::kTp, nbytes, groups_for(Dim::kTp, rs.rank));
+      return;
+    }
+    const TaskIndex t = comm_task(rs, rs.tp, name, kind, Dim::kTp, nbytes, groups_for(Dim::kTp, rs.rank));
+    if (tp_anchor_ != core::TaskIndex(-1)) g().add_dependency(t, tp_anchor_);
+    tp_join_.push_back(t);
   }
   void tp_block_output(RankStreams& rs, const std::string& name) {
     tp_collective(rs, p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce, name);
   }
   void tp_block_input(RankStreams& rs, const std::string& name) {
+    // The block starts after the last kernel so far: overlapped collectives start there too.
+    const auto prev = last_.find(rs.compute);
+    tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
     if (p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, name);
   }
   void ep_all_to_all(RankStreams& rs, const std::string& name) {
@@ -308,6 +327,8 @@ class Builder {
 
   void emit_ops(RankStreams& rs, const std::vector<Op>& ops, const std::string& name, bool weight_only = false,
                 bool with_weight = true) {
+    const auto prev = last_.find(rs.compute);
+    tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
     Pending pend;
     std::vector<const Op*> v;
     for (const Op& op : ops) {
@@ -409,6 +430,7 @@ class Builder {
     const double nbytes = tokens_ * static_cast<double>(m_.hidden) * kAct / (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
     const TaskIndex t = comm_task(rs, stream, name, CollectiveKind::kSendRecv, Dim::kPp, nbytes, groups);
     g().add_dependency(t, last_[rs.compute]);
+    for (TaskIndex j : tp_join_) g().add_dependency(t, j);  // the block output's overlapped TP collective
     sends_[{to, static_cast<int>(a.pass), a.microbatch, peer->chunk}] = t;
   }
 
@@ -609,6 +631,8 @@ class Builder {
   std::map<std::pair<std::int64_t, std::int32_t>, TaskIndex> gather_;  // task + 1 (0 = none)
   std::vector<std::pair<TaskIndex, std::size_t>> fsdp_waiters_;
   TaskIndex pending_cp_ = core::TaskIndex(-1);
+  TaskIndex tp_anchor_ = core::TaskIndex(-1);
+  std::vector<TaskIndex> tp_join_;
 };
 
 }  // namespace
@@ -640,6 +664,14 @@ StepResult simulate_step(const StepConfig& config, const StepProgram& program, c
         waiting[id].clear();
       });
     }
+  }, [&](TaskIndex t, core::Duration planned) {
+    // Kernels slow down while this rank's collectives hold SMs (the slowdown at the kernel's start).
+    const TaskInfo& info = program.info[t];
+    if (info.kind == TaskKind::kComm) return planned;
+    const double f = comm.compute_slowdown(info.rank);
+    if (f <= 1.0) return planned;
+    r.slowdown_time += core::Duration::from_seconds(planned.seconds() * (f - 1.0));
+    return core::Duration::from_seconds(planned.seconds() * f);
   });
   const auto t0 = std::chrono::steady_clock::now();
   run.start();

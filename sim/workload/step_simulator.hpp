@@ -15,6 +15,9 @@
 // overlapped with the next step's forward (--overlap-param-gather), i.e. issued at the start of the step
 // and awaited by each chunk's first forward.
 //
+// Contention: a kernel that starts while collectives of its rank are running takes longer by the
+// communication model's compute_slowdown() factor (SM and HBM contention, collective/sm_contention.hpp).
+//
 // Symmetry: in `symmetric` mode only one rank per pipeline stage is simulated (tp = cp = dp = 0); each
 // collective lists every equivalent group (CommRequest::groups) so the network sees all their traffic.
 // `full` mode simulates every rank, each collective starting when all its members arrive; tests check
@@ -88,6 +91,7 @@ struct StepResult {
   double mfu = 0.0;
   double hfu = 0.0;
   std::size_t tasks = 0;
+  core::Duration slowdown_time;  // compute time added by contention with communication (all simulated ranks)
   double wall_seconds = 0.0;
   std::vector<core::TaskGraphRun::Span> spans;
 };

@@ -49,14 +49,22 @@ class AlphaBeta final : public CommunicationModel {
     }
     const Duration t = bw_ <= 0 ? Duration::zero() : alpha_ + Duration::from_seconds(f * r.bytes.as_double() / bw_);
     ++calls;
-    e_.schedule_after(t, std::move(done));
+    ++active_;
+    e_.schedule_after(t, [this, done = std::move(done)] {
+      --active_;
+      done();
+    });
   }
+  // Any running collective slows compute by `slowdown` (a stand-in for SM contention).
+  double compute_slowdown(std::int64_t) const override { return active_ > 0 ? slowdown : 1.0; }
   int calls = 0;
+  double slowdown = 1.0;
 
  private:
   core::Engine& e_;
   double bw_;
   Duration alpha_;
+  int active_ = 0;
 };
 
 ModelSpec tiny_model(std::int64_t layers) {
@@ -80,7 +88,8 @@ struct Outcome {
   int comm_calls;
 };
 
-Outcome simulate(const ModelSpec& m, ParallelPlan plan, double bandwidth = 0, Expansion x = Expansion::kSymmetric) {
+Outcome simulate(const ModelSpec& m, ParallelPlan plan, double bandwidth = 0, Expansion x = Expansion::kSymmetric,
+                 double slowdown = 1.0) {
   const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
   StepConfig cfg;
   cfg.model = &m;
@@ -90,6 +99,7 @@ Outcome simulate(const ModelSpec& m, ParallelPlan plan, double bandwidth = 0, Ex
   const StepProgram prog = build_step_program(cfg, cost);
   core::Engine e;
   AlphaBeta comm(e, bandwidth, bandwidth > 0 ? Duration::from_us(10) : Duration::zero());
+  comm.slowdown = slowdown;
   Outcome r{simulate_step(cfg, prog, cost, comm, e), 0};
   r.comm_calls = comm.calls;
   EXPECT_EQ(r.result.run.status, core::RunStatus::kCompleted) << "the step must complete";
@@ -173,6 +183,44 @@ TEST(StepSimulator, DataParallelReductionIsHiddenUntilTheLastBucket) {
   EXPECT_LE(exposed_overlap, bucket_time * 1.001) << "overlap: only (part of) the last bucket is exposed";
   EXPECT_GT(exposed_overlap, bucket_time * 0.5) << "the last bucket cannot be hidden";
   EXPECT_NEAR(exposed_serial / (16 * bucket_time), 1.0, 0.15) << "no overlap: every bucket is exposed";
+}
+
+TEST(StepSimulator, OverlappedCommunicationSlowsCompute) {
+  // DP buckets reduce during the backward (compute-bound here: 16K tokens per micro-batch, 400 GB/s):
+  // with a 1.5x slowdown while they run, the backward kernels that overlap them take longer, and the
+  // step too; without overlap nothing changes.
+  ModelSpec m = tiny_model(16);
+  m.seq_length = 4096;
+  ParallelPlan p = plan(1, 1, 8, 2);
+  p.micro_batch = 4;
+  p.global_batch = 2 * 4 * 8;
+  p.bucket_bytes = 20'000'000;
+  const Outcome base = simulate(m, p, 400e9);
+  const Outcome slowed = simulate(m, p, 400e9, Expansion::kSymmetric, 1.5);
+  EXPECT_GT(slowed.result.step_time, base.result.step_time);
+  EXPECT_GT(slowed.result.slowdown_time, Duration::zero());
+  EXPECT_GT(slowed.result.breakdown.compute, base.result.breakdown.compute) << "the breakdown shows the slower kernels";
+  p.overlap_grad_reduce = false;
+  p.overlap_param_gather = false;
+  const Outcome serial = simulate(m, p, 400e9, Expansion::kSymmetric, 1.5);
+  const Outcome serial_base = simulate(m, p, 400e9);
+  EXPECT_EQ(serial.result.breakdown.compute, serial_base.result.breakdown.compute)
+      << "nothing overlaps the reductions, so nothing slows down";
+}
+
+TEST(StepSimulator, TensorParallelCommOverlapHidesCollectivesBehindKernels) {
+  ModelSpec m = tiny_model(8);
+  m.seq_length = 4096;
+  ParallelPlan p = plan(4, 1, 2, 2);
+  p.sequence_parallel = true;
+  const Outcome serial = simulate(m, p, 50e9);
+  p.tp_comm_overlap = true;
+  const Outcome overlapped = simulate(m, p, 50e9);
+  EXPECT_LT(overlapped.result.step_time, serial.result.step_time);
+  EXPECT_LT(overlapped.result.breakdown.exposed.at(Dim::kTp), serial.result.breakdown.exposed.at(Dim::kTp))
+      << "--tp-comm-overlap runs the block's collectives beside its kernels";
+  const Outcome full = simulate(m, p, 50e9, Expansion::kFull);
+  EXPECT_EQ(full.result.step_time, overlapped.result.step_time) << "symmetric = full expansion with overlap too";
 }
 
 TEST(StepSimulator, PropertiesHold) {
