@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 #include "cli/collective_command.hpp"
 #include "cli/training_summary.hpp"
+#include "cli/validate_command.hpp"
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -199,8 +200,13 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     const char* help;
     const char* issue;
   };
+  ValidateOptions validate;
+  auto* validate_cmd = app.add_subcommand("validate", "replay published training runs (published-runs/1) and report accuracy");
+  validate_cmd->add_option("file", validate.file, "runs file, e.g. ../shared/validation/published-runs.yaml")->required();
+  validate_cmd->add_option("--json", validate.json_path, "also write the results as JSON to FILE ('-' for stdout)");
+  validate_cmd->add_option("--only", validate.only, "replay only these run ids")->delimiter(',');
+
   const Planned planned[] = {
-      {"validate", "replay published training runs and report accuracy", "#7 (mfusim validate)"},
       {"sweep", "run a scenario over a grid of parameter values", "#8 (what-if studies)"},
       {"search", "find the best parallel plan for a model on a cluster", "#9 (mfusim search)"},
   };
@@ -223,6 +229,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
                                        : verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
   try {
     if (run_cmd->parsed()) return command_run(run, out, log);
+    if (validate_cmd->parsed()) return command_validate(validate, out);
     if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
     if (describe_cmd->parsed()) {
       if (topic == "topology") {

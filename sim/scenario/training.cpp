@@ -37,8 +37,9 @@ constexpr std::array<Choice<Sharding>, 8> kSharding{{
 }};
 constexpr std::array<Choice<Recompute>, 3> kRecompute{
     {{"none", Recompute::kNone, ""}, {"selective", Recompute::kSelective, ""}, {"full", Recompute::kFull, ""}}};
-constexpr std::array<Choice<hardware::Dtype>, 2> kPrecision{
-    {{"bf16", hardware::Dtype::kBf16, "bf16 GEMMs"}, {"fp8", hardware::Dtype::kFp8, "fp8 GEMMs (Transformer Engine)"}}};
+constexpr std::array<Choice<hardware::Dtype>, 3> kPrecision{{{"bf16", hardware::Dtype::kBf16, "bf16 GEMMs"},
+                                                            {"fp16", hardware::Dtype::kFp16, "fp16 GEMMs (as fast as bf16)"},
+                                                            {"fp8", hardware::Dtype::kFp8, "fp8 GEMMs (Transformer Engine)"}}};
 constexpr std::array<Choice<Fidelity>, 2> kFidelity{{{"analytical", Fidelity::kAnalytical, "closed-form, no contention"},
                                                      {"flow", Fidelity::kFlow, "max-min flows sharing links"}}};
 constexpr std::array<Choice<workload::ContextParallel>, 2> kCpKinds{
@@ -144,7 +145,10 @@ TrainingSetup read_training(Reader& r) {
        {"palm", FlopConvention::kPalm, "PaLM's 6N + 12 L H Q T per token"}}};
   t.flop_convention = tr.choice<FlopConvention>("flop_convention", kConventions, FlopConvention::kMegatron);
   const auto optimizer = tr.optional<std::string>("optimizer", "adamw");
-  if (optimizer != "adamw") tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw)");
+  if (optimizer != "adamw" && optimizer != "adam") {
+    tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw, adam: the same cost)");
+  }
+  const bool check_memory = tr.optional<bool>("check_memory", true);
   tr.finish();
 
   Reader p = r.mapping("parallel");
@@ -187,7 +191,8 @@ TrainingSetup read_training(Reader& r) {
 
   t.memory = workload::estimate_memory(t.model, memory_plan(t));
   t.memory_capacity = t.topology.gpu_spec->hbm_capacity.as_double();
-  if (t.memory.total_bytes > t.memory_capacity) {
+  t.fits = t.memory.total_bytes <= t.memory_capacity;
+  if (!t.fits && check_memory) {
     std::string largest;
     for (const auto& item : t.memory.largest()) largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
     p.fail_here("the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " on " +

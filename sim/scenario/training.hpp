@@ -14,7 +14,8 @@
 //              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported)
 //   fidelity:  network (analytical | flow), collectives (analytical | flow)
 // A plan that breaks a rule of parallel_plan.hpp, or that does not fit in GPU memory, is an input error
-// naming the key and what would be valid.
+// naming the key and what would be valid. `training.check_memory: false` turns the memory check into a
+// report (replays of runs that really ran, where a miss is the model's error, not the user's).
 #include <memory>
 
 #include "config/reader.hpp"
@@ -43,6 +44,7 @@ struct TrainingSetup {
   FlopConvention flop_convention = FlopConvention::kMegatron;  // which one `mfu` reports
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
+  bool fits = true;                  // memory estimate within capacity
 };
 
 // Reads the sections above from a scenario's top-level Reader.

@@ -1,0 +1,57 @@
+#include "cli/validate_command.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "core/error.hpp"
+#include "scenario/published_runs.hpp"
+
+namespace mfusim::cli {
+
+int command_validate(const ValidateOptions& o, std::ostream& out) {
+  const auto report = scenario::validate_published_runs(o.file, o.only);
+  out << scenario::format_validation(report);
+  if (!o.json_path.empty()) {
+    nlohmann::ordered_json j;
+    j["file"] = report.file;
+    j["runs"] = nlohmann::ordered_json::array();
+    for (const auto& r : report.rows) {
+      nlohmann::ordered_json x;
+      x["id"] = r.id;
+      x["confidence"] = r.confidence;
+      x["status"] = r.status;
+      x["reason"] = r.reason;
+      x["measured_step_time_s"] = r.measured_step_time_s;
+      if (r.status == "ok") {
+        x["predicted_step_time_s"] = r.predicted_step_time_s;
+        x["error_pct"] = r.error_pct;
+        x["predicted_mfu"] = r.predicted_mfu;
+        x["predicted_peak_memory_gib"] = r.predicted_peak_memory_gib;
+        x["fits_in_memory"] = r.fits;
+      } else {
+        x["predicted_step_time_s"] = nullptr;
+        x["error_pct"] = nullptr;
+        x["predicted_mfu"] = nullptr;
+      }
+      if (r.measured_mfu) x["measured_mfu"] = *r.measured_mfu;
+      if (r.measured_peak_memory_gib) x["measured_peak_memory_gib"] = *r.measured_peak_memory_gib;
+      x["derived"] = r.derived;
+      j["runs"].push_back(std::move(x));
+    }
+    j["simulated"] = report.simulated;
+    j["mape_pct"] = report.mape_pct;
+    j["median_abs_error_pct"] = report.median_abs_error_pct;
+    j["max_abs_error_pct"] = report.max_abs_error_pct;
+    const std::string text = j.dump(2) + "\n";
+    if (o.json_path == "-") {
+      out << text;
+    } else {
+      std::ofstream f(o.json_path, std::ios::binary);
+      if (!f || !(f << text)) throw core::InputError("cannot write the JSON report to '" + o.json_path + "'");
+    }
+  }
+  return 0;
+}
+
+}  // namespace mfusim::cli
