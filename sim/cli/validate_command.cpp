@@ -35,7 +35,10 @@ int command_validate(const ValidateOptions& o, std::ostream& out) {
         x["predicted_mfu"] = nullptr;
       }
       if (r.measured_mfu) x["measured_mfu"] = *r.measured_mfu;
-      if (r.measured_peak_memory_gib) x["measured_peak_memory_gib"] = *r.measured_peak_memory_gib;
+      if (r.measured_peak_memory_gib) {
+        x["measured_peak_memory_gib"] = *r.measured_peak_memory_gib;
+        if (r.status == "ok") x["memory_error_pct"] = 100.0 * (r.predicted_peak_memory_gib / *r.measured_peak_memory_gib - 1.0);
+      }
       x["derived"] = r.derived;
       j["runs"].push_back(std::move(x));
     }
