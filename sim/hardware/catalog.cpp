@@ -179,54 +179,45 @@ const std::filesystem::path& Catalog::default_dir() {
   return kDir;
 }
 
+namespace {
+
+// One catalog file: `schema`, then a list under `key` read entry by entry, names unique. Returns the
+// tree and the entry readers too, for checks that need every file loaded first.
+template <class T, class Read>
+void load_list(const std::filesystem::path& file, const char* key, Read read, std::vector<T>& out, config::Node& root,
+               std::vector<Reader>* readers = nullptr) {
+  root = config::load_file(file);
+  Reader r(root, "", nullptr);
+  check_schema(r);
+  auto entries = r.mappings(key);
+  for (auto& e : entries) out.push_back(read(e));
+  r.finish();
+  check_unique(out, root, key);
+  if (readers != nullptr) *readers = std::move(entries);
+}
+
+}  // namespace
+
 Catalog Catalog::load(const std::filesystem::path& dir) {
   Catalog c;
-  {
-    const config::Node root = config::load_file(dir / "gpus.yaml");
-    Reader r(root, "", nullptr);
-    check_schema(r);
-    for (auto& g : r.mappings("gpus")) c.gpus_.push_back(read_gpu(g));
-    r.finish();
-    check_unique(c.gpus_, root, "gpus");
-  }
-  {
-    const config::Node root = config::load_file(dir / "nics.yaml");
-    Reader r(root, "", nullptr);
-    check_schema(r);
-    for (auto& n : r.mappings("nics")) c.nics_.push_back(read_nic(n));
-    r.finish();
-    check_unique(c.nics_, root, "nics");
-  }
-  {
-    const config::Node root = config::load_file(dir / "switches.yaml");
-    Reader r(root, "", nullptr);
-    check_schema(r);
-    for (auto& s : r.mappings("switches")) c.switches_.push_back(read_switch(s));
-    r.finish();
-    check_unique(c.switches_, root, "switches");
-  }
-  {
-    const config::Node root = config::load_file(dir / "nodes.yaml");
-    Reader r(root, "", nullptr);
-    check_schema(r);
-    auto readers = r.mappings("nodes");
-    for (auto& n : readers) c.nodes_.push_back(read_node(n));
-    r.finish();
-    check_unique(c.nodes_, root, "nodes");
-    // Cross-references must resolve now, not when a topology first uses the node kind.
-    for (std::size_t i = 0; i < c.nodes_.size(); ++i) {
-      const NodeSpec& n = c.nodes_[i];
-      try {
-        c.gpu(n.gpu);
-        c.nic(n.nic);
-        if (!n.nvswitch.empty()) c.switch_spec(n.nvswitch);
-      } catch (const core::InputError& e) {
-        readers[i].fail_here(e.what());
-      }
-      if (n.gpus % n.nics != 0 && n.nics % n.gpus != 0) {
-        readers[i].fail("nics", std::to_string(n.nics) + " NICs cannot be spread evenly over " +
-                                    std::to_string(n.gpus) + " GPUs");
-      }
+  config::Node gpus, nics, switches, nodes;
+  load_list(dir / "gpus.yaml", "gpus", read_gpu, c.gpus_, gpus);
+  load_list(dir / "nics.yaml", "nics", read_nic, c.nics_, nics);
+  load_list(dir / "switches.yaml", "switches", read_switch, c.switches_, switches);
+  std::vector<Reader> readers;
+  load_list(dir / "nodes.yaml", "nodes", read_node, c.nodes_, nodes, &readers);
+  // Cross-references must resolve now, not when a topology first uses the node kind.
+  for (std::size_t i = 0; i < c.nodes_.size(); ++i) {
+    const NodeSpec& n = c.nodes_[i];
+    try {
+      c.gpu(n.gpu);
+      c.nic(n.nic);
+      if (!n.nvswitch.empty()) c.switch_spec(n.nvswitch);
+    } catch (const core::InputError& e) {
+      readers[i].fail_here(e.what());
+    }
+    if (n.gpus % n.nics != 0 && n.nics % n.gpus != 0) {
+      readers[i].fail("nics", std::to_string(n.nics) + " NICs cannot be spread evenly over " + std::to_string(n.gpus) + " GPUs");
     }
   }
   return c;

@@ -5,6 +5,7 @@
 // transfers in flight is reported as stalled.
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "core/engine.hpp"
@@ -24,5 +25,10 @@ class NetworkModel : public core::PendingWork {
   virtual TransferId start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) = 0;
   virtual std::string_view name() const = 0;
 };
+
+// Shared by the models: bad endpoints or a negative size are InputErrors naming the valid range; the
+// one-line description of an unfinished transfer for stall reports.
+void check_transfer(const Fabric& fabric, EndpointId src, EndpointId dst, core::Bytes size);
+std::string describe_transfer(TransferId id, EndpointId src, EndpointId dst, double bytes_left);
 
 }  // namespace mfusim::network
