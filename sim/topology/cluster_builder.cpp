@@ -294,6 +294,8 @@ void build_parametric(Topology& t, Reader& r, const hardware::Catalog& catalog) 
       if (b.radix < 2) fabric.fail("radix", "a switch needs at least 2 ports");
       b.port_bw = positive_bw(fabric, "port_bandwidth", t.switch_spec->port_bandwidth);
       const double o = fabric.optional<double>("oversubscription", 1.0);
+      const auto requested_tiers = fabric.maybe<int>("tiers");
+      if (requested_tiers && (*requested_tiers < 1 || *requested_tiers > 8)) fabric.fail("tiers", "must be between 1 and 8");
       if (!(o >= 1.0 && o <= 64.0)) fabric.fail("oversubscription", "must be between 1 (non-blocking) and 64");
       t.oversubscription = o;
       const Bandwidth edge_bw = std::min(nic_bw, b.port_bw);
@@ -353,6 +355,16 @@ void build_parametric(Topology& t, Reader& r, const hardware::Catalog& catalog) 
         leaves.push_back(leaf);
       }
       b.build_upper(leaves, uplinks, 2, counter);
+      if (requested_tiers) {
+        // The tier count follows from the radix and the number of leaves; a stated one is checked.
+        std::uint32_t built = 1;
+        for (const auto& dev : t.devices()) built = std::max(built, dev.kind == DeviceKind::kSwitch ? dev.tier : 1U);
+        if (built != static_cast<std::uint32_t>(*requested_tiers)) {
+          fabric.fail("tiers", std::to_string(*requested_tiers) + " tiers requested, but " + std::to_string(nodes) +
+                                   " nodes on radix-" + std::to_string(b.radix) + " switches need " + std::to_string(built) +
+                                   " (set tiers: " + std::to_string(built) + ", or change nodes or radix)");
+        }
+      }
       break;
     }
   }

@@ -18,6 +18,7 @@
 //     switch: Quantum-2-QM9700      # catalog switch (radix, port bandwidth)
 //     radix: 64                     # optional override
 //     oversubscription: 1           # leaf downlink:uplink ratio
+//     tiers: 2                      # optional check: switch tiers the Clos must come out with
 //     link_latency: 0.85us          # per fabric cable
 //     dims: [4, 4]                  # torus only
 //
