@@ -20,7 +20,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.metrics.push_back({"mfu", palm ? "MFU (PaLM FLOPs)" : "MFU (Megatron FLOPs)", palm ? palm_mfu : step.mfu, ""});
   s.metrics.push_back({"mfu_megatron", "MFU, Megatron convention", step.mfu, ""});
   s.metrics.push_back({"mfu_palm", "MFU, PaLM convention", palm_mfu, ""});
-  s.metrics.push_back({"hfu", "HFU (executed FLOPs)", step.hfu, ""});
+  s.metrics.push_back({"hfu", "HFU (incl. recompute)", step.hfu, ""});
   s.metrics.push_back({"model_flops_per_step", "model FLOPs/step", step.model_flops, "FLOP"});
   s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
   s.metrics.push_back({"memory_capacity_bytes", "GPU memory capacity", t.memory_capacity, "B"});

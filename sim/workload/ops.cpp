@@ -30,6 +30,7 @@ Op gemm(std::string name, Phase phase, std::int64_t layer, std::int64_t m, std::
   op.kernel.flops = 2.0 * d(m) * d(n) * d(k) * d(count);
   op.kernel.bytes = (d(m) * d(k) + d(k) * d(n) + d(m) * d(n)) * kAct * d(count);
   op.model_flops = op.kernel.flops;
+  op.hardware_flops = op.kernel.flops;
   return op;
 }
 
@@ -100,10 +101,12 @@ Op attention_core(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std:
     op.kernel.flops = 2.5 * executed;  // FlashAttention-2 backward: 5 GEMMs to the forward's 2
     op.kernel.bytes = 2.0 * io;        // reads q, k, v, o, do; writes dq, dk, dv
     op.model_flops = 2.0 * full;
+    op.hardware_flops = 2.0 * full;
   } else {
     op.kernel.flops = executed;
     op.kernel.bytes = io;
     op.model_flops = phase == Phase::kRecompute ? 0.0 : full;
+    op.hardware_flops = full;
   }
   return op;
 }

@@ -70,6 +70,9 @@ struct Op {
   std::int64_t layer = -1;  // transformer block, -1 for embedding / head / optimizer
   compute::Kernel kernel;
   double model_flops = 0.0;  // Megatron convention (0 for recompute: it is not model work)
+  // The same convention applied to all work executed, recomputation included: the HFU numerator, so
+  // HFU >= MFU and they differ only by recomputation.
+  double hardware_flops = 0.0;
 };
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).

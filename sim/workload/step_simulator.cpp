@@ -165,7 +165,7 @@ class Builder {
       compute::Kernel k = op->kernel;
       if (k.kind == compute::KernelKind::kGemm) k.dtype = cfg_.gemm_dtype;
       pend.time += cost_.time(k);
-      pend.flops += k.flops;
+      pend.flops += op->hardware_flops;
       pend.any = true;
     }
   }

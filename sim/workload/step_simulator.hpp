@@ -66,7 +66,7 @@ struct StepProgram {
   std::vector<std::int64_t> ranks;     // simulated ranks
   std::vector<core::StreamIndex> compute_stream;  // per simulated rank
   std::vector<std::int32_t> rendezvous_size;      // members per collective instance (full expansion)
-  double executed_flops_per_rank = 0.0;           // max over simulated ranks
+  double executed_flops_per_rank = 0.0;           // max over simulated ranks (Op::hardware_flops)
 };
 
 StepProgram build_step_program(const StepConfig& config, const compute::KernelCostModel& cost);
@@ -86,7 +86,7 @@ struct StepResult {
   std::int64_t critical_rank = 0;  // the simulated rank with the busiest compute stream (bottleneck stage)
   StepBreakdown breakdown;         // of the critical rank; sums to the step time
   double model_flops = 0.0;        // whole step, all GPUs, Megatron convention
-  double executed_flops = 0.0;     // whole step, all GPUs, recomputation included
+  double executed_flops = 0.0;     // whole step, all GPUs: Megatron convention, recomputation included
   double tokens = 0.0;             // per step
   double mfu = 0.0;
   double hfu = 0.0;
