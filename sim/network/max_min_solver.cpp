@@ -653,20 +653,7 @@ void MaxMinSolver::solve_component() {
     }
     state_[v] = VariableState::kUnfrozen;
     rate_[v] = 0.0;
-    const double weight = params_[v].weight;
-    const VariableElement* list = variable_elements_.data(v);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const ConstraintId c = list[i].constraint;
-      ConstraintState& state = constraint_[c];
-      state.load += list[i].consumption * weight;
-      if (state.unfrozen++ == 0) {
-        active_constraint_.push_back(c);
-        if (in_touched_[c] == 0) {
-          in_touched_[c] = 1;
-          touched_.push_back(c);
-        }
-      }
-    }
+    add_load(v, n);
   }
   active_share_.resize(active_constraint_.size());
   for (std::uint32_t slot = 0; slot < active_constraint_.size(); ++slot) {
@@ -748,20 +735,7 @@ MaxMinSolver::CutResult MaxMinSolver::solve_level_cut() {
       continue;
     }
     state_[v] = VariableState::kUnfrozen;
-    const double weight = params_[v].weight;
-    const VariableElement* list = variable_elements_.data(v);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const ConstraintId c = list[i].constraint;
-      ConstraintState& state = constraint_[c];
-      state.load += list[i].consumption * weight;
-      if (state.unfrozen++ == 0) {
-        active_constraint_.push_back(c);
-        if (in_touched_[c] == 0) {
-          in_touched_[c] = 1;
-          touched_.push_back(c);
-        }
-      }
-    }
+    add_load(v, n);
   }
   active_share_.resize(active_constraint_.size());
   for (std::uint32_t slot = 0; slot < active_constraint_.size(); ++slot) {
@@ -835,6 +809,26 @@ std::span<const MaxMinSolver::VariableId> MaxMinSolver::solve_modified() {
     if (alive_[v] != 0) solved_.push_back(v);
   }
   return solved_;
+}
+
+// Adds an unfrozen variable's weighted consumption to its constraints, activating (and marking as
+// touched) each constraint that gets its first unfrozen variable. Shared by the full and the selective
+// solve.
+void MaxMinSolver::add_load(VariableId v, std::uint32_t n) {
+  const double weight = params_[v].weight;
+  const VariableElement* list = variable_elements_.data(v);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const ConstraintId c = list[i].constraint;
+    ConstraintState& state = constraint_[c];
+    state.load += list[i].consumption * weight;
+    if (state.unfrozen++ == 0) {
+      active_constraint_.push_back(c);
+      if (in_touched_[c] == 0) {
+        in_touched_[c] = 1;
+        touched_.push_back(c);
+      }
+    }
+  }
 }
 
 }  // namespace mfusim::network

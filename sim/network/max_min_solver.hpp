@@ -247,6 +247,7 @@ class MaxMinSolver {
   bool collect(double level);
   void freeze_collected(double level, bool bound_limited);
   void freeze(VariableId v, double rate);
+  void add_load(VariableId v, std::uint32_t n);
   void deactivate(ConstraintId c);
   void recompute_load(ConstraintId c);
   void run_rounds();
