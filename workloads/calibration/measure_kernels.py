@@ -358,12 +358,18 @@ def merge_runs(paths, out):
 
 # ----------------------------------------------------------------------------- measurement
 def main():
+    global PEAK_BF16_TFLOPS, PEAK_FP8_TFLOPS, HBM_GBPS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="YAML file to write")
     ap.add_argument("--merge", nargs="+", default=None, metavar="RUN_YAML",
                     help="no measuring: write to --out the row-wise best (lowest time) of these runs")
     ap.add_argument("--log", default=None, help="also append progress lines to this file")
     ap.add_argument("--gpu-name", default="H100-SXM5-80GB", help="catalog name written as gpu:")
+    ap.add_argument("--peak-bf16-tflops", type=float, default=PEAK_BF16_TFLOPS,
+                    help="dense bf16 peak of --gpu-name (efficiency reference; topologies/hardware/gpus.yaml)")
+    ap.add_argument("--peak-fp8-tflops", type=float, default=PEAK_FP8_TFLOPS, help="dense fp8 peak of --gpu-name")
+    ap.add_argument("--hbm-gbps", type=float, default=HBM_GBPS,
+                    help="datasheet HBM bandwidth of --gpu-name in GB/s (memory-bound efficiency reference)")
     ap.add_argument("--smoke", action="store_true", help="tiny grids: check that everything runs")
     ap.add_argument("--budget-s", type=float, default=480.0, help="stop starting new work after this")
     ap.add_argument("--sections",
@@ -372,6 +378,9 @@ def main():
     if args.merge:
         merge_runs(args.merge, args.out)
         return
+    PEAK_BF16_TFLOPS, PEAK_FP8_TFLOPS, HBM_GBPS = args.peak_bf16_tflops, args.peak_fp8_tflops, args.hbm_gbps
+    CONVENTIONS["memory_bound"] = CONVENTIONS["memory_bound"].replace(
+        "gbps / 3350 (datasheet HBM3)", "gbps / %g (datasheet HBM of %s)" % (HBM_GBPS, args.gpu_name))
 
     import torch
     import torch.nn.functional as F
