@@ -209,7 +209,11 @@ core::Duration KernelCostModel::time(const Kernel& k) const {
     case KernelKind::kAttention: {
       const auto peak = gpu_.peak(k.kind == KernelKind::kAttention ? hardware::Dtype::kBf16 : k.dtype);
       MFUSIM_CHECK(peak.has_value(), gpu_.name + " has no peak for " + std::string(hardware::to_string(k.dtype)));
-      const double eff = k.kind == KernelKind::kGemm ? gemm_efficiency(k.gemm, k.dtype) : attention_efficiency(k.attention);
+      // A batched/grouped GEMM of `count` equal problems fills the GPU with count x the tiles of one,
+      // as one GEMM with count x the rows would: its efficiency is looked up at (m * count, n, k). The
+      // small per-problem k or n still shows in the memory term (every operand is read once).
+      const GemmShape filled{k.gemm.m * k.gemm.count, k.gemm.n, k.gemm.k, 1};
+      const double eff = k.kind == KernelKind::kGemm ? gemm_efficiency(filled, k.dtype) : attention_efficiency(k.attention);
       const double compute = k.flops / (peak->value() * eff);
       const double memory = k.bytes / memory_bandwidth(MemoryOpClass::kCopy, k.bytes);
       seconds = std::max(compute, memory);

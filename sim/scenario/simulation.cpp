@@ -29,6 +29,8 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.seq = t.seq;
   cfg.recompute = t.recompute;
   cfg.gemm_dtype = t.precision;
+  cfg.flash_attention = t.flash_attention;
+  cfg.dropout = t.dropout > 0.0;
   const auto program = workload::build_step_program(cfg, cost);
   core::Engine engine;
   CollectiveCommunication comm(engine, t.topology, t.collectives);

@@ -96,8 +96,10 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t) {
   m.micro_batch = {p.micro_batch, t.seq};
   m.recompute = t.recompute;
   m.sharding = p.sharding;
-  m.flash_attention = true;
-  m.dropout = false;
+  m.flash_attention = t.flash_attention;
+  m.dropout = t.dropout > 0.0;
+  m.shard.flash_attention = m.flash_attention;
+  m.shard.dropout = m.dropout;
   return m;
 }
 
@@ -148,6 +150,12 @@ TrainingSetup read_training(Reader& r) {
   if (optimizer != "adamw" && optimizer != "adam") {
     tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw, adam: the same cost)");
   }
+  static constexpr std::array<Choice<bool>, 2> kAttention{
+      {{"flash", true, "one fused kernel (FlashAttention-2 / cuDNN), causal blocks skipped"},
+       {"unfused", false, "Megatron-LM's core attention before FlashAttention: s x s scores, softmax, dropout, bmm"}}};
+  t.flash_attention = tr.choice<bool>("attention", kAttention, true);
+  t.dropout = tr.optional<double>("dropout", 0.0);
+  if (!(t.dropout >= 0.0 && t.dropout < 1.0)) tr.fail("dropout", "must be a probability in [0, 1)");
   const bool check_memory = tr.optional<bool>("check_memory", true);
   tr.finish();
 

@@ -11,7 +11,9 @@
 //              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
 //              recompute (none | selective | full), optimizer (adamw),
-//              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported)
+//              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported),
+//              attention (flash | unfused: Megatron-LM's pre-FlashAttention core attention),
+//              dropout (probability, default 0: hidden and attention dropout kernels and masks)
 //   fidelity:  network (analytical | flow), collectives (analytical | flow)
 // A plan that breaks a rule of parallel_plan.hpp, or that does not fit in GPU memory, is an input error
 // naming the key and what would be valid. `training.check_memory: false` turns the memory check into a
@@ -42,6 +44,8 @@ struct TrainingSetup {
   Fidelity network = Fidelity::kAnalytical;
   Fidelity collectives = Fidelity::kAnalytical;
   FlopConvention flop_convention = FlopConvention::kMegatron;  // which one `mfu` reports
+  bool flash_attention = true;  // training.attention (workload::Shard::flash_attention)
+  double dropout = 0.0;         // training.dropout: probability; only > 0 matters for cost and memory
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
   bool fits = true;                  // memory estimate within capacity

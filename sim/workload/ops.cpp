@@ -111,6 +111,61 @@ Op attention_core(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std:
   return op;
 }
 
+// Unfused attention core (Shard::flash_attention = false; see ops.hpp): per local head, the full
+// s_q x s_kv score matrix is computed, soft-maxed, dropped out and multiplied by V. Appended with
+// `phase` (forward or recompute); model FLOPs are the same non-causal count as the flash core's.
+void unfused_attention_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase,
+                               std::vector<Op>& out) {
+  const Dims x = dims(m, s, mb);
+  const std::int64_t sq = mb.seq / s.cp;
+  const std::int64_t skv = mb.seq;
+  const std::int64_t heads = mb.batch * x.local_heads;
+  const double scores = d(heads) * d(sq) * d(skv);
+  const bool recompute = phase == Phase::kRecompute;
+  const auto tag = [&](const char* what) { return layer_name(layer, what) + (recompute ? ".recompute" : ""); };
+  const auto add = [&](Op op) {
+    op.phase = phase;
+    op.attention_core = true;
+    if (recompute) op.model_flops = 0.0;
+    out.push_back(std::move(op));
+  };
+  add(gemm(tag("attn.qk"), phase, layer, sq, skv, m.head_dim, heads));
+  add(memory(tag("attn.softmax"), phase, layer, scores * 2.0 * kAct, MemoryOpClass::kSoftmax));
+  if (s.dropout) add(memory(tag("attn.dropout"), phase, layer, scores * (2.0 * kAct + 1.0), MemoryOpClass::kElementwise));
+  add(gemm(tag("attn.pv"), phase, layer, sq, m.head_dim, skv, heads));
+}
+
+void unfused_attention_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Segment seg,
+                                std::vector<Op>& out) {
+  const Dims x = dims(m, s, mb);
+  const std::int64_t sq = mb.seq / s.cp;
+  const std::int64_t skv = mb.seq;
+  const std::int64_t heads = mb.batch * x.local_heads;
+  const double scores = d(heads) * d(sq) * d(skv);
+  const auto add = [&](Op op) {
+    op.phase = Phase::kBackwardInput;
+    op.segment = seg;
+    op.attention_core = true;
+    out.push_back(std::move(op));
+  };
+  add(gemm(layer_name(layer, "attn.pv.dgrad"), Phase::kBackwardInput, layer, sq, skv, m.head_dim, heads));   // dP = dO V^T
+  add(gemm(layer_name(layer, "attn.pv.dv"), Phase::kBackwardInput, layer, skv, m.head_dim, sq, heads));      // dV = P^T dO
+  if (s.dropout) add(memory(layer_name(layer, "attn.dropout.bwd"), Phase::kBackwardInput, layer, scores * (2.0 * kAct + 1.0), MemoryOpClass::kElementwise));
+  add(memory(layer_name(layer, "attn.softmax.bwd"), Phase::kBackwardInput, layer, scores * 3.0 * kAct, MemoryOpClass::kSoftmax));
+  add(gemm(layer_name(layer, "attn.qk.dq"), Phase::kBackwardInput, layer, sq, m.head_dim, skv, heads));      // dQ = dS K
+  add(gemm(layer_name(layer, "attn.qk.dk"), Phase::kBackwardInput, layer, skv, m.head_dim, sq, heads));      // dK = dS^T Q
+}
+
+void attention_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase,
+                       std::vector<Op>& out) {
+  if (s.flash_attention || m.mla) {
+    out.push_back(attention_core(m, s, mb, layer, phase));
+    if (phase == Phase::kRecompute) out.back().name += ".recompute";
+  } else {
+    unfused_attention_forward(m, s, mb, layer, phase, out);
+  }
+}
+
 void mlp_forward(const ModelSpec& m, std::int64_t layer, std::int64_t width, std::int64_t count, const char* prefix,
                  std::vector<Op>& out, std::int64_t rows) {
   const bool glu = m.activation == Activation::kSwiGlu;
@@ -140,7 +195,9 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   const double h = d(m.hidden);
   std::vector<Op> out;
   const double norm_bytes = s.eager ? 2.0 * d(x.sp_tokens) * h * kFp32 : 2.0 * d(x.sp_tokens) * h * kAct;
-  const double residual_bytes = s.eager ? d(x.sp_tokens) * h * (2.0 * kFp32 + kAct) : 3.0 * d(x.sp_tokens) * h * kAct;
+  // Residual add (Megatron: fused bias-dropout-add; with dropout it also writes a 1-byte mask).
+  const double residual_bytes = s.eager ? d(x.sp_tokens) * h * (2.0 * kFp32 + kAct)
+                                        : d(x.sp_tokens) * h * (3.0 * kAct + (s.dropout ? 1.0 : 0.0));
   const auto norm = [&](const char* name) {
     out.push_back(memory(layer_name(layer, name), Phase::kForward, layer, norm_bytes, MemoryOpClass::kNorm));
     if (s.eager) {
@@ -171,7 +228,7 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
     out.push_back(memory(layer_name(layer, "rope"), Phase::kForward, layer,
                          (s.eager ? 5.0 : 1.0) * 2.0 * d(x.tokens) * d(rope_width) * kAct, MemoryOpClass::kElementwise));
   }
-  out.push_back(attention_core(m, s, mb, layer, Phase::kForward));
+  attention_forward(m, s, mb, layer, Phase::kForward, out);
   if (s.eager) {
     out.push_back(memory(layer_name(layer, "attn.copy"), Phase::kForward, layer,
                          2.0 * d(x.tokens) * d(x.local_heads * m.head_dim) * kAct, MemoryOpClass::kCopy));
@@ -223,13 +280,19 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
       out.push_back(std::move(op));
     }
   } else if (recompute == Recompute::kSelective) {
-    out.push_back(attention_core(m, s, mb, layer, Phase::kRecompute));
-    out.back().name += ".recompute";
-    out.back().segment = Segment::kAttention;
+    const std::size_t first = out.size();
+    attention_forward(m, s, mb, layer, Phase::kRecompute, out);
+    for (std::size_t i = first; i < out.size(); ++i) out[i].segment = Segment::kAttention;
   }
+  bool core_done = false;
   // Backward in reverse order of the forward.
   for (auto it = fwd.rbegin(); it != fwd.rend(); ++it) {
     const Op& f = *it;
+    if (f.attention_core) {
+      if (!core_done) unfused_attention_backward(m, s, mb, layer, f.segment, out);
+      core_done = true;
+      continue;
+    }
     switch (f.kernel.kind) {
       case KernelKind::kGemm:
         backward_of(f, out);

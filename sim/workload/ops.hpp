@@ -48,6 +48,18 @@ struct Shard {
   // attention output is copied when transposed back, and the loss upcasts the logits to fp32 (about
   // 14 B per logit forward and backward).
   bool eager = false;
+  // Attention core implementation. Flash (default): one fused kernel, causal blocks skipped.
+  // Unfused (Megatron-LM's "core attention" before FlashAttention, used by the SC'21 and Korthikanti
+  // et al. 2022 runs): scores = baddbmm(Q, K^T) over the full s x s (no causal skipping), the fused
+  // scale-mask-softmax kernel (reads the scores, writes the probabilities), attention dropout (reads
+  // the probabilities, writes the dropped ones and a 1-byte mask), context = bmm(P, V); backward: the
+  // four batched GEMMs dP = dO V^T, dV = P^T dO, dQ = dS K, dK = dS^T Q and the dropout and softmax
+  // backward kernels (read gradient + mask or probabilities, write gradient). Every s x s tensor is
+  // 2 bytes per element (fp16/bf16).
+  bool flash_attention = true;
+  // Hidden and attention dropout on (Megatron's bias-dropout-add writes a 1-byte mask per element;
+  // with unfused attention, the attention dropout kernels above). Flash kernels fuse their dropout.
+  bool dropout = false;
 };
 
 struct MicroBatch {
@@ -73,6 +85,7 @@ struct Op {
   // The same convention applied to all work executed, recomputation included: the HFU numerator, so
   // HFU >= MFU and they differ only by recomputation.
   double hardware_flops = 0.0;
+  bool attention_core = false;  // one of the unfused attention core's kernels (backward emitted as a block)
 };
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).

@@ -47,6 +47,8 @@ struct StepConfig {
   Recompute recompute = Recompute::kNone;
   hardware::Dtype gemm_dtype = hardware::Dtype::kBf16;
   Expansion expansion = Expansion::kSymmetric;
+  bool flash_attention = true;  // Shard::flash_attention
+  bool dropout = false;         // Shard::dropout
 };
 
 enum class TaskKind : std::uint8_t { kCompute, kRecompute, kComm, kOptimizer };

@@ -99,5 +99,57 @@ TEST(ModelFlops, TensorParallelSplitsGemmsEvenly) {
   EXPECT_NEAR(eight * 8 / one, 1.0, 1e-12) << "TP=8 must give each rank 1/8 of a block's FLOPs";
 }
 
+
+// Megatron-LM's unfused core attention (SC'21 / Korthikanti et al. era): the same model FLOPs as the
+// flash core, executed as batched GEMMs over the full s x s scores, plus softmax and dropout passes
+// over 2-byte scores: forward softmax reads + writes (4 B), dropout reads, writes and stores a 1-byte
+// mask (5 B); backward dropout 5 B and softmax reads probabilities and gradient, writes one (6 B).
+TEST(UnfusedAttention, BatchedGemmsAndScoreTrafficMatchClosedForms) {
+  const ModelSpec m = model(
+      "name: gpt\nlayers: 2\nhidden: 2304\nheads: 24\nffn: 9216\nvocab: 51200\nseq_length: 2048\nnorm: layernorm\n"
+      "activation: gelu\nposition: learned\ntied_embeddings: true\nlinear_bias: true\nattention: {type: mha}\n");
+  const std::int64_t b = 4, s = 2048, a = 24, dh = 96;
+  Shard flash;
+  Shard unfused;
+  unfused.flash_attention = false;
+  unfused.dropout = true;
+  const double scores = static_cast<double>(b * a * s * s);
+  double model_flash = 0, model_unfused = 0, gemm_flops = 0, score_bytes = 0;
+  for (const auto& op : layer_forward(m, 0, flash, {b, s})) model_flash += op.model_flops;
+  for (const auto& op : layer_forward(m, 0, unfused, {b, s})) {
+    model_unfused += op.model_flops;
+    if (!op.attention_core) continue;
+    if (op.kernel.kind == compute::KernelKind::kGemm) {
+      EXPECT_EQ(op.kernel.gemm.count, b * a) << op.name << ": one GEMM per (sequence, head)";
+      gemm_flops += op.kernel.flops;
+    } else {
+      score_bytes += op.kernel.bytes;
+    }
+  }
+  EXPECT_NEAR(model_unfused / model_flash, 1.0, 1e-12) << "the implementation must not change model FLOPs";
+  EXPECT_NEAR(gemm_flops / (2.0 * 2.0 * scores * dh), 1.0, 1e-12) << "QK^T and PV over the full (unmasked) s x s";
+  // Forward: softmax 4 B + dropout 5 B per score.
+  EXPECT_NEAR(score_bytes / (9.0 * scores), 1.0, 1e-12);
+  double bwd_gemm = 0, bwd_bytes = 0;
+  for (const auto& op : layer_backward(m, 0, unfused, {b, s}, Recompute::kNone)) {
+    if (!op.attention_core) continue;
+    EXPECT_EQ(op.phase, Phase::kBackwardInput) << op.name << ": attention has no weight gradient";
+    if (op.kernel.kind == compute::KernelKind::kGemm) bwd_gemm += op.kernel.flops;
+    else bwd_bytes += op.kernel.bytes;
+  }
+  EXPECT_NEAR(bwd_gemm / (2.0 * gemm_flops), 1.0, 1e-12) << "dP, dV, dQ, dK: twice the forward GEMMs";
+  EXPECT_NEAR(bwd_bytes / (11.0 * scores), 1.0, 1e-12) << "dropout 5 B + softmax 6 B per score";
+  // Selective recomputation replays exactly the forward core (Korthikanti et al.).
+  double recompute_flops = 0;
+  for (const auto& op : layer_backward(m, 0, unfused, {b, s}, Recompute::kSelective)) {
+    if (op.phase == Phase::kRecompute) {
+      EXPECT_TRUE(op.attention_core) << op.name;
+      EXPECT_EQ(op.model_flops, 0.0) << op.name << ": recomputation is not model work";
+      recompute_flops += op.kernel.flops;
+    }
+  }
+  EXPECT_NEAR(recompute_flops / gemm_flops, 1.0, 1e-12);
+}
+
 }  // namespace
 }  // namespace mfusim::workload
