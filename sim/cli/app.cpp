@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 #include "cli/collective_command.hpp"
-#include "cli/training_summary.hpp"
+#include "cli/compare_command.hpp"
+#include "cli/run_scenario.hpp"
 #include "cli/validate_command.hpp"
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -53,26 +54,6 @@ void write_output(const std::string& path, const std::string& text, std::ostream
   if (!f || !(f << text) || !f.flush()) {
     throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
   }
-}
-
-report::RunSummary summarize(const scenario::Scenario& sc, const scenario::SimulationResult& r) {
-  report::RunSummary s;
-  s.scenario = sc.name;
-  s.description = sc.description;
-  s.source = sc.source;
-  s.status = std::string(core::to_string(r.run.status));
-  s.step_time_ps = r.step_time.ps();
-  s.end_time_ps = r.run.end_time.ps();
-  s.events = r.run.events;
-  s.pending_items = r.run.pending_items;
-  s.blocked = r.run.blocked;
-  if (sc.pipeline) {
-    s.metrics.push_back({"bubble_fraction", "bubble fraction", r.bubble_fraction, ""});
-    s.metrics.push_back({"ideal_bubble_fraction", "ideal (p-1)/(m+p-1)", r.ideal_bubble_fraction, ""});
-  }
-  for (const auto& st : r.streams) s.streams.push_back({st.name, st.busy.ps(), st.utilization});
-  if (sc.training) add_training_summary(sc, r, s);
-  return s;
 }
 
 int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
@@ -194,6 +175,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
 
   CollectiveCommandOptions collective_opts;
   auto* collective_cmd = add_collective_command(app, collective_opts);
+  CompareOptions compare_opts;
+  auto* compare_cmd = add_compare_command(app, compare_opts);
 
   struct Planned {
     const char* name;
@@ -231,6 +214,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (run_cmd->parsed()) return command_run(run, out, log);
     if (validate_cmd->parsed()) return command_validate(validate, out);
     if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
+    if (compare_cmd->parsed()) return run_compare_command(compare_opts, out, log);
     if (describe_cmd->parsed()) {
       if (topic == "topology") {
         if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");
