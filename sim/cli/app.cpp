@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 #include "cli/collective_command.hpp"
+#include "cli/compare_command.hpp"
 #include "cli/training_summary.hpp"
 #include "cli/validate_command.hpp"
 
@@ -174,6 +175,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
 
   CollectiveCommandOptions collective_opts;
   auto* collective_cmd = add_collective_command(app, collective_opts);
+  CompareOptions compare_opts;
+  auto* compare_cmd = add_compare_command(app, compare_opts);
 
   struct Planned {
     const char* name;
@@ -211,6 +214,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (run_cmd->parsed()) return command_run(run, out, log);
     if (validate_cmd->parsed()) return command_validate(validate, out);
     if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
+    if (compare_cmd->parsed()) return run_compare_command(compare_opts, out, log);
     if (describe_cmd->parsed()) {
       if (topic == "topology") {
         if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");

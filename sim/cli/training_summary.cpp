@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "scenario/energy.hpp"
+
 namespace mfusim::cli {
 
 report::RunSummary summarize(const scenario::Scenario& sc, const scenario::SimulationResult& r) {
@@ -45,6 +47,27 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
   s.metrics.push_back({"memory_capacity_bytes", "GPU memory capacity", t.memory_capacity, "B"});
   s.metrics.push_back({"critical_rank", "critical rank", static_cast<double>(step.critical_rank), ""});
+  // Energy and cost (scenario/energy.hpp, docs/models/energy.md).
+  const auto e = scenario::estimate_energy(t, step);
+  s.metrics.push_back({"gpu_power_w", "mean power/GPU", gpus > 0 ? e.gpu_w / gpus : 0.0, "W"});
+  s.metrics.push_back({"it_power_w", "IT power", e.it_w, "W"});
+  s.metrics.push_back({"facility_power_w", "facility power", e.facility_w, "W"});
+  s.metrics.push_back({"energy_per_step_j", "energy/step", e.step_j, "J"});
+  s.metrics.push_back({"energy_per_step_kwh", "energy/step (kWh)", e.step_j / 3.6e6, "kWh"});
+  s.metrics.push_back({"energy_per_token_j", "energy/token", e.token_j, "J"});
+  const auto k = scenario::estimate_cost(e, t.cost, t.tokens_to_train);
+  if (k.priced) {
+    s.metrics.push_back({"cost_per_step", "cost/step", k.step_cost, k.currency});
+    s.metrics.push_back({"cost_per_million_tokens", "cost/1M tokens", k.per_million_tokens, k.currency});
+  }
+  if (k.has_tokens) {
+    s.metrics.push_back({"tokens_to_train", "tokens to train", k.tokens, "tokens"});
+    s.metrics.push_back({"time_to_train_s", "time to train", k.time_s, "s"});
+    s.metrics.push_back({"time_to_train_days", "time to train (days)", k.time_s / 86400.0, "days"});
+    s.metrics.push_back({"gpu_hours", "GPU-hours", k.gpu_hours, "GPU-h"});
+    s.metrics.push_back({"energy_to_train_mwh", "energy to train", k.energy_j / 3.6e9, "MWh"});
+    if (k.priced) s.metrics.push_back({"cost_to_train", "cost to train", k.cost, k.currency});
+  }
   const auto& b = step.breakdown;
   s.breakdown.push_back({"compute_s", "compute", b.compute.seconds(), "s"});
   if (b.recompute > core::Duration::zero()) s.breakdown.push_back({"recompute_s", "recompute", b.recompute.seconds(), "s"});
@@ -71,6 +94,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"
                                                                 : "analytical fidelity: no contention between groups"));
+  for (const auto& n : e.notes) s.notes.push_back(n);
   s.notes.push_back(palm ? "MFU uses PaLM's 6N + 12 L H Q T FLOPs per token (training.flop_convention)"
                          : "MFU uses Megatron-LM's FLOP convention (attention counted without the causal mask; "
                            "training.flop_convention: palm for PaLM's)");

@@ -50,7 +50,11 @@ std::vector<UnitDef> make_units(Dimension d) {
     case Dimension::kTime:
       u = {{"ps", 0, 0, 1, false},  {"ns", 3, 0, 1, false},   {"us", 6, 0, 1, false},
            {"\xC2\xB5s", 6, 0, 1, false}, {"ms", 9, 0, 1, false}, {"s", 12, 0, 1, false},
-           {"min", 12, 0, 60, false}, {"h", 12, 0, 3600, false}};
+           {"min", 12, 0, 60, false}, {"h", 12, 0, 3600, false},
+           // Long spans (amortization periods, time to train): a day is 86,400 s; a year is the Julian
+           // year of 365.25 days (IAU). A Duration holds at most 2^63 ps (~106 days); longer spans are
+           // read with parse_duration_seconds().
+           {"d", 12, 0, 86'400, false}, {"y", 12, 0, 31'557'600, false}};
       break;
     case Dimension::kBytes:
       add_prefixed({"B"}, false, true);
@@ -211,6 +215,9 @@ std::string format_real(double v, std::initializer_list<const char*> unit_by_tho
 Duration parse_duration(std::string_view text) {
   return Duration::from_ps(parse_integer_quantity(Dimension::kTime, text, "picoseconds"));
 }
+double parse_duration_seconds(std::string_view text) {
+  return parse_real_quantity(Dimension::kTime, text) * 1e-12;
+}
 Bytes parse_bytes(std::string_view text) { return Bytes(parse_integer_quantity(Dimension::kBytes, text, "bytes")); }
 Bandwidth parse_bandwidth(std::string_view text) { return Bandwidth(parse_real_quantity(Dimension::kBandwidth, text)); }
 Flops parse_flops(std::string_view text) { return Flops(parse_real_quantity(Dimension::kFlops, text)); }
@@ -284,7 +291,7 @@ std::string_view dimension_example(Dimension d) {
 
 std::string accepted_units(Dimension d) {
   switch (d) {
-    case Dimension::kTime: return "ps ns us ms s min h";
+    case Dimension::kTime: return "ps ns us ms s min h d y";
     case Dimension::kBytes: return "B kB MB GB TB PB EB (x1000) or KiB MiB GiB TiB PiB (x1024)";
     case Dimension::kBandwidth:
       return "bits/s: bps Kbps Mbps Gbps Tbps (or Gb/s); bytes/s: Bps kBps MBps GBps TBps (or GB/s), "

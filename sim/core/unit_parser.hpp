@@ -21,6 +21,8 @@ enum class Dimension { kTime, kBytes, kBandwidth, kFlops, kFlopRate, kPower };
 
 // Each throws UnitError with a message naming the problem and the accepted units.
 Duration parse_duration(std::string_view text);
+// A duration in seconds as a double, for spans beyond a Duration's 2^63 ps (~106 days): "4y", "1460d".
+double parse_duration_seconds(std::string_view text);
 Bytes parse_bytes(std::string_view text);
 Bandwidth parse_bandwidth(std::string_view text);
 Flops parse_flops(std::string_view text);

@@ -68,6 +68,11 @@ GpuSpec read_gpu(Reader& r) {
   s.finish();
   g.tdp = positive<core::Power>(r, "tdp");
   g.idle_power = r.maybe<core::Power>("idle_power");
+  g.busy_power = r.maybe<core::Power>("busy_power");
+  if (g.busy_power && g.busy_power->value() > g.tdp.value()) r.fail("busy_power", "is above the tdp");
+  if (g.idle_power && g.busy_power && g.idle_power->value() > g.busy_power->value()) {
+    r.fail("idle_power", "is above busy_power");
+  }
   g.sources = sources(r);
   r.maybe<std::string>("note");
   r.finish();

@@ -34,7 +34,8 @@ struct GpuSpec {
   core::Bandwidth hbm_bandwidth;
   ScaleUp scale_up;
   core::Power tdp;
-  std::optional<core::Power> idle_power;
+  std::optional<core::Power> idle_power;  // measured idle draw
+  std::optional<core::Power> busy_power;  // sustained draw at full tensor-core load (docs/models/energy.md)
   std::vector<std::string> sources;
   std::optional<core::FlopRate> peak(Dtype d) const;
 };

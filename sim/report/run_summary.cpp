@@ -34,6 +34,16 @@ std::string readable(double value, const std::string& unit) {
     std::snprintf(buf, sizeof buf, "%.2f GiB", value / (1024.0 * 1024.0 * 1024.0));
   } else if (unit == "FLOP") {
     std::snprintf(buf, sizeof buf, "%.3e FLOP", value);
+  } else if (unit == "W" || unit == "J") {
+    // SI prefix: "5.6 kW", "12.34 MJ".
+    const char* prefixes[] = {"", "k", "M", "G", "T", "P"};
+    std::size_t k = 0;
+    double v = value;
+    while (k + 1 < sizeof prefixes / sizeof prefixes[0] && std::fabs(v) >= 1000.0) {
+      v /= 1000.0;
+      ++k;
+    }
+    std::snprintf(buf, sizeof buf, "%.4g %s%s", v, prefixes[k], unit.c_str());
   } else if (unit.empty()) {
     std::snprintf(buf, sizeof buf, "%.4g", value);
   } else {

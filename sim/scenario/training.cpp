@@ -71,6 +71,16 @@ std::vector<Dim> parse_order(Reader& r, std::string_view key, const std::string&
   return out;
 }
 
+// Plan errors are InfeasiblePlan (training.hpp): same text, a distinct type.
+[[noreturn]] void infeasible(const Reader& r, std::string_view key, const std::string& message) {
+  try {
+    if (key.empty()) r.fail_here(message);
+    r.fail(key, message);
+  } catch (const config::ConfigError& e) {
+    throw InfeasiblePlan(e.mark(), e.key_path(), e.message());
+  }
+}
+
 std::string gib(double bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
@@ -157,7 +167,14 @@ TrainingSetup read_training(Reader& r) {
   t.dropout = tr.optional<double>("dropout", 0.0);
   if (!(t.dropout >= 0.0 && t.dropout < 1.0)) tr.fail("dropout", "must be a probability in [0, 1)");
   const bool check_memory = tr.optional<bool>("check_memory", true);
+  if (tr.has("tokens_to_train")) {
+    t.tokens_to_train = tr.required<double>("tokens_to_train");
+    if (!(*t.tokens_to_train > 0)) tr.fail("tokens_to_train", "must be greater than zero (e.g. 15e12)");
+  }
   tr.finish();
+  // Read before the plan's rules, so a typo here is reported even when the plan is infeasible.
+  t.power = read_power(r);
+  t.cost = read_cost(r);
 
   Reader p = r.mapping("parallel");
   auto& plan = t.plan;
@@ -166,7 +183,7 @@ TrainingSetup read_training(Reader& r) {
   plan.cp = p.optional<std::int64_t>("cp", 1);
   const std::int64_t others = std::max<std::int64_t>(1, plan.tp * plan.pp * plan.cp);
   if (!p.has("dp") && gpus % others != 0) {
-    p.fail_here("tp x pp x cp = " + std::to_string(others) + " does not divide the cluster's " + std::to_string(gpus) +
+    infeasible(p, "", "tp x pp x cp = " + std::to_string(others) + " does not divide the cluster's " + std::to_string(gpus) +
                 " GPUs, so no dp fits");
   }
   plan.dp = p.optional<std::int64_t>("dp", gpus / others);
@@ -186,8 +203,8 @@ TrainingSetup read_training(Reader& r) {
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   for (const auto& problem : workload::check_plan(plan, t.model, gpus, t.seq)) {
     const std::string key = problem.key;
-    if (key == "global_batch" || key == "micro_batch") tr.fail(key, problem.message);
-    p.fail(key, problem.message);
+    if (key == "global_batch" || key == "micro_batch") infeasible(tr, key, problem.message);
+    infeasible(p, key, problem.message);
   }
   p.finish();
 
@@ -203,7 +220,7 @@ TrainingSetup read_training(Reader& r) {
   if (!t.fits && check_memory) {
     std::string largest;
     for (const auto& item : t.memory.largest()) largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
-    p.fail_here("the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " on " +
+    infeasible(p, "", "the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " on " +
                 t.topology.gpu_spec->name + " (largest: " + largest +
                 "); try recompute: full, sharding: optimizer, a larger tp or pp, or a smaller micro_batch");
   }

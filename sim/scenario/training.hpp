@@ -13,15 +13,22 @@
 //              recompute (none | selective | full), optimizer (adamw),
 //              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported),
 //              attention (flash | unfused: Megatron-LM's pre-FlashAttention core attention),
-//              dropout (probability, default 0: hidden and attention dropout kernels and masks)
+//              dropout (probability, default 0: hidden and attention dropout kernels and masks),
+//              tokens_to_train (a plain number, e.g. 15e12: what time, energy and cost to train are for)
 //   fidelity:  network (analytical | flow), collectives (analytical | flow)
+//   power:     optional overrides of the catalog's power figures, pue (energy.hpp)
+//   cost:      optional: gpu_hour_price, or capex_per_gpu + amortization + power_price; currency (energy.hpp)
 // A plan that breaks a rule of parallel_plan.hpp, or that does not fit in GPU memory, is an input error
 // naming the key and what would be valid. `training.check_memory: false` turns the memory check into a
 // report (replays of runs that really ran, where a miss is the model's error, not the user's).
+// Those plan errors are thrown as InfeasiblePlan, so `mfusim compare` can show them per scenario.
 #include <memory>
+#include <optional>
 
+#include "config/config_error.hpp"
 #include "config/reader.hpp"
 #include "hardware/catalog.hpp"
+#include "scenario/energy.hpp"
 #include "topology/topology.hpp"
 #include "workload/memory_model.hpp"
 #include "workload/model_spec.hpp"
@@ -31,6 +38,13 @@
 namespace mfusim::scenario {
 
 enum class Fidelity { kAnalytical, kFlow };
+
+// A well-formed plan that cannot run on this cluster (a rule of parallel_plan.hpp broken, or it does not
+// fit in memory). Same message and exit code as any ConfigError.
+class InfeasiblePlan : public config::ConfigError {
+ public:
+  using config::ConfigError::ConfigError;
+};
 enum class FlopConvention { kMegatron, kPalm };
 
 struct TrainingSetup {
@@ -49,6 +63,9 @@ struct TrainingSetup {
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
   bool fits = true;                  // memory estimate within capacity
+  std::optional<double> tokens_to_train;
+  PowerSettings power;
+  CostSettings cost;
 };
 
 // Reads the sections above from a scenario's top-level Reader.

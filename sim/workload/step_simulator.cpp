@@ -757,6 +757,54 @@ StepResult simulate_step(const StepConfig& config, const StepProgram& program, c
   }
   if (r.step_time > cursor.since_start()) b.bubble += r.step_time - cursor.since_start();
 
+  // Per-rank activity for the energy model: kernel time, and the time only communication runs (the
+  // union of the rank's communication spans minus its kernel spans; kernels of one rank are serial on
+  // its compute stream, so their spans do not overlap).
+  {
+    std::map<std::int64_t, std::size_t> slot;
+    for (std::size_t i = 0; i < program.ranks.size(); ++i) slot.emplace(program.ranks[i], i);
+    using Interval = std::pair<core::SimTime, core::SimTime>;
+    std::vector<std::vector<Interval>> kernels(program.ranks.size()), comms(program.ranks.size());
+    r.activity.resize(program.ranks.size());
+    for (std::size_t i = 0; i < program.ranks.size(); ++i) r.activity[i].rank = program.ranks[i];
+    for (TaskIndex t = 0; t < tasks.size(); ++t) {
+      if (!r.spans[t].started) continue;
+      const auto it = slot.find(program.info[t].rank);
+      if (it == slot.end()) continue;
+      const core::SimTime end = r.spans[t].finished ? r.spans[t].end : r.run.end_time;
+      if (end <= r.spans[t].start) continue;
+      (program.info[t].kind == TaskKind::kComm ? comms : kernels)[it->second].emplace_back(r.spans[t].start, end);
+    }
+    for (std::size_t i = 0; i < program.ranks.size(); ++i) {
+      auto& k = kernels[i];
+      auto& c = comms[i];
+      std::sort(k.begin(), k.end());
+      std::sort(c.begin(), c.end());
+      for (const auto& [from, to] : k) r.activity[i].kernel_busy += to - from;
+      // Merge the communication spans, then subtract the kernels from each merged interval.
+      std::vector<Interval> merged;
+      for (const auto& iv : c) {
+        if (!merged.empty() && iv.first <= merged.back().second) {
+          merged.back().second = std::max(merged.back().second, iv.second);
+        } else {
+          merged.push_back(iv);
+        }
+      }
+      std::size_t ki = 0;
+      for (const auto& [from, to] : merged) {
+        core::Duration covered;
+        while (ki < k.size() && k[ki].second <= from) ++ki;
+        for (std::size_t j = ki; j < k.size() && k[j].first < to; ++j) {
+          covered += std::min(to, k[j].second) - std::max(from, k[j].first);
+        }
+        r.activity[i].comm_only += (to - from) - covered;
+      }
+    }
+    if (!program.ranks.empty()) {
+      r.gpus_per_simulated_rank = static_cast<double>(config.plan.gpus()) / static_cast<double>(program.ranks.size());
+    }
+  }
+
   // Whole-step figures.
   const ParallelPlan& p = config.plan;
   r.tokens = static_cast<double>(p.global_batch * config.seq);

@@ -82,6 +82,13 @@ struct StepBreakdown {
   core::Duration other;
 };
 
+// What one simulated rank's GPU did over the step, for the energy model (scenario/energy.hpp).
+struct RankActivity {
+  std::int64_t rank = 0;
+  core::Duration kernel_busy;  // kernels (compute, recompute, optimizer) on its compute stream
+  core::Duration comm_only;    // its collectives/transfers in flight while no kernel of it runs
+};
+
 struct StepResult {
   core::RunResult run;
   core::Duration step_time;
@@ -93,6 +100,11 @@ struct StepResult {
   double mfu = 0.0;
   double hfu = 0.0;
   std::size_t tasks = 0;
+  // Per simulated rank (StepProgram::ranks order). Each stands for gpus_per_simulated_rank GPUs: in
+  // symmetric expansion every rank of a pipeline stage behaves as the one simulated (tp x cp x dp of
+  // them), in full expansion 1.
+  std::vector<RankActivity> activity;
+  double gpus_per_simulated_rank = 1.0;
   core::Duration slowdown_time;  // compute time added by contention with communication (all simulated ranks)
   double wall_seconds = 0.0;
   std::vector<core::TaskGraphRun::Span> spans;

@@ -20,6 +20,16 @@ TEST(UnitParser, DurationsAreExactPicoseconds) {
   EXPECT_EQ(parse_duration("3\xC2\xB5s").ps(), 3'000'000) << "the micro sign is accepted like us";
 }
 
+TEST(UnitParser, DaysAndJulianYears) {
+  EXPECT_EQ(parse_duration("1d").ps(), 86'400'000'000'000'000) << "1 d = 86,400 s";
+  EXPECT_THROW(parse_duration("1y"), UnitError) << "a year (3.16e19 ps) does not fit a Duration's int64 picoseconds";
+  EXPECT_DOUBLE_EQ(parse_duration_seconds("4y"), 4 * 365.25 * 86400.0) << "a year is the Julian year, 365.25 days";
+  EXPECT_DOUBLE_EQ(parse_duration_seconds("1460d"), 1460 * 86400.0);
+  EXPECT_DOUBLE_EQ(parse_duration_seconds("90min"), 5400.0);
+  EXPECT_THROW(parse_duration_seconds("4"), UnitError) << "a bare number has no unit";
+  EXPECT_THROW(parse_duration_seconds("4years"), UnitError) << "the symbol is 'y'";
+}
+
 TEST(UnitParser, BytesDistinguishDecimalAndBinaryPrefixes) {
   EXPECT_EQ(parse_bytes("80GiB").count(), 80LL * 1024 * 1024 * 1024);
   EXPECT_EQ(parse_bytes("80GB").count(), 80'000'000'000LL);
