@@ -12,8 +12,9 @@ namespace mfusim::scenario {
 namespace {
 
 // Idle power where the catalog has no measurement: the ratio measured on this project's H100
-// (topologies/hardware/gpus.yaml: 73.3 W idle in P0 / 700 W TDP = 10.47%).
-constexpr double kIdleShareOfTdp = 73.3 / 700.0;
+// (topologies/hardware/gpus.yaml: 118.2 W idle with a CUDA context open / 700 W TDP = 16.9%;
+// workloads/calibration/h100-sxm5-80gb/power.yaml).
+constexpr double kIdleShareOfTdp = 118.2 / 700.0;
 
 std::string watts(double w) {
   char buf[32];
@@ -138,8 +139,8 @@ EnergyEstimate estimate_energy(const TrainingSetup& t, const workload::StepResul
     e.gpu_idle_w = gpu.idle_power->value();
   } else {
     e.gpu_idle_w = kIdleShareOfTdp * tdp;
-    e.notes.push_back("idle power not measured for " + gpu.name + ": assumed 10.5% of TDP = " + watts(e.gpu_idle_w) +
-                      " (the H100's measured 73.3 W / 700 W; set power.gpu_idle)");
+    e.notes.push_back("idle power not measured for " + gpu.name + ": assumed 16.9% of TDP = " + watts(e.gpu_idle_w) +
+                      " (the H100's measured 118.2 W / 700 W; set power.gpu_idle)");
   }
   if (e.gpu_idle_w > e.gpu_busy_w) {
     throw core::InputError("power: GPU idle power " + watts(e.gpu_idle_w) + " is above its busy power " +

@@ -7,8 +7,8 @@
 // communication runs / step time; a = power.comm_activity (default 0.25, an assumption: NCCL kernels
 // hold 16-32 of an H100's 132 SMs, i.e. 12-24% of them, plus HBM and link traffic). In symmetric
 // expansion each simulated rank stands for the tp x cp x dp GPUs of its pipeline stage.
-// P_busy: catalog busy_power, else the TDP; P_idle: catalog idle_power, else 10.5% of the TDP (the
-// ratio measured on the H100: 73.3 W / 700 W). Every fallback is written into the report's notes.
+// P_busy: catalog busy_power, else the TDP; P_idle: catalog idle_power, else 16.9% of the TDP (the
+// ratio measured on the H100: 118.2 W with a CUDA context open / 700 W). Every fallback is written into the report's notes.
 // NICs, fabric switches and hosts draw a constant power (links stay powered whether busy or not):
 // count (from the topology) x power (scenario `power:` section, else catalog), left out and noted where
 // neither gives a figure. Facility power = IT power x PUE (power.pue, default 1 = IT only, noted).

@@ -74,17 +74,17 @@ TEST(EnergyModel, CatalogPowerFollowsSimulatedActivity) {
   }
   EXPECT_DOUBLE_EQ(step.gpus_per_simulated_rank * static_cast<double>(step.activity.size()), 8.0)
       << "the simulated ranks stand for all 8 GPUs";
-  // H100: idle 73.3 W (measured), busy 700 W (catalog). The fleet lies between all-idle and all-busy,
+  // H100: idle 118.2 W, busy 697.3 W (both measured, catalog). The fleet lies between all-idle and all-busy,
   // and equals the closed form summed over the simulated ranks.
-  EXPECT_DOUBLE_EQ(e.gpu_idle_w, 73.3);
-  EXPECT_DOUBLE_EQ(e.gpu_busy_w, 700.0);
+  EXPECT_DOUBLE_EQ(e.gpu_idle_w, 118.2);
+  EXPECT_DOUBLE_EQ(e.gpu_busy_w, 697.3);
   double expected = 0.0;
   for (const auto& a : step.activity) {
     expected += step.gpus_per_simulated_rank *
-                gpu_power_w(73.3, 700.0, a.kernel_busy.seconds() / t, a.comm_only.seconds() / t, 0.25);
+                gpu_power_w(118.2, 697.3, a.kernel_busy.seconds() / t, a.comm_only.seconds() / t, 0.25);
   }
   EXPECT_NEAR(e.gpu_w, expected, 1e-9 * expected);
-  EXPECT_GT(e.gpu_w, 8 * 73.3);
+  EXPECT_GT(e.gpu_w, 8 * 118.2);
   EXPECT_LT(e.gpu_w, 8 * 700.0);
   EXPECT_TRUE(mentions(e, "PUE not given")) << "the default PUE of 1 is said, not silent";
   EXPECT_TRUE(mentions(e, "hosts")) << "host power has no cited figure: left out and said";
@@ -92,11 +92,11 @@ TEST(EnergyModel, CatalogPowerFollowsSimulatedActivity) {
 }
 
 TEST(EnergyModel, MissingCatalogFiguresAreNotedFallbacks) {
-  // H200: busy 700 W in the catalog, no idle measurement -> 10.5% of TDP, noted.
+  // H200: busy 700 W in the catalog, no idle measurement -> 16.9% of TDP, noted.
   const auto h200 = run({"cluster.node.kind=hgx-h200"});
   const auto e = estimate_energy(*h200.sc.training, *h200.r.step);
-  EXPECT_NEAR(e.gpu_idle_w, 700.0 * 73.3 / 700.0, 1e-9);
-  EXPECT_TRUE(mentions(e, "idle power not measured for H200-SXM-141GB: assumed 10.5% of TDP"));
+  EXPECT_NEAR(e.gpu_idle_w, 700.0 * 118.2 / 700.0, 1e-9);
+  EXPECT_TRUE(mentions(e, "idle power not measured for H200-SXM-141GB: assumed 16.9% of TDP"));
   // A100: neither figure -> TDP 400 W as busy power, noted.
   const auto a100 = run({"cluster.node.kind=dgx-a100", "training.global_batch=8", "training.seq_length=2048"});
   const auto f = estimate_energy(*a100.sc.training, *a100.r.step);
