@@ -250,7 +250,10 @@ class Builder {
       if (p_.cp > 1 && !backward) {
         // Ring attention: KV chunks circulate (cp stream) while the attention kernel runs.
         std::vector<const Op*> pre, core, post;
-        for (const Op* op : v) (op->kernel.kind == compute::KernelKind::kAttention ? core : core.empty() ? pre : post).push_back(op);
+        for (const Op* op : v) {
+          const bool in_core = op->kernel.kind == compute::KernelKind::kAttention || op->attention_core;
+          (in_core ? core : core.empty() ? pre : post).push_back(op);
+        }
         add_ops(pend, pre);
         flush(rs, pend, L + " attn-pre");
         if (p_.cp_kind == ContextParallel::kAllGather) {
@@ -371,7 +374,11 @@ class Builder {
           emit_ops(rs, embedding_forward(m_, shard_, mb_), tag + "embedding");
           tp_block_output(rs, tag + "embedding tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
         }
-        for (std::int64_t l = lb; l < le; ++l) emit_layer(rs, l, false, false, true, false, tag);
+        for (std::int64_t l = lb; l < le; ++l) {
+          fsdp_unit_begin(l);
+          emit_layer(rs, l, false, false, true, false, tag);
+          fsdp_unit_end(rs);
+        }
         if (last) {
           tp_block_input(rs, tag + "head tp-ag");
           emit_ops(rs, head_forward(m_, shard_, mb_), tag + "head");
@@ -382,9 +389,14 @@ class Builder {
           tp_block_output(rs, tag + "head tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
         }
         for (std::int64_t l = le - 1; l >= lb; --l) {
+          fsdp_unit_begin(l);
           if (cfg_.recompute == Recompute::kFull) emit_layer(rs, l, false, true, true, false, tag + "recompute ");
           emit_layer(rs, l, true, false, !zb, false, tag);
-          if (!zb && final_bwd[a.chunk] == k) layer_done.emplace_back(l, last_[rs.compute]);
+          fsdp_unit_end(rs);
+          if (!zb && final_bwd[a.chunk] == k) {
+            layer_done.emplace_back(l, last_[rs.compute]);
+            fsdp_reduce_layer(rs, l, tag);
+          }
         }
         if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), tag + "embedding.bwd", false, !zb);
       } else {
@@ -511,14 +523,68 @@ class Builder {
     }
   }
 
-  // ZeRO-3 / FSDP: gather the chunk's parameters before each pass (prefetched on the dp stream).
+  // ZeRO-3 / FSDP (PyTorch FSDP with each transformer block as a wrapping unit, DeepSpeed ZeRO-3):
+  // before each pass, one parameter all-gather per block, in the order the pass uses the blocks, on
+  // the data-parallel communicator's stream (NCCL runs one communicator's collectives in issue order).
+  // A block's first kernel waits for its gather. Prefetch is limited as FSDP's limit_all_gathers
+  // does: the gather of the k-th block of a pass starts only once block k-2 has finished computing
+  // (at most two gathered blocks in flight). The non-block parameters (embedding, output layer) are
+  // gathered with the first block. With full recomputation the backward gather serves both the
+  // recomputed forward and the backward of the block.
   void fsdp_gather(RankStreams& rs, const PipelineAction& a, std::int64_t lb, std::int64_t le, const std::string& tag) {
+    fsdp_units_.clear();
+    fsdp_next_ = 0;
     if (p_.dp == 1 || a.pass == PassKind::kWeight) return;
-    double params = 0.0;
-    for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false);
-    const TaskIndex t = comm_task(rs, rs.dp, tag + "fsdp-ag", CollectiveKind::kAllGather, Dim::kDp, params * kParamBytes,
-                                  groups_for(Dim::kDp, rs.rank));
-    fsdp_waiters_.push_back({t, g().tasks().size()});
+    const bool forward = a.pass == PassKind::kForward;
+    const double non_block = stage_params(rs, false) - [&] {
+      double s = 0.0;
+      for (std::int32_t c = 0; c < shape_.chunks; ++c) {
+        const auto [b, e] = layers_at(position(rs.stage, c));
+        for (std::int64_t l = b; l < e; ++l) s += params_of_layer(l, false);
+      }
+      return s;
+    }();
+    if (le <= lb) {
+      const TaskIndex t = comm_task(rs, rs.dp, tag + "fsdp-ag", CollectiveKind::kAllGather, Dim::kDp, non_block * kParamBytes,
+                                    groups_for(Dim::kDp, rs.rank));
+      fsdp_waiters_.push_back({t, g().tasks().size()});
+      return;
+    }
+    for (std::int64_t i = 0; i < le - lb; ++i) {
+      const std::int64_t l = forward ? lb + i : le - 1 - i;
+      const double params = params_of_layer(l, false) + (i == 0 ? non_block : 0.0);
+      const TaskIndex t = comm_task(rs, rs.dp, tag + "L" + std::to_string(l) + " fsdp-ag", CollectiveKind::kAllGather, Dim::kDp,
+                                    params * kParamBytes, groups_for(Dim::kDp, rs.rank));
+      fsdp_units_.push_back({l, t});
+    }
+  }
+
+  // The block about to be emitted consumes its gather (FSDP only).
+  void fsdp_unit_begin(std::int64_t layer) {
+    if (fsdp_next_ < fsdp_units_.size() && fsdp_units_[fsdp_next_].first == layer) {
+      fsdp_waiters_.push_back({fsdp_units_[fsdp_next_].second, g().tasks().size()});
+      fsdp_current_ = fsdp_next_++;
+    } else {
+      fsdp_current_ = SIZE_MAX;
+    }
+  }
+
+  // The block's kernels are emitted: the gather two blocks ahead may start once they finish.
+  void fsdp_unit_end(RankStreams& rs) {
+    if (fsdp_current_ == SIZE_MAX) return;
+    const std::size_t ahead = fsdp_current_ + 2;
+    if (ahead < fsdp_units_.size()) g().add_dependency(fsdp_units_[ahead].second, last_[rs.compute]);
+    fsdp_current_ = SIZE_MAX;
+  }
+
+  // FSDP: each block's gradient reduce-scatter is issued as soon as its (last) backward finishes,
+  // interleaved with the gathers on the same stream, as FSDP's post-backward hook does.
+  void fsdp_reduce_layer(RankStreams& rs, std::int64_t layer, const std::string& tag) {
+    if (p_.sharding != Sharding::kParameters || p_.dp == 1) return;
+    const TaskIndex t = comm_task(rs, rs.dp, tag + "L" + std::to_string(layer) + " fsdp-rs", CollectiveKind::kReduceScatter,
+                                  Dim::kDp, params_of_layer(layer, false) * kGradBytes, groups_for(Dim::kDp, rs.rank));
+    g().add_dependency(t, last_[rs.compute]);
+    fsdp_reduces_.push_back(t);
   }
 
   void gradient_sync(RankStreams& rs, const std::vector<std::pair<std::int64_t, TaskIndex>>& layer_done) {
@@ -536,7 +602,18 @@ class Builder {
     const TaskIndex end_of_backward = last_[rs.compute];
     const bool sharded = p_.sharding != Sharding::kNone;
     const CollectiveKind kind = sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce;
-    if (p_.dp > 1) {
+    if (p_.dp > 1 && p_.sharding == Sharding::kParameters && !fsdp_reduces_.empty()) {
+      // FSDP: the blocks' reduce-scatters were issued during backward; the non-block parameters'
+      // gradients (embedding, output layer) follow the end of backward.
+      reduces = fsdp_reduces_;
+      fsdp_reduces_.clear();
+      const double rest = stage_params(rs, false) - sum_dense(layer_done);
+      if (rest > 0.0) {
+        const TaskIndex t = comm_task(rs, rs.dp, "grad non-block", kind, Dim::kDp, rest * kGradBytes, groups_for(Dim::kDp, rs.rank));
+        g().add_dependency(t, end_of_backward);
+        reduces.push_back(t);
+      }
+    } else if (p_.dp > 1) {
       // Buckets in backward order: layers as they complete, bucket_bytes elements each.
       const double bucket = std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
       double acc = 0.0;
@@ -632,6 +709,10 @@ class Builder {
   std::map<std::tuple<std::int64_t, int, std::int32_t, std::int32_t>, TaskIndex> first_task_, last_task_, sends_;
   std::map<std::pair<std::int64_t, std::int32_t>, TaskIndex> gather_;  // task + 1 (0 = none)
   std::vector<std::pair<TaskIndex, std::size_t>> fsdp_waiters_;
+  std::vector<std::pair<std::int64_t, TaskIndex>> fsdp_units_;  // this pass's (block, gather) in use order
+  std::size_t fsdp_next_ = 0;                                   // next unit to be consumed
+  std::size_t fsdp_current_ = SIZE_MAX;                         // unit being emitted
+  std::vector<TaskIndex> fsdp_reduces_;                         // this rank's per-block reduce-scatters
   TaskIndex pending_cp_ = core::TaskIndex(-1);
   TaskIndex tp_anchor_ = core::TaskIndex(-1);
   std::vector<TaskIndex> tp_join_;

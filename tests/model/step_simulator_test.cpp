@@ -247,3 +247,34 @@ TEST(StepSimulator, PropertiesHold) {
 
 }  // namespace
 }  // namespace mfusim::workload
+
+namespace mfusim::workload {
+namespace {
+
+// ZeRO-3 / FSDP with blocks as wrapping units: per step, one gather per block in forward and one in
+// backward, one reduce-scatter per block, plus one for the non-block (embedding, output) gradients,
+// all on the data-parallel stream. When the network is slow, that stream is the step: the step cannot
+// be shorter than the serial sum of its collectives' closed-form times.
+TEST(StepSimulator, FsdpGathersAndReducesEachBlockOnOneStream) {
+  const ModelSpec m = tiny_model(8);
+  ParallelPlan p = plan(1, 1, 2, 1);
+  p.sharding = Sharding::kParameters;
+  const Outcome fast = simulate(m, p, 1e15);
+  EXPECT_EQ(fast.comm_calls, 8 + 8 + 8 + 1) << "8 forward gathers, 8 backward gathers, 8 block reduce-scatters, 1 non-block";
+
+  const double bw = 1e9;  // slow: every collective takes far longer than a block's kernels
+  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  StepConfig cfg;
+  cfg.model = &m;
+  cfg.plan = p;
+  cfg.seq = m.seq_length;
+  const StepProgram prog = build_step_program(cfg, cost);
+  double serial = 0.0;
+  for (const auto& r : prog.requests) serial += 10e-6 + 0.5 * r.bytes.as_double() / bw;  // alpha + (n-1)/n S/B, n = 2
+  const Outcome slow = simulate(m, p, bw);
+  EXPECT_GE(slow.result.step_time.seconds(), serial * (1 - 1e-9)) << "collectives of one communicator run one at a time";
+  EXPECT_LT(slow.result.step_time.seconds(), serial * 1.05) << "with a slow network the step is its communication";
+}
+
+}  // namespace
+}  // namespace mfusim::workload
