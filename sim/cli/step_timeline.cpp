@@ -280,7 +280,10 @@ report::Timeline training_timeline(const scenario::Scenario& sc, const scenario:
   std::snprintf(head, sizeof head, "%s: one training step, %.2f ms, MFU %s", sc.name.c_str(), r.step_time.seconds() * 1e3,
                 format_percent(r.step ? r.step->mfu : 0.0).c_str());
   tl.title = head;
-  tl.subtitle = std::string(requested.empty() ? "one pipeline (DP replica 0, TP rank 0 of each stage)" : "selected GPUs") + "; " +
+  tl.subtitle = std::string(!requested.empty() ? "selected GPUs"
+                                : plan.pp > 1 ? "one pipeline (DP replica 0, TP rank 0 of each stage)"
+                                              : "one GPU (DP replica 0, TP rank 0)") +
+                "; " +
                 std::string(to_string(plan.schedule)) + ", pp " + std::to_string(plan.pp) + ", " + std::to_string(plan.microbatches()) +
                 " micro-batches, tp " + std::to_string(plan.tp) + ", dp " + std::to_string(plan.dp) + "; numbers in bars: micro-batch";
   return tl;
