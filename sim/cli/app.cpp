@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 #include "cli/collective_command.hpp"
 #include "cli/compare_command.hpp"
+#include "cli/step_timeline.hpp"
 #include "cli/training_summary.hpp"
 #include "cli/validate_command.hpp"
 
@@ -24,6 +25,7 @@
 #include "topology/router.hpp"
 #include "topology/summary.hpp"
 #include "report/run_summary.hpp"
+#include "report/svg_timeline.hpp"
 #include "scenario/scenario.hpp"
 #include "scenario/simulation.hpp"
 
@@ -39,6 +41,8 @@ struct RunOptions {
   std::vector<std::string> overrides;
   std::string json_path;
   std::string trace_path;
+  std::string timeline_path;
+  std::vector<std::int64_t> timeline_ranks;
   std::string dump_config;
   std::optional<std::int64_t> max_events;
   std::string time_limit;
@@ -72,23 +76,16 @@ int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
     }
   }
   log.info("simulating '{}'", sc.name);
-  const auto result = scenario::simulate(sc, limits);
+  const auto result = scenario::simulate(sc, limits, scenario::SimulationOptions{!o.trace_path.empty() || !o.timeline_path.empty()});
   log.info("{} events in {:.3f} ms of host time", result.run.events, result.wall_seconds * 1e3);
+  // Drawn before anything is printed: a timeline too large to read is bad input (exit code 2).
+  const std::string timeline = o.timeline_path.empty() ? "" : report::timeline_svg(step_timeline(sc, result, o.timeline_ranks));
   const report::RunSummary summary = summarize(sc, result);
   if (o.dump_config != "-" && o.json_path != "-") out << report::format_text(summary);
   if (!o.json_path.empty()) write_output(o.json_path, report::to_json(summary), out, "the JSON report");
+  if (!o.timeline_path.empty()) write_output(o.timeline_path, timeline, out, "the timeline");
   if (!o.trace_path.empty()) {
-    std::vector<report::TraceSpan> spans;
-    for (std::size_t t = 0; t < result.spans.size(); ++t) {
-      const auto& sp = result.spans[t];
-      if (!sp.started) continue;
-      const auto end = sp.finished ? sp.end : result.run.end_time;
-      if (sc.training) {
-        spans.push_back({result.task_names[t], result.task_track[t], sp.start.ps(), end.ps()});
-      } else {
-        spans.push_back({sc.graph.tasks()[t].name, sc.graph.tasks()[t].stream, sp.start.ps(), end.ps()});
-      }
-    }
+    const auto spans = trace_spans(sc, result);
     const auto& tracks = sc.training ? result.trace_tracks : sc.graph.streams();
     write_output(o.trace_path, report::chrome_trace(tracks, spans, sc.training ? result.track_node : std::vector<std::uint32_t>{}),
                  out, "the trace");
@@ -158,6 +155,9 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       ->type_name("KEY=VALUE");
   run_cmd->add_option("--json", run.json_path, "write the result as JSON to FILE ('-' for stdout)");
   run_cmd->add_option("--trace", run.trace_path, "write a Chrome/Perfetto trace to FILE");
+  run_cmd->add_option("--timeline", run.timeline_path, "draw one pipeline's step as an SVG timeline in FILE");
+  run_cmd->add_option("--timeline-ranks", run.timeline_ranks, "GPUs drawn by --timeline (default: one per pipeline stage)")
+      ->delimiter(',');
   run_cmd->add_option("--dump-config", run.dump_config,
                       "write the fully resolved configuration (defaults included) to FILE ('-' for stdout)");
   run_cmd->add_option("--max-events", run.max_events, "stop after N events (exit code 3)");

@@ -94,6 +94,12 @@ TaskGraphRun::TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher laun
   engine_.add_pending_source(*this);
 }
 
+std::string TaskGraphRun::task_name(TaskIndex task) const {
+  const std::string& name = graph_.tasks()[task].name;
+  if (!name.empty() || !namer_) return name;
+  return namer_(task);
+}
+
 void TaskGraphRun::start() {
   for (StreamIndex s = 0; s < stream_tasks_.size(); ++s) try_start(s);
 }
@@ -106,7 +112,7 @@ void TaskGraphRun::try_start(StreamIndex stream) {
   spans_[t].start = engine_.now();
   spans_[t].started = true;
   if (graph_.tasks()[t].async) {
-    MFUSIM_CHECK(static_cast<bool>(launcher_), "asynchronous task '" + graph_.tasks()[t].name + "' without a launcher");
+    MFUSIM_CHECK(static_cast<bool>(launcher_), "asynchronous task '" + task_name(t) + "' without a launcher");
     launcher_(t, [this, t] { finish(t); });
     return;
   }
@@ -115,7 +121,7 @@ void TaskGraphRun::try_start(StreamIndex stream) {
 }
 
 void TaskGraphRun::finish(TaskIndex t) {
-  MFUSIM_CHECK(spans_[t].started && !spans_[t].finished, "task '" + graph_.tasks()[t].name + "' completed twice");
+  MFUSIM_CHECK(spans_[t].started && !spans_[t].finished, "task '" + task_name(t) + "' completed twice");
   const StreamIndex stream = graph_.tasks()[t].stream;
   spans_[t].end = engine_.now();
   spans_[t].finished = true;
@@ -153,19 +159,19 @@ void TaskGraphRun::describe_pending(std::vector<std::string>& out, std::size_t m
     const TaskIndex t = stream_tasks_[s][stream_head_[s]];
     if (stream_busy_[s]) {
       if (tasks[t].async) {
-        out.push_back("stream '" + graph_.streams()[s] + "': '" + tasks[t].name + "' started but never completed");
+        out.push_back("stream '" + graph_.streams()[s] + "': '" + task_name(t) + "' started but never completed");
         ++listed;
       }
       continue;
     }
-    std::string line = "stream '" + graph_.streams()[s] + "': task '" + tasks[t].name + "' waits for";
+    std::string line = "stream '" + graph_.streams()[s] + "': task '" + task_name(t) + "' waits for";
     bool first = true;
     for (TaskIndex d : tasks[t].deps) {
       if (spans_[d].finished) continue;
       const StreamIndex ds = tasks[d].stream;
       const TaskIndex head = stream_tasks_[ds][stream_head_[ds]];
-      line += std::string(first ? " " : ", ") + "'" + tasks[d].name + "' (stream '" + graph_.streams()[ds] + "'";
-      if (head != d) line += ", queued behind '" + tasks[head].name + "'";
+      line += std::string(first ? " " : ", ") + "'" + task_name(d) + "' (stream '" + graph_.streams()[ds] + "'";
+      if (head != d) line += ", queued behind '" + task_name(head) + "'";
       line += ")";
       first = false;
     }

@@ -74,6 +74,12 @@ class TaskGraphRun final : public PendingWork {
   // A graph with asynchronous tasks needs a launcher.
   TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher launcher = nullptr, DurationHook hook = nullptr);
 
+  // Names tasks in diagnostics (stalled-run reports) when the graph leaves their names empty, as the
+  // training-step lowering does to keep strings off its hot path.
+  using Namer = std::function<std::string(TaskIndex task)>;
+  void set_namer(Namer namer) { namer_ = std::move(namer); }
+  std::string task_name(TaskIndex task) const;
+
   void start();
 
   const std::vector<Span>& spans() const { return spans_; }
@@ -93,6 +99,7 @@ class TaskGraphRun final : public PendingWork {
   const TaskGraph& graph_;
   Launcher launcher_;
   DurationHook hook_;
+  Namer namer_;
   std::vector<std::vector<TaskIndex>> stream_tasks_;  // per stream, in issue order
   std::vector<std::size_t> stream_head_;              // index into stream_tasks_ of the next task
   std::vector<bool> stream_busy_;

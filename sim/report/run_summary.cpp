@@ -145,12 +145,25 @@ std::string chrome_trace(const std::vector<std::string>& tracks, const std::vect
     events.push_back({{"ph", "M"}, {"pid", p}, {"tid", t}, {"name", "thread_sort_index"}, {"args", {{"sort_index", t}}}});
   }
   for (const auto& sp : spans) {
-    events.push_back({{"ph", "X"},
-                      {"pid", pid(sp.track)},
-                      {"tid", sp.track},
-                      {"name", sp.name},
-                      {"ts", static_cast<double>(sp.start_ps) * 1e-6},
-                      {"dur", static_cast<double>(sp.end_ps - sp.start_ps) * 1e-6}});
+    nlohmann::ordered_json e = {{"ph", "X"},
+                                {"pid", pid(sp.track)},
+                                {"tid", sp.track},
+                                {"name", sp.name}};
+    if (!sp.category.empty()) e["cat"] = sp.category;
+    e["ts"] = static_cast<double>(sp.start_ps) * 1e-6;
+    e["dur"] = static_cast<double>(sp.end_ps - sp.start_ps) * 1e-6;
+    if (!sp.args.empty()) {
+      nlohmann::ordered_json a = nlohmann::ordered_json::object();
+      for (const auto& arg : sp.args) {
+        if (arg.numeric) {
+          a[arg.key] = arg.number;
+        } else {
+          a[arg.key] = arg.text;
+        }
+      }
+      e["args"] = std::move(a);
+    }
+    events.push_back(std::move(e));
   }
   nlohmann::ordered_json j;
   j["displayTimeUnit"] = "ns";

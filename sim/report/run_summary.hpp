@@ -21,11 +21,21 @@ struct StreamRow {
   double utilization = 0.0;
 };
 
+// A key/value shown by Perfetto when the span is clicked: a number or a text.
+struct TraceArg {
+  std::string key;
+  std::string text;
+  std::int64_t number = 0;
+  bool numeric = false;
+};
+
 struct TraceSpan {
   std::string name;
   std::uint32_t track = 0;  // index into the track names given to chrome_trace()
   std::int64_t start_ps = 0;
   std::int64_t end_ps = 0;
+  std::string category;        // the event's "cat" (forward, backward, comm-tp, ...); omitted if empty
+  std::vector<TraceArg> args;  // the event's "args", in this order; omitted if empty
 };
 
 struct RunSummary {

@@ -53,6 +53,21 @@ double CollectiveCommunication::compute_slowdown(std::int64_t gpu) const {
   return model_->compute_slowdown(static_cast<topology::GpuIndex>(gpu));
 }
 
+std::string CollectiveCommunication::describe_plan(const workload::CommRequest& request) {
+  const auto& group = request.groups->front();
+  if (group.size() < 2 || request.bytes.count() == 0) return "";
+  collective::CollectiveCall call;
+  call.op = op_of(request.kind);
+  call.bytes = request.bytes;
+  if (request.kind == workload::CollectiveKind::kSendRecv) {
+    call.root = 0;
+    call.peer = 1;
+  }
+  const auto plan = model_->cost_model().plan(communicator(group), call);
+  return std::string(collective::to_string(plan.algorithm)) + "/" + std::string(collective::to_string(plan.protocol)) + ", " +
+         std::to_string(plan.channels) + " channels";
+}
+
 void CollectiveCommunication::start(const workload::CommRequest& request, std::function<void()> done) {
   const auto& groups = *request.groups;
   if (groups.front().size() < 2 || request.bytes.count() == 0) {

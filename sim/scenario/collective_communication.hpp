@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "collective/collective_model.hpp"
@@ -31,6 +32,10 @@ class CollectiveCommunication final : public workload::CommunicationModel {
   double compute_slowdown(std::int64_t gpu) const override;
 
   std::size_t collectives_started() const { return started_; }
+
+  // NCCL's algorithm and protocol for this request on its representative group, as the cost model
+  // selects them ("ring/LL128, 16 channels"); "" for a request that moves nothing. For traces only.
+  std::string describe_plan(const workload::CommRequest& request);
 
  private:
   const collective::Communicator& communicator(const std::vector<std::int64_t>& gpus);

@@ -88,8 +88,18 @@ core::TaskGraph read_task_graph(Reader& w) {
 
 }  // namespace
 
-core::TaskGraph lower_pipeline(const PipelineExercise& p) {
+core::TaskGraph lower_pipeline(const PipelineExercise& p, std::vector<workload::TaskLabel>* labels) {
   core::TaskGraph g;
+  const auto label = [labels](workload::OpPart part, bool backward, int microbatch, int stage) {
+    if (labels == nullptr) return;
+    workload::TaskLabel l;
+    l.part = part;
+    l.pass = backward ? workload::Pass::kBackward : workload::Pass::kForward;
+    l.microbatch = microbatch;
+    l.index = stage;
+    labels->push_back(l);
+  };
+  if (labels != nullptr) labels->clear();
   const int S = p.stages;
   const int M = p.microbatches;
   std::vector<core::StreamIndex> stage(static_cast<std::size_t>(S)), fwd_link, bwd_link;
@@ -122,6 +132,7 @@ core::TaskGraph lower_pipeline(const PipelineExercise& p) {
     for (const auto& [backward, i] : order) {
       const auto name = std::string(backward ? "B" : "F") + std::to_string(i) + "@stage" + std::to_string(s);
       const auto t = g.add_task(name, stage[static_cast<std::size_t>(s)], backward ? p.backward : p.forward);
+      label(workload::OpPart::kStage, backward, i, s);
       (backward ? B : F)[idx(s, i)] = t;
     }
   }
@@ -130,11 +141,13 @@ core::TaskGraph lower_pipeline(const PipelineExercise& p) {
       const auto mb = std::to_string(i);
       act[idx(s, i)] = g.add_task("act" + mb + " " + std::to_string(s) + "->" + std::to_string(s + 1),
                                   fwd_link[static_cast<std::size_t>(s)], p.p2p);
+      label(workload::OpPart::kSendActivation, false, i, -1);
     }
     for (int i = 0; i < M; ++i) {
       const auto mb = std::to_string(i);
       grad[idx(s + 1, i)] = g.add_task("grad" + mb + " " + std::to_string(s + 1) + "->" + std::to_string(s),
                                        bwd_link[static_cast<std::size_t>(s)], p.p2p);
+      label(workload::OpPart::kSendGradient, true, i, -1);
     }
   }
   for (int s = 0; s < S; ++s) {
@@ -176,7 +189,7 @@ Scenario build_scenario(const config::Node& root, const std::string& source) {
   switch (w.choice<WorkloadKind>("kind", kWorkloadKinds)) {
     case WorkloadKind::kPipeline:
       sc.pipeline = read_pipeline(w);
-      sc.graph = lower_pipeline(*sc.pipeline);
+      sc.graph = lower_pipeline(*sc.pipeline, &sc.labels);
       break;
     case WorkloadKind::kTaskGraph:
       sc.graph = read_task_graph(w);

@@ -20,6 +20,7 @@
 #include "core/task_graph.hpp"
 #include "core/time.hpp"
 #include "scenario/training.hpp"
+#include "workload/task_label.hpp"
 
 namespace mfusim::scenario {
 
@@ -41,6 +42,7 @@ struct Scenario {
   core::RunLimits limits;
   std::optional<PipelineExercise> pipeline;  // set for `kind: pipeline`
   core::TaskGraph graph;                     // the lowered exercise workload
+  std::vector<workload::TaskLabel> labels;   // per graph task (pipeline exercise; empty for task_graph)
   std::optional<TrainingSetup> training;     // set for training-step scenarios
   config::Node resolved;                     // fully resolved configuration, defaults included
 };
@@ -51,7 +53,9 @@ Scenario load_scenario(const std::filesystem::path& path, const std::vector<std:
 // Same from an already loaded tree (tests).
 Scenario build_scenario(const config::Node& root, const std::string& source);
 
-// Lowers a pipeline exercise into per-stage compute streams and per-direction link streams.
-core::TaskGraph lower_pipeline(const PipelineExercise& p);
+// Lowers a pipeline exercise into per-stage compute streams and per-direction link streams; `labels`
+// (optional) receives one TaskLabel per task: kStage forward/backward passes with their micro-batch and
+// stage (index), kSendActivation / kSendGradient hand-offs with their micro-batch.
+core::TaskGraph lower_pipeline(const PipelineExercise& p, std::vector<workload::TaskLabel>* labels = nullptr);
 
 }  // namespace mfusim::scenario

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <tuple>
 
 #include "compute/kernel_cost_model.hpp"
 #include "scenario/collective_communication.hpp"
@@ -17,7 +19,7 @@ std::optional<T> tighter(const std::optional<T>& a, const std::optional<T>& b) {
 
 namespace {
 
-SimulationResult simulate_training(const Scenario& scenario, const core::RunLimits& limits) {
+SimulationResult simulate_training(const Scenario& scenario, const core::RunLimits& limits, const SimulationOptions& options) {
   const TrainingSetup& t = *scenario.training;
   SimulationResult r;
   const auto cost = compute::KernelCostModel::for_gpu(*t.catalog, *t.topology.gpu_spec,
@@ -31,10 +33,22 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.dropout = t.dropout > 0.0;
-  const auto program = workload::build_step_program(cfg, cost);
+  auto owned = std::make_shared<workload::StepProgram>(workload::build_step_program(cfg, cost));
+  const workload::StepProgram& program = *owned;
   core::Engine engine;
   CollectiveCommunication comm(engine, t.topology, t.collectives);
   auto step = workload::simulate_step(cfg, program, cost, comm, engine, limits);
+  if (options.collective_plans) {
+    // Equal requests (kind, bytes, representative group) get the same selection: plan each once.
+    std::map<std::tuple<int, std::int64_t, std::vector<std::int64_t>>, std::string> seen;
+    r.collective_plans.reserve(program.requests.size());
+    for (const auto& req : program.requests) {
+      auto key = std::tuple{static_cast<int>(req.kind), req.bytes.count(), req.groups->front()};
+      auto it = seen.find(key);
+      if (it == seen.end()) it = seen.emplace(std::move(key), comm.describe_plan(req)).first;
+      r.collective_plans.push_back(it->second);
+    }
+  }
   r.run = step.run;
   r.step_time = step.step_time;
   r.wall_seconds = step.wall_seconds;
@@ -45,21 +59,20 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
     const auto rank = std::stoll(s.substr(1, s.find('.') - 1));
     r.track_node.push_back(t.topology.node_of(static_cast<topology::GpuIndex>(rank)));
   }
-  for (const auto& task : program.graph.tasks()) {
-    r.task_track.push_back(task.stream);
-    r.task_names.push_back(task.name);
-  }
+  r.task_track.reserve(program.graph.tasks().size());
+  for (const auto& task : program.graph.tasks()) r.task_track.push_back(task.stream);
+  r.program = std::move(owned);
   r.step = std::move(step);
   return r;
 }
 
 }  // namespace
 
-SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits) {
+SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits, const SimulationOptions& options) {
   if (scenario.training) {
     const core::RunLimits effective{tighter(scenario.limits.until, limits.until),
                                     tighter(scenario.limits.max_events, limits.max_events)};
-    return simulate_training(scenario, effective);
+    return simulate_training(scenario, effective, options);
   }
   core::Engine engine;
   core::TaskGraphRun run(engine, scenario.graph);

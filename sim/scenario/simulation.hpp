@@ -1,6 +1,7 @@
 #pragma once
 // Runs a Scenario on a fresh Engine and collects what the report needs.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,19 @@ struct SimulationResult {
   std::vector<std::string> trace_tracks;                 // stream names, for the trace
   std::vector<std::uint32_t> track_node;                 // per stream: the node of its rank
   std::vector<std::uint32_t> task_track;                 // per task
-  std::vector<std::string> task_names;                   // per task
+  // The lowered step: per task its stream, TaskInfo (kind, rank, label) and CommRequest, for traces
+  // and timelines (formatted only when asked).
+  std::shared_ptr<const workload::StepProgram> program;
+  // Per CommRequest (program->requests): NCCL algorithm/protocol, when SimulationOptions asked for them.
+  std::vector<std::string> collective_plans;
   std::string calibration;                               // provenance of the kernel tables
 };
 
+struct SimulationOptions {
+  bool collective_plans = false;  // fill SimulationResult::collective_plans (traces; costs a plan per request)
+};
+
 // `limits` combine with the scenario's own (the tighter one wins).
-SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits = {});
+SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits = {}, const SimulationOptions& options = {});
 
 }  // namespace mfusim::scenario

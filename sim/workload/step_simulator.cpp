@@ -113,8 +113,10 @@ class Builder {
   }
 
   // --- task emission -----------------------------------------------------------------------------
-  TaskIndex task(const RankStreams& rs, StreamIndex stream, std::string name, Duration d, TaskKind kind) {
-    const TaskIndex t = g().add_task(std::move(name), stream, d);
+  // Tasks carry no name in the graph: their TaskLabel (the current action's, with `part`) says what
+  // they are, formatted only when a trace or timeline asks (task_label.hpp).
+  TaskIndex task(const RankStreams& rs, StreamIndex stream, OpPart part, Duration d, TaskKind kind) {
+    const TaskIndex t = g().add_task(std::string(), stream, d);
     if (stream == rs.compute) {
       // Overlapped TP collectives of the previous segment must be done before this kernel starts.
       for (TaskIndex j : tp_join_) g().add_dependency(t, j);
@@ -123,17 +125,22 @@ class Builder {
     TaskInfo info;
     info.kind = kind;
     info.rank = rs.rank;
+    info.label = ctx_;
+    info.label.part = part;
     prog_.info.resize(g().tasks().size());
     prog_.info[t] = info;
     last_[stream] = t;
     return t;
   }
 
-  TaskIndex comm_task(const RankStreams& rs, StreamIndex stream, std::string name, CollectiveKind kind, Dim dim,
+  TaskIndex comm_task(const RankStreams& rs, StreamIndex stream, OpPart part, OpPart of, CollectiveKind kind, Dim dim,
                       double nbytes, std::shared_ptr<const GroupSet> groups) {
-    const TaskIndex t = g().add_async_task(std::move(name), stream);
+    const TaskIndex t = g().add_async_task(std::string(), stream);
     TaskInfo info;
     info.kind = TaskKind::kComm;
+    info.label = ctx_;
+    info.label.part = part;
+    info.label.of = of;
     info.dim = dim;
     info.rank = rs.rank;
     info.request = static_cast<std::int32_t>(prog_.requests.size());
@@ -172,9 +179,9 @@ class Builder {
     }
   }
 
-  void flush(RankStreams& rs, Pending& pend, const std::string& name) {
+  void flush(RankStreams& rs, Pending& pend, OpPart part) {
     if (!pend.any) return;
-    task(rs, rs.compute, name, pend.time, pend.kind);
+    task(rs, rs.compute, part, pend.time, pend.kind);
     rs.flops += pend.flops;
     pend = Pending{Duration::zero(), 0.0, false, pend.kind};
   }
@@ -183,31 +190,31 @@ class Builder {
   // it (Megatron's userbuffer overlap, approximated): a block's input all-gather and output
   // reduce-scatter / all-reduce run on the rank's `tp` stream alongside the block's kernels, from the
   // block's start; the next block waits for them, so the block takes max(kernels, collectives).
-  void tp_collective(RankStreams& rs, CollectiveKind kind, const std::string& name) {
+  void tp_collective(RankStreams& rs, CollectiveKind kind, OpPart part, OpPart of) {
     if (p_.tp == 1) return;
     const double nbytes = tokens_ * static_cast<double>(m_.hidden) * kAct;
     if (!p_.tp_comm_overlap) {
-      comm_task(rs, rs.compute, name, kind, Dim::kTp, nbytes, groups_for(Dim::kTp, rs.rank));
+      comm_task(rs, rs.compute, part, of, kind, Dim::kTp, nbytes, groups_for(Dim::kTp, rs.rank));
       return;
     }
-    const TaskIndex t = comm_task(rs, rs.tp, name, kind, Dim::kTp, nbytes, groups_for(Dim::kTp, rs.rank));
+    const TaskIndex t = comm_task(rs, rs.tp, part, of, kind, Dim::kTp, nbytes, groups_for(Dim::kTp, rs.rank));
     if (tp_anchor_ != core::TaskIndex(-1)) g().add_dependency(t, tp_anchor_);
     tp_join_.push_back(t);
   }
-  void tp_block_output(RankStreams& rs, const std::string& name) {
-    tp_collective(rs, p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce, name);
+  void tp_block_output(RankStreams& rs, OpPart of) {
+    tp_collective(rs, p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce, OpPart::kTpOutput, of);
   }
-  void tp_block_input(RankStreams& rs, const std::string& name) {
+  void tp_block_input(RankStreams& rs, OpPart of) {
     // The block starts after the last kernel so far: overlapped collectives start there too.
     const auto prev = last_.find(rs.compute);
     tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
-    if (p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, name);
+    if (p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, OpPart::kTpInput, of);
   }
-  void ep_all_to_all(RankStreams& rs, const std::string& name) {
+  void ep_all_to_all(RankStreams& rs, OpPart part) {
     if (p_.ep == 1) return;
     const double routed = tokens_ * static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct /
                           (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
-    comm_task(rs, rs.compute, name, CollectiveKind::kAllToAll, Dim::kEp, routed, groups_for(Dim::kEp, rs.rank));
+    comm_task(rs, rs.compute, part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp, routed, groups_for(Dim::kEp, rs.rank));
   }
   double kv_bytes() const {
     // K and V of the full sequence for this rank's KV heads: what ring attention circulates.
@@ -219,14 +226,22 @@ class Builder {
 
   // One transformer block, forward (or its recomputation) or backward, as segments and collectives.
   void emit_layer(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
-                  bool weight_only, const std::string& prefix) {
+                  bool weight_only) {
+    const TaskLabel saved = ctx_;
+    ctx_.layer_begin = static_cast<std::int32_t>(layer);
+    ctx_.layer_end = static_cast<std::int32_t>(layer + 1);
+    if (recompute) ctx_.pass = Pass::kRecompute;
+    emit_layer_ops(rs, layer, backward, recompute, with_weight, weight_only);
+    ctx_ = saved;
+  }
+  void emit_layer_ops(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
+                      bool weight_only) {
     std::vector<Op> ops;
     if (backward) {
       ops = layer_backward(m_, layer, shard_, mb_, cfg_.recompute == Recompute::kSelective ? Recompute::kSelective : Recompute::kNone);
     } else {
       ops = layer_forward(m_, layer, shard_, mb_);
     }
-    const std::string L = prefix + "L" + std::to_string(layer);
     Pending pend{Duration::zero(), 0.0, false, recompute ? TaskKind::kRecompute : TaskKind::kCompute};
     auto select = [&](Segment seg) {
       std::vector<const Op*> v;
@@ -240,12 +255,12 @@ class Builder {
     };
     if (weight_only) {
       for (Segment seg : {Segment::kCombine, Segment::kExperts, Segment::kMlp, Segment::kAttention}) add_ops(pend, select(seg));
-      flush(rs, pend, L + " wgrad");
+      flush(rs, pend, OpPart::kLayer);
       return;
     }
     const bool moe = m_.is_moe_layer(layer);
     auto attention = [&] {
-      tp_block_input(rs, L + " attn tp-ag");
+      tp_block_input(rs, OpPart::kAttention);
       auto v = select(Segment::kAttention);
       if (p_.cp > 1 && !backward) {
         // Ring attention: KV chunks circulate (cp stream) while the attention kernel runs.
@@ -255,22 +270,22 @@ class Builder {
           (in_core ? core : core.empty() ? pre : post).push_back(op);
         }
         add_ops(pend, pre);
-        flush(rs, pend, L + " attn-pre");
+        flush(rs, pend, OpPart::kAttentionPre);
         if (p_.cp_kind == ContextParallel::kAllGather) {
-          comm_task(rs, rs.compute, L + " cp-ag", CollectiveKind::kAllGather, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
+          comm_task(rs, rs.compute, OpPart::kCpAllGather, OpPart::kAttention, CollectiveKind::kAllGather, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
           add_ops(pend, core);
-          flush(rs, pend, L + " attn");
+          flush(rs, pend, OpPart::kAttention);
         } else {
           const auto prev = last_.find(rs.compute);
-          const TaskIndex kv = comm_task(rs, rs.cp, L + " cp-ring", CollectiveKind::kAllGather, Dim::kCp, kv_bytes() * static_cast<double>(p_.cp - 1) / static_cast<double>(p_.cp),
+          const TaskIndex kv = comm_task(rs, rs.cp, OpPart::kCpRing, OpPart::kAttention, CollectiveKind::kAllGather, Dim::kCp, kv_bytes() * static_cast<double>(p_.cp - 1) / static_cast<double>(p_.cp),
                                          groups_for(Dim::kCp, rs.rank));
           if (prev != last_.end()) g().add_dependency(kv, prev->second);
           add_ops(pend, core);
-          flush(rs, pend, L + " attn");
+          flush(rs, pend, OpPart::kAttention);
           pending_cp_ = kv;
         }
         add_ops(pend, post);
-        flush(rs, pend, L + " attn-post");
+        flush(rs, pend, OpPart::kAttentionPost);
         if (pending_cp_ != core::TaskIndex(-1)) {
           g().add_dependency(last_[rs.compute], pending_cp_);
           pending_cp_ = core::TaskIndex(-1);
@@ -279,45 +294,45 @@ class Builder {
         if (p_.cp > 1) {
           // Backward: dK, dV are reduce-scattered back around the ring after the attention backward.
           add_ops(pend, v);
-          flush(rs, pend, L + " attn");
-          comm_task(rs, rs.compute, L + " cp-rs", CollectiveKind::kReduceScatter, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
+          flush(rs, pend, OpPart::kAttention);
+          comm_task(rs, rs.compute, OpPart::kCpReduceScatter, OpPart::kAttention, CollectiveKind::kReduceScatter, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
         } else {
           add_ops(pend, v);
-          flush(rs, pend, L + " attn");
+          flush(rs, pend, OpPart::kAttention);
         }
       }
-      tp_block_output(rs, L + " attn tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+      tp_block_output(rs, OpPart::kAttention);
     };
     auto mlp = [&] {
       if (!moe) {
-        tp_block_input(rs, L + " mlp tp-ag");
+        tp_block_input(rs, OpPart::kMlp);
         add_ops(pend, select(Segment::kMlp));
-        flush(rs, pend, L + " mlp");
-        tp_block_output(rs, L + " mlp tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+        flush(rs, pend, OpPart::kMlp);
+        tp_block_output(rs, OpPart::kMlp);
         return;
       }
       if (!backward) {
-        tp_block_input(rs, L + " moe tp-ag");
+        tp_block_input(rs, OpPart::kRouter);
         add_ops(pend, select(Segment::kMlp));
-        flush(rs, pend, L + " router");
-        ep_all_to_all(rs, L + " ep-dispatch");
+        flush(rs, pend, OpPart::kRouter);
+        ep_all_to_all(rs, OpPart::kEpDispatch);
         add_ops(pend, select(Segment::kExperts));
-        flush(rs, pend, L + " experts");
-        ep_all_to_all(rs, L + " ep-combine");
+        flush(rs, pend, OpPart::kExperts);
+        ep_all_to_all(rs, OpPart::kEpCombine);
         add_ops(pend, select(Segment::kCombine));
-        flush(rs, pend, L + " combine");
-        tp_block_output(rs, L + " moe tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+        flush(rs, pend, OpPart::kCombine);
+        tp_block_output(rs, OpPart::kRouter);
       } else {
-        tp_block_input(rs, L + " moe tp-ag");
+        tp_block_input(rs, OpPart::kRouter);
         add_ops(pend, select(Segment::kCombine));
-        flush(rs, pend, L + " combine");
-        ep_all_to_all(rs, L + " ep-combine");
+        flush(rs, pend, OpPart::kCombine);
+        ep_all_to_all(rs, OpPart::kEpCombine);
         add_ops(pend, select(Segment::kExperts));
-        flush(rs, pend, L + " experts");
-        ep_all_to_all(rs, L + " ep-dispatch");
+        flush(rs, pend, OpPart::kExperts);
+        ep_all_to_all(rs, OpPart::kEpDispatch);
         add_ops(pend, select(Segment::kMlp));
-        flush(rs, pend, L + " router");
-        tp_block_output(rs, L + " moe tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+        flush(rs, pend, OpPart::kRouter);
+        tp_block_output(rs, OpPart::kRouter);
       }
     };
     if (backward) {
@@ -330,7 +345,7 @@ class Builder {
     }
   }
 
-  void emit_ops(RankStreams& rs, const std::vector<Op>& ops, const std::string& name, bool weight_only = false,
+  void emit_ops(RankStreams& rs, const std::vector<Op>& ops, OpPart part, bool weight_only = false,
                 bool with_weight = true) {
     const auto prev = last_.find(rs.compute);
     tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
@@ -342,7 +357,7 @@ class Builder {
       v.push_back(&op);
     }
     add_ops(pend, v);
-    flush(rs, pend, name);
+    flush(rs, pend, part);
   }
 
   void emit_rank(std::size_t i) {
@@ -365,47 +380,52 @@ class Builder {
       const std::int64_t pos = position(s, a.chunk);
       const auto [lb, le] = layers_at(pos);
       const bool first = pos == 0, last = pos == positions_ - 1;
-      const std::string tag = std::string(a.pass == PassKind::kForward ? "F" : a.pass == PassKind::kBackward ? "B" : "W") +
-                              std::to_string(a.microbatch) + (shape_.chunks > 1 ? "." + std::to_string(a.chunk) : "") + " ";
+      ctx_ = TaskLabel{};
+      ctx_.pass = a.pass == PassKind::kForward ? Pass::kForward
+                  : a.pass == PassKind::kWeight ? Pass::kBackwardWeight
+                  : zb                          ? Pass::kBackwardInput
+                                                : Pass::kBackward;
+      ctx_.microbatch = a.microbatch;
+      ctx_.chunk = static_cast<std::int16_t>(shape_.chunks > 1 ? a.chunk : -1);
       const auto before = static_cast<TaskIndex>(g().tasks().size());
-      if (p_.sharding == Sharding::kParameters) fsdp_gather(rs, a, lb, le, tag);
+      if (p_.sharding == Sharding::kParameters) fsdp_gather(rs, a, lb, le);
       if (a.pass == PassKind::kForward) {
         if (first) {
-          emit_ops(rs, embedding_forward(m_, shard_, mb_), tag + "embedding");
-          tp_block_output(rs, tag + "embedding tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+          emit_ops(rs, embedding_forward(m_, shard_, mb_), OpPart::kEmbedding);
+          tp_block_output(rs, OpPart::kEmbedding);
         }
         for (std::int64_t l = lb; l < le; ++l) {
           fsdp_unit_begin(l);
-          emit_layer(rs, l, false, false, true, false, tag);
+          emit_layer(rs, l, false, false, true, false);
           fsdp_unit_end(rs);
         }
         if (last) {
-          tp_block_input(rs, tag + "head tp-ag");
-          emit_ops(rs, head_forward(m_, shard_, mb_), tag + "head");
+          tp_block_input(rs, OpPart::kHead);
+          emit_ops(rs, head_forward(m_, shard_, mb_), OpPart::kHead);
         }
       } else if (a.pass == PassKind::kBackward) {
         if (last) {
-          emit_ops(rs, head_backward(m_, shard_, mb_), tag + "head.bwd", false, !zb);
-          tp_block_output(rs, tag + "head tp-" + std::string(p_.sequence_parallel ? "rs" : "ar"));
+          emit_ops(rs, head_backward(m_, shard_, mb_), OpPart::kHead, false, !zb);
+          tp_block_output(rs, OpPart::kHead);
         }
         for (std::int64_t l = le - 1; l >= lb; --l) {
           fsdp_unit_begin(l);
-          if (cfg_.recompute == Recompute::kFull) emit_layer(rs, l, false, true, true, false, tag + "recompute ");
-          emit_layer(rs, l, true, false, !zb, false, tag);
+          if (cfg_.recompute == Recompute::kFull) emit_layer(rs, l, false, true, true, false);
+          emit_layer(rs, l, true, false, !zb, false);
           fsdp_unit_end(rs);
           if (!zb && final_bwd[a.chunk] == k) {
             layer_done.emplace_back(l, last_[rs.compute]);
-            fsdp_reduce_layer(rs, l, tag);
+            fsdp_reduce_layer(rs, l);
           }
         }
-        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), tag + "embedding.bwd", false, !zb);
+        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), OpPart::kEmbedding, false, !zb);
       } else {
-        if (last) emit_ops(rs, head_backward(m_, shard_, mb_), tag + "head.wgrad", true);
+        if (last) emit_ops(rs, head_backward(m_, shard_, mb_), OpPart::kHead, true);
         for (std::int64_t l = le - 1; l >= lb; --l) {
-          emit_layer(rs, l, true, false, true, true, tag);
+          emit_layer(rs, l, true, false, true, true);
           if (final_bwd[a.chunk] == k) layer_done.emplace_back(l, last_[rs.compute]);
         }
-        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), tag + "embedding.wgrad", true);
+        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), OpPart::kEmbedding, true);
       }
       const auto after = static_cast<TaskIndex>(g().tasks().size());
       if (after > before) {
@@ -418,11 +438,12 @@ class Builder {
       }
       // Hand-off to the next (forward) or previous (backward) virtual stage.
       if (a.pass == PassKind::kForward && !last) {
-        send(rs, rs.send, tag + "send act", a, true);
+        send(rs, rs.send, OpPart::kSendActivation, a, true);
       } else if (a.pass == PassKind::kBackward && !first) {
-        send(rs, rs.sendb, tag + "send grad", a, false);
+        send(rs, rs.sendb, OpPart::kSendGradient, a, false);
       }
     }
+    ctx_ = TaskLabel{};
     gradient_sync(rs, layer_done);
   }
 
@@ -434,7 +455,7 @@ class Builder {
   }
   const core::TaskGraph& g_const() const { return prog_.graph; }
 
-  void send(RankStreams& rs, StreamIndex stream, const std::string& name, const PipelineAction& a, bool forward) {
+  void send(RankStreams& rs, StreamIndex stream, OpPart part, const PipelineAction& a, bool forward) {
     const StageChunk here{rs.stage, a.chunk};
     const auto peer = forward ? forward_successor(p_.schedule, shape_, here) : forward_predecessor(p_.schedule, shape_, here);
     MFUSIM_CHECK(peer.has_value(), "hand-off without a peer stage");
@@ -442,7 +463,7 @@ class Builder {
                                          layout_.coord(rs.rank, Dim::kDp), peer->stage);
     auto groups = p2p_groups(rs.rank, to);
     const double nbytes = tokens_ * static_cast<double>(m_.hidden) * kAct / (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
-    const TaskIndex t = comm_task(rs, stream, name, CollectiveKind::kSendRecv, Dim::kPp, nbytes, groups);
+    const TaskIndex t = comm_task(rs, stream, part, OpPart::kNone, CollectiveKind::kSendRecv, Dim::kPp, nbytes, groups);
     g().add_dependency(t, last_[rs.compute]);
     for (TaskIndex j : tp_join_) g().add_dependency(t, j);  // the block output's overlapped TP collective
     sends_[{to, static_cast<int>(a.pass), a.microbatch, peer->chunk}] = t;
@@ -517,7 +538,12 @@ class Builder {
       const auto [lb, le] = layers_at(position(rs.stage, c));
       double params = 0.0;
       for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false);
-      const TaskIndex t = comm_task(rs, rs.dp, "param-ag chunk" + std::to_string(c), CollectiveKind::kAllGather, Dim::kDp,
+      ctx_ = TaskLabel{};
+      ctx_.pass = Pass::kParameterSync;
+      ctx_.chunk = static_cast<std::int16_t>(shape_.chunks > 1 ? c : -1);
+      ctx_.layer_begin = static_cast<std::int32_t>(lb);
+      ctx_.layer_end = static_cast<std::int32_t>(le);
+      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
                                     params * kParamBytes, groups_for(Dim::kDp, rs.rank));
       gather_[{rs.rank, c}] = t + 1;
     }
@@ -531,32 +557,34 @@ class Builder {
   // (at most two gathered blocks in flight). The non-block parameters (embedding, output layer) are
   // gathered with the first block. With full recomputation the backward gather serves both the
   // recomputed forward and the backward of the block.
-  void fsdp_gather(RankStreams& rs, const PipelineAction& a, std::int64_t lb, std::int64_t le, const std::string& tag) {
+  void fsdp_gather(RankStreams& rs, const PipelineAction& a, std::int64_t lb, std::int64_t le) {
     fsdp_units_.clear();
     fsdp_next_ = 0;
     if (p_.dp == 1 || a.pass == PassKind::kWeight) return;
     const bool forward = a.pass == PassKind::kForward;
-    const double non_block = stage_params(rs, false) - [&] {
-      double s = 0.0;
-      for (std::int32_t c = 0; c < shape_.chunks; ++c) {
-        const auto [b, e] = layers_at(position(rs.stage, c));
-        for (std::int64_t l = b; l < e; ++l) s += params_of_layer(l, false);
-      }
-      return s;
-    }();
+    double block_params = 0.0;
+    for (std::int32_t c = 0; c < shape_.chunks; ++c) {
+      const auto [b, e] = layers_at(position(rs.stage, c));
+      for (std::int64_t l = b; l < e; ++l) block_params += params_of_layer(l, false);
+    }
+    const double non_block = stage_params(rs, false) - block_params;
+    const TaskLabel saved = ctx_;
     if (le <= lb) {
-      const TaskIndex t = comm_task(rs, rs.dp, tag + "fsdp-ag", CollectiveKind::kAllGather, Dim::kDp, non_block * kParamBytes,
-                                    groups_for(Dim::kDp, rs.rank));
+      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
+                                    non_block * kParamBytes, groups_for(Dim::kDp, rs.rank));
       fsdp_waiters_.push_back({t, g().tasks().size()});
       return;
     }
     for (std::int64_t i = 0; i < le - lb; ++i) {
       const std::int64_t l = forward ? lb + i : le - 1 - i;
       const double params = params_of_layer(l, false) + (i == 0 ? non_block : 0.0);
-      const TaskIndex t = comm_task(rs, rs.dp, tag + "L" + std::to_string(l) + " fsdp-ag", CollectiveKind::kAllGather, Dim::kDp,
+      ctx_.layer_begin = static_cast<std::int32_t>(l);
+      ctx_.layer_end = static_cast<std::int32_t>(l + 1);
+      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
                                     params * kParamBytes, groups_for(Dim::kDp, rs.rank));
       fsdp_units_.push_back({l, t});
     }
+    ctx_ = saved;
   }
 
   // The block about to be emitted consumes its gather (FSDP only).
@@ -579,10 +607,14 @@ class Builder {
 
   // FSDP: each block's gradient reduce-scatter is issued as soon as its (last) backward finishes,
   // interleaved with the gathers on the same stream, as FSDP's post-backward hook does.
-  void fsdp_reduce_layer(RankStreams& rs, std::int64_t layer, const std::string& tag) {
+  void fsdp_reduce_layer(RankStreams& rs, std::int64_t layer) {
     if (p_.sharding != Sharding::kParameters || p_.dp == 1) return;
-    const TaskIndex t = comm_task(rs, rs.dp, tag + "L" + std::to_string(layer) + " fsdp-rs", CollectiveKind::kReduceScatter,
+    const TaskLabel saved = ctx_;
+    ctx_.layer_begin = static_cast<std::int32_t>(layer);
+    ctx_.layer_end = static_cast<std::int32_t>(layer + 1);
+    const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, CollectiveKind::kReduceScatter,
                                   Dim::kDp, params_of_layer(layer, false) * kGradBytes, groups_for(Dim::kDp, rs.rank));
+    ctx_ = saved;
     g().add_dependency(t, last_[rs.compute]);
     fsdp_reduces_.push_back(t);
   }
@@ -609,7 +641,10 @@ class Builder {
       fsdp_reduces_.clear();
       const double rest = stage_params(rs, false) - sum_dense(layer_done);
       if (rest > 0.0) {
-        const TaskIndex t = comm_task(rs, rs.dp, "grad non-block", kind, Dim::kDp, rest * kGradBytes, groups_for(Dim::kDp, rs.rank));
+        ctx_ = TaskLabel{};
+        ctx_.pass = Pass::kGradientSync;
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, kind, Dim::kDp, rest * kGradBytes,
+                                      groups_for(Dim::kDp, rs.rank));
         g().add_dependency(t, end_of_backward);
         reduces.push_back(t);
       }
@@ -618,28 +653,42 @@ class Builder {
       const double bucket = std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
       double acc = 0.0;
       int n = 0;
+      ctx_ = TaskLabel{};
+      ctx_.pass = Pass::kGradientSync;
+      std::int64_t lo = -1, hi = -1;  // the bucket's layers
       for (std::size_t i = 0; i < layer_done.size(); ++i) {
         acc += params_of_layer(layer_done[i].first, false);
+        lo = lo < 0 ? layer_done[i].first : std::min(lo, layer_done[i].first);
+        hi = std::max(hi, layer_done[i].first);
         const bool close = acc >= bucket || i + 1 == layer_done.size();
         if (!close) continue;
         if (i + 1 == layer_done.size()) acc += stage_params(rs, false) - sum_dense(layer_done);
-        const TaskIndex t = comm_task(rs, rs.dp, "grad bucket " + std::to_string(n++), kind, Dim::kDp, acc * kGradBytes,
+        ctx_.index = n++;
+        ctx_.layer_begin = static_cast<std::int32_t>(lo);
+        ctx_.layer_end = static_cast<std::int32_t>(hi + 1);
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, acc * kGradBytes,
                                       groups_for(Dim::kDp, rs.rank));
+        lo = hi = -1;
         g().add_dependency(t, p_.overlap_grad_reduce ? layer_done[i].second : end_of_backward);
         reduces.push_back(t);
         acc = 0.0;
       }
       if (layer_done.empty()) {
-        const TaskIndex t = comm_task(rs, rs.dp, "grad bucket 0", kind, Dim::kDp, stage_params(rs, false) * kGradBytes,
-                                      groups_for(Dim::kDp, rs.rank));
+        ctx_ = TaskLabel{};
+        ctx_.pass = Pass::kGradientSync;
+        ctx_.index = 0;
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp,
+                                      stage_params(rs, false) * kGradBytes, groups_for(Dim::kDp, rs.rank));
         g().add_dependency(t, end_of_backward);
         reduces.push_back(t);
       }
     }
+    ctx_ = TaskLabel{};
+    ctx_.pass = Pass::kGradientSync;
     const double expert_params = stage_params(rs, true);
     if (expert_params > 0.0 && p_.dp / p_.ep > 1) {
       auto groups = expert_groups(rs.rank);
-      const TaskIndex t = comm_task(rs, rs.dp, "expert grads", kind, Dim::kDp, expert_params * kGradBytes, groups);
+      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kExpertGrads, OpPart::kNone, kind, Dim::kDp, expert_params * kGradBytes, groups);
       g().add_dependency(t, end_of_backward);
       reduces.push_back(t);
     }
@@ -647,7 +696,7 @@ class Builder {
       const std::int64_t peer = layout_.rank(layout_.coord(rs.rank, Dim::kTp), layout_.coord(rs.rank, Dim::kCp),
                                              layout_.coord(rs.rank, Dim::kDp), rs.stage == 0 ? p_.pp - 1 : 0);
       auto groups = std::make_shared<GroupSet>(GroupSet{{std::min(rs.rank, peer), std::max(rs.rank, peer)}});
-      const TaskIndex t = comm_task(rs, rs.dp, "embedding grads", CollectiveKind::kAllReduce, Dim::kPp,
+      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kEmbeddingGrads, OpPart::kNone, CollectiveKind::kAllReduce, Dim::kPp,
                                     static_cast<double>(m_.vocab * m_.hidden) / static_cast<double>(p_.tp) * kGradBytes, groups);
       g().add_dependency(t, end_of_backward);
       reduces.push_back(t);
@@ -655,12 +704,15 @@ class Builder {
     // Optimizer on this rank's (sharded) parameters, after every reduction.
     const double local = stage_params(rs, false) / (sharded ? static_cast<double>(p_.dp) : 1.0) +
                          expert_params / (sharded ? static_cast<double>(std::max<std::int64_t>(1, p_.dp / p_.ep)) : 1.0);
-    const TaskIndex opt = task(rs, rs.compute, "optimizer", cost_.time(optimizer_step(static_cast<std::int64_t>(local)).kernel),
+    ctx_ = TaskLabel{};
+    ctx_.pass = Pass::kOptimizer;
+    const TaskIndex opt = task(rs, rs.compute, OpPart::kOptimizer, cost_.time(optimizer_step(static_cast<std::int64_t>(local)).kernel),
                                TaskKind::kOptimizer);
     for (TaskIndex r : reduces) g().add_dependency(opt, r);
     if (sharded && p_.dp > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {
-      comm_task(rs, rs.compute, "param-ag", CollectiveKind::kAllGather, Dim::kDp, stage_params(rs, false) * kParamBytes,
-                groups_for(Dim::kDp, rs.rank));
+      ctx_.pass = Pass::kParameterSync;
+      comm_task(rs, rs.compute, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
+                stage_params(rs, false) * kParamBytes, groups_for(Dim::kDp, rs.rank));
     }
   }
 
@@ -713,12 +765,17 @@ class Builder {
   std::size_t fsdp_next_ = 0;                                   // next unit to be consumed
   std::size_t fsdp_current_ = SIZE_MAX;                         // unit being emitted
   std::vector<TaskIndex> fsdp_reduces_;                         // this rank's per-block reduce-scatters
+  TaskLabel ctx_;  // the label of the tasks being emitted (pass, micro-batch, chunk, layers)
   TaskIndex pending_cp_ = core::TaskIndex(-1);
   TaskIndex tp_anchor_ = core::TaskIndex(-1);
   std::vector<TaskIndex> tp_join_;
 };
 
 }  // namespace
+
+std::string task_name(const StepProgram& program, core::TaskIndex task) {
+  return short_name(program.info[task].label);
+}
 
 StepProgram build_step_program(const StepConfig& config, const compute::KernelCostModel& cost) {
   MFUSIM_CHECK(config.model != nullptr, "step without a model");
@@ -756,6 +813,7 @@ StepResult simulate_step(const StepConfig& config, const StepProgram& program, c
     r.slowdown_time += core::Duration::from_seconds(planned.seconds() * (f - 1.0));
     return core::Duration::from_seconds(planned.seconds() * f);
   });
+  run.set_namer([&program](TaskIndex t) { return task_name(program, t); });
   const auto t0 = std::chrono::steady_clock::now();
   run.start();
   r.run = engine.run(limits);

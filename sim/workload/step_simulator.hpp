@@ -35,6 +35,7 @@
 #include "workload/model_spec.hpp"
 #include "workload/ops.hpp"
 #include "workload/parallel_plan.hpp"
+#include "workload/task_label.hpp"
 
 namespace mfusim::workload {
 
@@ -59,6 +60,7 @@ struct TaskInfo {
   std::int64_t rank = 0;      // simulated rank
   std::int32_t request = -1;  // comm only: index into StepProgram::requests
   std::int32_t rendezvous = -1;  // full expansion: collective instance shared by the group's members
+  TaskLabel label;               // what the task is (for traces and timelines)
 };
 
 struct StepProgram {
@@ -72,6 +74,9 @@ struct StepProgram {
 };
 
 StepProgram build_step_program(const StepConfig& config, const compute::KernelCostModel& cost);
+
+// The task's short readable name (task_label.hpp), e.g. "F3 L5 attention"; formatted on demand.
+std::string task_name(const StepProgram& program, core::TaskIndex task);
 
 struct StepBreakdown {
   core::Duration compute;

@@ -4,6 +4,10 @@
 //   (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for send/recv (ring algorithms).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <tuple>
+
 #include "compute/kernel_cost_model.hpp"
 #include "core/engine.hpp"
 #include "workload/model_spec.hpp"
@@ -221,6 +225,83 @@ TEST(StepSimulator, TensorParallelCommOverlapHidesCollectivesBehindKernels) {
       << "--tp-comm-overlap runs the block's collectives beside its kernels";
   const Outcome full = simulate(m, p, 50e9, Expansion::kFull);
   EXPECT_EQ(full.result.step_time, overlapped.result.step_time) << "symmetric = full expansion with overlap too";
+}
+
+TEST(StepSimulator, EveryTaskIsLabeled) {
+  // 1F1B over p = 4 stages of 2 layers, m = 4 micro-batches, TP 2 with sequence parallelism, DP 2,
+  // full recomputation: every stage runs a forward and a backward (with the recomputed forward) of
+  // every micro-batch over exactly its own layers, and every task says what it is.
+  const ModelSpec m = tiny_model(8);
+  ParallelPlan p = plan(2, 4, 2, 4);
+  p.sequence_parallel = true;
+  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  StepConfig cfg;
+  cfg.model = &m;
+  cfg.plan = p;
+  cfg.seq = m.seq_length;
+  cfg.recompute = Recompute::kFull;
+  const StepProgram prog = build_step_program(cfg, cost);
+  ASSERT_EQ(prog.ranks.size(), 4u) << "one simulated rank per stage";
+  std::map<std::tuple<std::int64_t, std::int32_t, Pass>, std::set<std::int32_t>> layers;  // (rank, mb, pass) -> layers
+  int tp = 0, dp = 0, sends = 0;
+  for (core::TaskIndex t = 0; t < prog.info.size(); ++t) {
+    const TaskInfo& info = prog.info[t];
+    const TaskLabel& l = info.label;
+    EXPECT_NE(l.part, OpPart::kNone) << "task " << t << " has no part";
+    EXPECT_NE(l.pass, Pass::kNone) << "task " << t << " (" << task_name(prog, t) << ") has no pass";
+    if (l.layer_begin >= 0 && l.microbatch >= 0) {
+      for (auto x = l.layer_begin; x < l.layer_end; ++x) layers[{info.rank, l.microbatch, l.pass}].insert(x);
+    }
+    if (info.kind == TaskKind::kRecompute) {
+      EXPECT_EQ(l.pass, Pass::kRecompute);
+      EXPECT_GE(l.microbatch, 0) << "recomputation belongs to a micro-batch's backward";
+    }
+    if (info.kind != TaskKind::kComm) continue;
+    const CommRequest& req = prog.requests[static_cast<std::size_t>(info.request)];
+    EXPECT_GT(req.bytes.count(), 0) << task_name(prog, t);
+    if (info.dim == Dim::kTp) {
+      ++tp;
+      EXPECT_EQ(req.groups->front().size(), 2u) << "TP group of 2";
+      EXPECT_TRUE(l.part == OpPart::kTpInput || l.part == OpPart::kTpOutput) << task_name(prog, t);
+      EXPECT_NE(l.of, OpPart::kNone) << task_name(prog, t) << ": a TP collective names the segment it serves";
+    } else if (info.dim == Dim::kDp) {
+      ++dp;
+      EXPECT_TRUE(l.pass == Pass::kGradientSync || l.pass == Pass::kParameterSync) << task_name(prog, t);
+    } else if (info.dim == Dim::kPp && req.kind == CollectiveKind::kSendRecv) {
+      ++sends;
+      EXPECT_GE(l.microbatch, 0) << "a hand-off carries its micro-batch";
+    }
+  }
+  EXPECT_GT(tp, 0);
+  EXPECT_GT(dp, 0);
+  EXPECT_EQ(sends, 2 * 3 * 4) << "activations and gradients over 3 stage boundaries for 4 micro-batches";
+  for (std::size_t s = 0; s < prog.ranks.size(); ++s) {
+    const std::set<std::int32_t> own{static_cast<std::int32_t>(2 * s), static_cast<std::int32_t>(2 * s + 1)};
+    for (std::int32_t mb = 0; mb < 4; ++mb) {
+      for (Pass pass : {Pass::kForward, Pass::kBackward, Pass::kRecompute}) {
+        EXPECT_EQ((layers[{prog.ranks[s], mb, pass}]), own) << "stage " << s << ", micro-batch " << mb << ", " << to_string(pass);
+      }
+    }
+  }
+  TaskLabel l;
+  l.part = OpPart::kAttention;
+  l.pass = Pass::kForward;
+  l.microbatch = 3;
+  l.layer_begin = 5;
+  l.layer_end = 6;
+  EXPECT_EQ(short_name(l), "F3 L5 attention");
+  l.part = OpPart::kTpOutput;
+  l.of = OpPart::kMlp;
+  l.pass = Pass::kBackward;
+  l.chunk = 1;
+  EXPECT_EQ(short_name(l), "B3.1 L5 mlp tp-output");
+  TaskLabel bucket;
+  bucket.part = OpPart::kGradBucket;
+  bucket.pass = Pass::kGradientSync;
+  bucket.index = 2;
+  bucket.layer_begin = 4;
+  bucket.layer_end = 8;
+  EXPECT_EQ(short_name(bucket), "L4-7 grad-bucket 2");
 }
 
 TEST(StepSimulator, PropertiesHold) {
