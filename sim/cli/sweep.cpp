@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <nlohmann/json.hpp>
@@ -41,6 +42,10 @@ std::string without_numbers(const std::string& text, char separator) {
     auto end = text.find(separator, start);
     if (end == std::string::npos) end = text.size();
     std::string word = text.substr(start, end - start);
+    if (word.empty()) {
+      start = end + 1;
+      continue;
+    }
     const std::string bare = word.front() == '(' ? word.substr(1) : word;
     const bool number = !bare.empty() && std::all_of(bare.begin(), bare.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (number && word.front() == '(' && end < text.size()) {
@@ -169,7 +174,7 @@ std::optional<std::pair<double, std::string>> split_number(const std::string& te
   const char* b = text.data();
   const char* e = b + text.size();
   const auto [p, ec] = std::from_chars(b, e, v);
-  if (ec != std::errc() || p == b) return std::nullopt;
+  if (ec != std::errc() || p == b || !std::isfinite(v)) return std::nullopt;
   return std::pair{v, trim(std::string_view(p, static_cast<std::size_t>(e - p)))};
 }
 

@@ -180,7 +180,7 @@ std::string render_svg(const LineChart& c) {
   }
 
   // Layout: legend on the right, sized to its longest label; footnotes under the x label.
-  double legend_w = text_width(c.legend_title) + 16;
+  double legend_w = text_width(c.legend_title) * 1.12 + 24;  // bold title: ~12% wider glyphs
   for (const auto& s : c.series) legend_w = std::max(legend_w, 52 + text_width(s.label));
   legend_w = std::clamp(legend_w, 110.0, 300.0);
   double ylabel_w = 0;
