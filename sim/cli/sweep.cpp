@@ -47,7 +47,8 @@ std::string without_numbers(const std::string& text, char separator) {
       continue;
     }
     const std::string bare = word.front() == '(' ? word.substr(1) : word;
-    const bool number = !bare.empty() && std::all_of(bare.begin(), bare.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool number =
+        !bare.empty() && std::all_of(bare.begin(), bare.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (number && word.front() == '(' && end < text.size()) {
       // "(4 micro-batches" -> "(micro-batches": keep the parenthesis on the next word
       start = end + 1;
@@ -79,13 +80,14 @@ std::string column_name(const std::string& prefix, const std::string& raw_key, c
   static constexpr struct {
     const char* unit;
     const char* suffix;
-  } kSuffix[] = {{"s", "_s"}, {"B", "_bytes"}, {"W", "_w"}, {"J", "_j"}, {"Wh", "_wh"}, {"kWh", "_kwh"},
+  } kSuffix[] = {{"s", "_s"},     {"B", "_bytes"}, {"W", "_w"},   {"J", "_j"},   {"Wh", "_wh"}, {"kWh", "_kwh"},
                  {"MWh", "_mwh"}, {"USD", "_usd"}, {"$", "_usd"}, {"kg", "_kg"}, {"h", "_h"}};
   std::string name = prefix + key;
   for (const auto& s : kSuffix) {
     if (unit != s.unit) continue;
     const std::string_view suffix(s.suffix);
-    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) name += suffix;
+    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      name += suffix;
     break;
   }
   return name;
@@ -112,13 +114,16 @@ std::vector<Field> fields_of(const report::RunSummary& s) {
     f.push_back({2, {column_name("breakdown_", m.key, m.unit), "time in " + m.label, m.unit}, m.value});
   }
   for (const auto& m : s.memory) {
-    f.push_back({3, {column_name("memory_", m.key, m.unit), "memory: " + without_numbers(m.label, ' '), m.unit}, m.value});
+    f.push_back(
+        {3, {column_name("memory_", m.key, m.unit), "memory: " + without_numbers(m.label, ' '), m.unit}, m.value});
   }
   return f;
 }
 
 // An error that no value of the axes can fix: a key that does not exist in the scenario.
-bool fatal_for_sweep(const config::ConfigError& e) { return e.message().rfind("unknown key", 0) == 0; }
+bool fatal_for_sweep(const config::ConfigError& e) {
+  return e.message().rfind("unknown key", 0) == 0;
+}
 
 std::string reason_of(const config::ConfigError& e) {
   return e.key_path().empty() ? e.message() : e.key_path() + ": " + e.message();
@@ -221,7 +226,8 @@ SweepAxis parse_axis(std::string_view text) {
   }
   SweepAxis axis;
   axis.key = trim(text.substr(0, eq));
-  if (axis.key.empty()) throw core::InputError(shown + ": the key before '=' is empty (e.g. --axis parallel.tp=1,2,4,8)");
+  if (axis.key.empty())
+    throw core::InputError(shown + ": the key before '=' is empty (e.g. --axis parallel.tp=1,2,4,8)");
   if (axis.key.find_first_of(" \t,") != std::string::npos) {
     throw core::InputError(shown + ": '" + axis.key + "' is not a key path (write key.path=value1,value2,...)");
   }
@@ -254,7 +260,8 @@ std::vector<std::vector<std::string>> sweep_grid(const std::vector<SweepAxis>& a
   if (axes.empty()) throw core::InputError("sweep: give at least one --axis key.path=value1,value2,...");
   for (std::size_t i = 0; i < axes.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (axes[i].key == axes[j].key) throw core::InputError("--axis " + axes[i].key + ": this key already has an axis");
+      if (axes[i].key == axes[j].key)
+        throw core::InputError("--axis " + axes[i].key + ": this key already has an axis");
     }
   }
   std::vector<std::vector<std::string>> points;
@@ -263,7 +270,8 @@ std::vector<std::vector<std::string>> sweep_grid(const std::vector<SweepAxis>& a
     for (const auto& a : axes) {
       if (a.values.size() != n) {
         throw core::InputError("--zip: axis " + a.key + " has " + std::to_string(a.values.size()) + " values but " +
-                               axes.front().key + " has " + std::to_string(n) + " (zipped axes pair values one to one)");
+                               axes.front().key + " has " + std::to_string(n) +
+                               " (zipped axes pair values one to one)");
       }
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -323,7 +331,8 @@ SweepResult run_sweep(const SweepSpec& spec) {
     spec.check_first(first);
   }
   const auto errors = core::run_jobs(
-      grid.size() - 1, spec.threads, [&](std::size_t i) { outcomes[i + 1] = evaluate(base, source, spec.axes, grid[i + 1]); },
+      grid.size() - 1, spec.threads,
+      [&](std::size_t i) { outcomes[i + 1] = evaluate(base, source, spec.axes, grid[i + 1]); },
       [&](std::size_t done) {
         if (spec.progress) spec.progress(done + 1, grid.size());
       });
@@ -336,7 +345,8 @@ SweepResult run_sweep(const SweepSpec& spec) {
   for (const auto& o : outcomes) {
     for (const auto& f : o.fields) {
       auto& g = groups[f.group];
-      if (std::none_of(g.begin(), g.end(), [&](const SweepColumn& c) { return c.name == f.column.name; })) g.push_back(f.column);
+      if (std::none_of(g.begin(), g.end(), [&](const SweepColumn& c) { return c.name == f.column.name; }))
+        g.push_back(f.column);
     }
   }
   for (auto& g : groups) r.columns.insert(r.columns.end(), g.begin(), g.end());
@@ -438,13 +448,15 @@ std::string sweep_table(const SweepResult& r) {
   std::string out = "sweep of " + r.scenario + " (" + r.source + "): " + std::to_string(r.points.size()) + " points";
   if (r.axes.size() > 1) {
     std::string dims;
-    for (const auto& a : r.axes) dims += (dims.empty() ? "" : r.zip ? " zip " : " x ") + std::to_string(a.values.size());
+    for (const auto& a : r.axes)
+      dims += (dims.empty() ? "" : r.zip ? " zip " : " x ") + std::to_string(a.values.size());
     out += " (" + dims + ")";
   }
   out += "\n\n" + line(header);
   for (const auto& row : rows) out += line(row);
   out += "\n" + std::to_string(ok) + " of " + std::to_string(r.points.size()) + " points simulated";
-  if (ok < r.points.size()) out += "; " + std::to_string(r.points.size() - ok) + " infeasible or failed (reasons above)";
+  if (ok < r.points.size())
+    out += "; " + std::to_string(r.points.size() - ok) + " infeasible or failed (reasons above)";
   return out + "\n";
 }
 
@@ -488,7 +500,8 @@ std::size_t require_column(const std::vector<SweepColumn>& columns, const std::s
   }
   std::string message = std::string(option) + ": unknown column '" + name + "'";
   if (auto m = core::closest_match(name, names)) message += " (did you mean '" + *m + "'?)";
-  throw core::InputError(message + "; valid: " + (names.empty() ? std::string("none (no point simulated)") : core::join(names)));
+  throw core::InputError(message +
+                         "; valid: " + (names.empty() ? std::string("none (no point simulated)") : core::join(names)));
 }
 
 report::LineChart sweep_chart(const SweepResult& r, const SweepPlotOptions& o) {
@@ -565,14 +578,15 @@ report::LineChart sweep_chart(const SweepResult& r, const SweepPlotOptions& o) {
       ++n_omitted;
       if (omitted.size() < 3) {
         std::string where;
-        for (std::size_t a = 0; a < r.axes.size(); ++a) where += (a ? ", " : "") + short_key(r.axes[a].key) + "=" + p.values[a];
+        for (std::size_t a = 0; a < r.axes.size(); ++a)
+          where += (a ? ", " : "") + short_key(r.axes[a].key) + "=" + p.values[a];
         omitted.push_back(where + " (" + (p.status == "ok" ? "no " + yc.name : p.status) + ")");
       }
     }
   }
   if (n_omitted > 0) {
-    std::string f = std::to_string(n_omitted) + " of " + std::to_string(r.points.size()) + " points not plotted: " +
-                    core::join(omitted, "; ");
+    std::string f = std::to_string(n_omitted) + " of " + std::to_string(r.points.size()) +
+                    " points not plotted: " + core::join(omitted, "; ");
     if (n_omitted > omitted.size()) f += "; and " + std::to_string(n_omitted - omitted.size()) + " more";
     c.footnotes.push_back(f + " (reasons in the CSV)");
   }

@@ -52,9 +52,9 @@ struct SweepColumn {
 };
 
 struct SweepPoint {
-  std::vector<std::string> values;  // one per axis
-  std::string status;               // ok | does-not-fit | invalid | failed
-  std::string reason;               // empty when ok
+  std::vector<std::string> values;            // one per axis
+  std::string status;                         // ok | does-not-fit | invalid | failed
+  std::string reason;                         // empty when ok
   std::vector<std::optional<double>> fields;  // one per SweepResult::columns; absent: not reported
 };
 

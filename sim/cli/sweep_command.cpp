@@ -24,7 +24,8 @@ void write_file(const std::string& path, const std::string& text, std::ostream& 
     return;
   }
   std::ofstream f(path, std::ios::binary);
-  if (!f || !(f << text) || !f.flush()) throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
+  if (!f || !(f << text) || !f.flush())
+    throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
 }
 
 }  // namespace
@@ -47,14 +48,16 @@ CLI::App* add_sweep_command(CLI::App& app, SweepCommandOptions& o) {
   return c;
 }
 
-int run_sweep_command(const SweepCommandOptions& o, std::ostream& out, std::ostream& err, bool quiet, spdlog::logger& log) {
+int run_sweep_command(const SweepCommandOptions& o, std::ostream& out, std::ostream& err, bool quiet,
+                      spdlog::logger& log) {
   SweepSpec spec;
   spec.scenario = o.scenario;
   spec.overrides = o.overrides;
   spec.zip = o.zip;
   for (const auto& a : o.axes) spec.axes.push_back(parse_axis(a));
   if (o.threads < 0 || o.threads > 4096) {
-    throw core::InputError("--threads: " + std::to_string(o.threads) + " is out of range (valid: 1 to 4096; default: all cores)");
+    throw core::InputError("--threads: " + std::to_string(o.threads) +
+                           " is out of range (valid: 1 to 4096; default: all cores)");
   }
   spec.threads = o.threads == 0 ? core::default_thread_count() : static_cast<unsigned>(o.threads);
   if (o.plot_path.empty() && (!o.y.empty() || !o.x.empty() || !o.series.empty())) {

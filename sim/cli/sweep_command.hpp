@@ -38,6 +38,7 @@ struct SweepCommandOptions {
 CLI::App* add_sweep_command(CLI::App& app, SweepCommandOptions& o);
 
 // Bad input throws core::InputError (exit code 2), before any point runs when it can be known then.
-int run_sweep_command(const SweepCommandOptions& o, std::ostream& out, std::ostream& err, bool quiet, spdlog::logger& log);
+int run_sweep_command(const SweepCommandOptions& o, std::ostream& out, std::ostream& err, bool quiet,
+                      spdlog::logger& log);
 
 }  // namespace mfusim::cli

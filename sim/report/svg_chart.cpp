@@ -18,8 +18,8 @@ constexpr int kMarkerShapes = 4;  // circle, square, triangle, diamond
 
 constexpr double kWidth = 860;
 constexpr double kPlotHeight = 340;
-constexpr double kTop = 64;    // title above
-constexpr double kLeft = 92;   // y tick labels and the y label
+constexpr double kTop = 64;         // title above
+constexpr double kLeft = 92;        // y tick labels and the y label
 constexpr double kCharWidth = 7.2;  // 0.6 em at 12 px
 constexpr double kFootnoteLine = 16;
 
@@ -55,8 +55,8 @@ std::string marker(int shape, double x, double y, const char* colour) {
     case 1:
       return "<rect x=\"" + num(x - 4) + "\" y=\"" + num(y - 4) + "\" width=\"8\" height=\"8\"" + fill;
     case 2:
-      return "<polygon points=\"" + num(x) + "," + num(y - 5.5) + " " + num(x + 5) + "," + num(y + 4) + " " + num(x - 5) +
-             "," + num(y + 4) + "\"" + fill;
+      return "<polygon points=\"" + num(x) + "," + num(y - 5.5) + " " + num(x + 5) + "," + num(y + 4) + " " +
+             num(x - 5) + "," + num(y + 4) + "\"" + fill;
     default:
       return "<polygon points=\"" + num(x) + "," + num(y - 5.5) + " " + num(x + 5) + "," + num(y) + " " + num(x) + "," +
              num(y + 5.5) + " " + num(x - 5) + "," + num(y) + "\"" + fill;
@@ -91,12 +91,23 @@ std::string xml_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -215,23 +226,35 @@ std::string render_svg(const LineChart& c) {
 
   std::string o;
   o += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kWidth) + "\" height=\"" + num(height) + "\" viewBox=\"0 0 " +
-       num(kWidth) + " " + num(height) + "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n";
+  o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kWidth) + "\" height=\"" + num(height) +
+       "\" viewBox=\"0 0 " + num(kWidth) + " " + num(height) +
+       "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n";
   o += "<title>" + xml_escape(c.title) + "</title>\n";
   o += "<rect width=\"" + num(kWidth) + "\" height=\"" + num(height) + "\" fill=\"white\"/>\n";
-  o += "<text class=\"title\" x=\"" + num(0.5 * (left + right)) + "\" y=\"30\" text-anchor=\"middle\" font-size=\"15\" "
-       "font-weight=\"bold\">" + xml_escape(c.title) + "</text>\n";
+  o += "<text class=\"title\" x=\"" + num(0.5 * (left + right)) +
+       "\" y=\"30\" text-anchor=\"middle\" font-size=\"15\" "
+       "font-weight=\"bold\">" +
+       xml_escape(c.title) + "</text>\n";
 
   // Grid and ticks.
   o += "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n";
-  for (double t : yt) o += "<line x1=\"" + num(left) + "\" y1=\"" + num(ys(t)) + "\" x2=\"" + num(right) + "\" y2=\"" + num(ys(t)) + "\"/>\n";
-  for (double t : xt) o += "<line x1=\"" + num(xs(t)) + "\" y1=\"" + num(top) + "\" x2=\"" + num(xs(t)) + "\" y2=\"" + num(bottom) + "\"/>\n";
+  for (double t : yt)
+    o += "<line x1=\"" + num(left) + "\" y1=\"" + num(ys(t)) + "\" x2=\"" + num(right) + "\" y2=\"" + num(ys(t)) +
+         "\"/>\n";
+  for (double t : xt)
+    o += "<line x1=\"" + num(xs(t)) + "\" y1=\"" + num(top) + "\" x2=\"" + num(xs(t)) + "\" y2=\"" + num(bottom) +
+         "\"/>\n";
   o += "</g>\n";
   o += "<g class=\"axes\" stroke=\"#333333\" stroke-width=\"1.2\">\n";
-  o += "<line x1=\"" + num(left) + "\" y1=\"" + num(bottom) + "\" x2=\"" + num(right) + "\" y2=\"" + num(bottom) + "\"/>\n";
+  o += "<line x1=\"" + num(left) + "\" y1=\"" + num(bottom) + "\" x2=\"" + num(right) + "\" y2=\"" + num(bottom) +
+       "\"/>\n";
   o += "<line x1=\"" + num(left) + "\" y1=\"" + num(top) + "\" x2=\"" + num(left) + "\" y2=\"" + num(bottom) + "\"/>\n";
-  for (double t : yt) o += "<line x1=\"" + num(left - 5) + "\" y1=\"" + num(ys(t)) + "\" x2=\"" + num(left) + "\" y2=\"" + num(ys(t)) + "\"/>\n";
-  for (double t : xt) o += "<line x1=\"" + num(xs(t)) + "\" y1=\"" + num(bottom) + "\" x2=\"" + num(xs(t)) + "\" y2=\"" + num(bottom + 5) + "\"/>\n";
+  for (double t : yt)
+    o += "<line x1=\"" + num(left - 5) + "\" y1=\"" + num(ys(t)) + "\" x2=\"" + num(left) + "\" y2=\"" + num(ys(t)) +
+         "\"/>\n";
+  for (double t : xt)
+    o += "<line x1=\"" + num(xs(t)) + "\" y1=\"" + num(bottom) + "\" x2=\"" + num(xs(t)) + "\" y2=\"" +
+         num(bottom + 5) + "\"/>\n";
   o += "</g>\n";
   o += "<g class=\"y-ticks\" text-anchor=\"end\" fill=\"#333333\">\n";
   for (std::size_t i = 0; i < yt.size(); ++i) {
@@ -255,8 +278,10 @@ std::string render_svg(const LineChart& c) {
        "\" text-anchor=\"middle\" font-size=\"13\">" + xml_escape(c.x_label) + "</text>\n";
   const double ylabel_x = left - ylabel_w - 24;
   const double ylabel_y = 0.5 * (top + bottom);
-  o += "<text class=\"y-label\" x=\"" + num(ylabel_x) + "\" y=\"" + num(ylabel_y) + "\" text-anchor=\"middle\" font-size=\"13\" "
-       "transform=\"rotate(-90 " + num(ylabel_x) + " " + num(ylabel_y) + ")\">" + xml_escape(c.y_label) + "</text>\n";
+  o += "<text class=\"y-label\" x=\"" + num(ylabel_x) + "\" y=\"" + num(ylabel_y) +
+       "\" text-anchor=\"middle\" font-size=\"13\" "
+       "transform=\"rotate(-90 " +
+       num(ylabel_x) + " " + num(ylabel_y) + ")\">" + xml_escape(c.y_label) + "</text>\n";
 
   // Series: lines under markers.
   for (std::size_t si = 0; si < c.series.size(); ++si) {
@@ -269,7 +294,8 @@ std::string render_svg(const LineChart& c) {
     std::size_t in_line = 0;
     auto flush = [&] {
       if (in_line >= 2) {
-        o += "<polyline fill=\"none\" stroke=\"" + std::string(colour) + "\" stroke-width=\"2\" points=\"" + line + "\"/>\n";
+        o += "<polyline fill=\"none\" stroke=\"" + std::string(colour) + "\" stroke-width=\"2\" points=\"" + line +
+             "\"/>\n";
       }
       line.clear();
       in_line = 0;
@@ -297,7 +323,8 @@ std::string render_svg(const LineChart& c) {
   o += "<g class=\"legend\">\n";
   o += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly) + "\" width=\"" + num(legend_w) + "\" height=\"" + num(legend_h) +
        "\" fill=\"white\" stroke=\"#bbbbbb\"/>\n";
-  o += "<text x=\"" + num(lx + 8) + "\" y=\"" + num(ly + 18) + "\" font-weight=\"bold\">" + xml_escape(c.legend_title) + "</text>\n";
+  o += "<text x=\"" + num(lx + 8) + "\" y=\"" + num(ly + 18) + "\" font-weight=\"bold\">" + xml_escape(c.legend_title) +
+       "</text>\n";
   ly += 38;
   for (std::size_t si = 0; si < c.series.size(); ++si) {
     const char* colour = kPalette[si % std::size(kPalette)];
@@ -311,7 +338,8 @@ std::string render_svg(const LineChart& c) {
 
   double fy = xlabel_y + 24;
   for (const auto& f : footnotes) {
-    o += "<text class=\"footnote\" x=\"12\" y=\"" + num(fy) + "\" font-size=\"11\" fill=\"#555555\">" + xml_escape(f) + "</text>\n";
+    o += "<text class=\"footnote\" x=\"12\" y=\"" + num(fy) + "\" font-size=\"11\" fill=\"#555555\">" + xml_escape(f) +
+         "</text>\n";
     fy += kFootnoteLine;
   }
   o += "</svg>\n";

@@ -18,8 +18,8 @@
 namespace mfusim::report {
 
 struct ChartPoint {
-  double x = 0.0;            // numeric x, or the category index when LineChart::x_categories is set
-  std::optional<double> y;   // absent: no value at this x (gap in the line)
+  double x = 0.0;           // numeric x, or the category index when LineChart::x_categories is set
+  std::optional<double> y;  // absent: no value at this x (gap in the line)
 };
 
 struct ChartSeries {
@@ -29,8 +29,8 @@ struct ChartSeries {
 
 struct LineChart {
   std::string title;
-  std::string x_label;  // with its unit, e.g. "cluster.scale_out.nic_bandwidth (Gbps)"
-  std::string y_label;  // with its unit, e.g. "step time (s)"
+  std::string x_label;                    // with its unit, e.g. "cluster.scale_out.nic_bandwidth (Gbps)"
+  std::string y_label;                    // with its unit, e.g. "step time (s)"
   std::vector<std::string> x_categories;  // non-empty: categorical x axis
   std::string legend_title;
   std::vector<ChartSeries> series;

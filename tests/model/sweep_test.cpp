@@ -56,7 +56,10 @@ TEST(SweepGrid, CartesianProductWithTheFirstAxisSlowestOrZipPairs) {
   EXPECT_EQ(sweep_grid(pairs, true), (std::vector<std::vector<std::string>>{{"1", "x"}, {"2", "y"}}));
   EXPECT_EQ(error_of([&] { sweep_grid(axes, true); }),
             "--zip: axis b has 3 values but a has 2 (zipped axes pair values one to one)");
-  EXPECT_NE(error_of([] { sweep_grid({{"a", {"1"}}, {"a", {"2"}}}, false); }).find("already has an axis"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              sweep_grid({{"a", {"1"}}, {"a", {"2"}}}, false);
+            }).find("already has an axis"),
+            std::string::npos);
 }
 
 TEST(SweepAxisNumbers, ParsesValuesInTheUnitOfTheFirst) {
@@ -125,7 +128,8 @@ TEST(Sweep, OutputIsByteIdenticalWithOneAndTwoThreads) {
 
 TEST(Sweep, AnUnknownKeyFailsTheWholeSweepWithADidYouMean) {
   const std::string e = error_of([] { run_sweep(quickstart_spec({"parallel.tpp=1,2"}, 2)); });
-  EXPECT_NE(e.find("(--axis parallel.tpp=1): parallel.tpp: unknown key 'tpp' (did you mean 'tp'?)"), std::string::npos) << e;
+  EXPECT_NE(e.find("(--axis parallel.tpp=1): parallel.tpp: unknown key 'tpp' (did you mean 'tp'?)"), std::string::npos)
+      << e;
 }
 
 TEST(Sweep, ChartHasOneSeriesPerValueOfTheSecondAxisAndNotesOmittedPoints) {

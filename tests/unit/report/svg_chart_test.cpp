@@ -89,7 +89,8 @@ TEST(SvgChart, CategoricalAxisLabelsEveryCategory) {
   }
   const std::string svg = render_svg(c);
   EXPECT_EQ(test::xml_problem(svg), "");
-  for (const char* cat : {">gpipe<", ">1f1b<", ">interleaved<", ">zb-h1<"}) EXPECT_NE(svg.find(cat), std::string::npos) << cat;
+  for (const char* cat : {">gpipe<", ">1f1b<", ">interleaved<", ">zb-h1<"})
+    EXPECT_NE(svg.find(cat), std::string::npos) << cat;
 }
 
 TEST(SvgChart, OutputIsDeterministicAndEmptyChartsStillRender) {

@@ -15,7 +15,9 @@ namespace mfusim::test {
 inline std::string xml_problem(std::string_view s) {
   std::size_t i = 0;
   auto at = [&](const std::string& what) { return what + " at byte " + std::to_string(i); };
-  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.'; };
+  auto name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.';
+  };
   auto check_text = [&](std::string_view t) -> std::string {
     for (std::size_t k = 0; k < t.size(); ++k) {
       if (t[k] == '<') return "raw '<' in text";
@@ -23,7 +25,8 @@ inline std::string xml_problem(std::string_view s) {
       const auto semi = t.find(';', k);
       if (semi == std::string_view::npos) return "'&' without ';'";
       const std::string_view ent = t.substr(k + 1, semi - k - 1);
-      if (ent != "amp" && ent != "lt" && ent != "gt" && ent != "quot" && ent != "apos" && (ent.empty() || ent[0] != '#')) {
+      if (ent != "amp" && ent != "lt" && ent != "gt" && ent != "quot" && ent != "apos" &&
+          (ent.empty() || ent[0] != '#')) {
         return "unknown entity &" + std::string(ent) + ";";
       }
     }
@@ -39,7 +42,8 @@ inline std::string xml_problem(std::string_view s) {
   while (i < s.size()) {
     const auto lt = s.find('<', i);
     const std::string_view text = s.substr(i, (lt == std::string_view::npos ? s.size() : lt) - i);
-    if (stack.empty() && text.find_first_not_of(" \t\r\n") != std::string_view::npos) return at("text outside the root");
+    if (stack.empty() && text.find_first_not_of(" \t\r\n") != std::string_view::npos)
+      return at("text outside the root");
     if (auto p = check_text(text); !p.empty()) return at(p);
     if (lt == std::string_view::npos) break;
     i = lt;
@@ -58,7 +62,8 @@ inline std::string xml_problem(std::string_view s) {
     if (closing) {
       while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
       if (i >= s.size() || s[i] != '>') return at("malformed closing tag </" + name);
-      if (stack.empty() || stack.back() != name) return at("</" + name + "> does not close <" + (stack.empty() ? "" : stack.back()) + ">");
+      if (stack.empty() || stack.back() != name)
+        return at("</" + name + "> does not close <" + (stack.empty() ? "" : stack.back()) + ">");
       stack.pop_back();
       ++i;
       continue;
