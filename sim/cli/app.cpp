@@ -2,6 +2,7 @@
 #include "cli/collective_command.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/step_timeline.hpp"
+#include "cli/sweep_command.hpp"
 #include "cli/training_summary.hpp"
 #include "cli/validate_command.hpp"
 
@@ -188,9 +189,12 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   validate_cmd->add_option("file", validate.file, "runs file, e.g. ../shared/validation/published-runs.yaml")->required();
   validate_cmd->add_option("--json", validate.json_path, "also write the results as JSON to FILE ('-' for stdout)");
   validate_cmd->add_option("--only", validate.only, "replay only these run ids")->delimiter(',');
+  validate_cmd->add_option("--set", validate.overrides, "override a key of every run's generated scenario: key.path=value")
+      ->type_name("KEY=VALUE");
+  SweepCommandOptions sweep_opts;
+  auto* sweep_cmd = add_sweep_command(app, sweep_opts);
 
   const Planned planned[] = {
-      {"sweep", "run a scenario over a grid of parameter values", "#8 (what-if studies)"},
       {"search", "find the best parallel plan for a model on a cluster", "#9 (mfusim search)"},
   };
   std::vector<std::pair<CLI::App*, const Planned*>> planned_cmds;
@@ -215,6 +219,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (validate_cmd->parsed()) return command_validate(validate, out);
     if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
     if (compare_cmd->parsed()) return run_compare_command(compare_opts, out, log);
+    if (sweep_cmd->parsed()) return run_sweep_command(sweep_opts, out, err, quiet, log);
     if (describe_cmd->parsed()) {
       if (topic == "topology") {
         if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");

@@ -10,11 +10,12 @@
 namespace mfusim::cli {
 
 int command_validate(const ValidateOptions& o, std::ostream& out) {
-  const auto report = scenario::validate_published_runs(o.file, o.only);
+  const auto report = scenario::validate_published_runs(o.file, o.only, o.overrides);
   out << scenario::format_validation(report);
   if (!o.json_path.empty()) {
     nlohmann::ordered_json j;
     j["file"] = report.file;
+    if (!o.overrides.empty()) j["overrides"] = o.overrides;
     j["runs"] = nlohmann::ordered_json::array();
     for (const auto& r : report.rows) {
       nlohmann::ordered_json x;

@@ -1,5 +1,7 @@
 #pragma once
-// `mfusim validate FILE [--json OUT] [--only ID,...]`: replay published runs (scenario/published_runs.hpp).
+// `mfusim validate FILE [--json OUT] [--only ID,...] [--set key.path=value ...]`: replay published runs
+// (scenario/published_runs.hpp). --set applies to the scenario generated for every run (what-ifs over
+// the whole validation set: --set fidelity.collectives=flow, --set cluster.fabric.oversubscription=2).
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@ struct ValidateOptions {
   std::string file;
   std::string json_path;
   std::vector<std::string> only;
+  std::vector<std::string> overrides;
 };
 
 // Exit code 0 whenever the file is valid, whatever the errors; InputError (-> 2) when it is malformed.

@@ -10,8 +10,8 @@
 
 namespace mfusim::config {
 
-void apply_override(Node& root, std::string_view assignment) {
-  auto source = std::make_shared<const std::string>("(--set " + std::string(assignment) + ")");
+void apply_override(Node& root, std::string_view assignment, std::string_view option) {
+  auto source = std::make_shared<const std::string>("(" + std::string(option) + " " + std::string(assignment) + ")");
   const Mark mark{source, 0, 0};
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {

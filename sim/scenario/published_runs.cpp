@@ -7,6 +7,7 @@
 
 #include "config/config_error.hpp"
 #include "config/loader.hpp"
+#include "config/overrides.hpp"
 #include "config/reader.hpp"
 #include "core/error.hpp"
 #include "scenario/scenario.hpp"
@@ -209,9 +210,11 @@ Built build_run(Reader& run, ValidationRow& row) {
 
 }  // namespace
 
-ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids) {
+ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids,
+                                         const std::vector<std::string>& overrides) {
   ValidationReport report;
   report.file = file.string();
+  report.overrides = overrides;
   const Node root = config::load_file(file);
   Reader r(root, "", nullptr);
   const auto schema = r.required<std::string>("schema");
@@ -232,6 +235,7 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
       report.rows.push_back(row);
       continue;
     }
+    for (const auto& o : overrides) config::apply_override(b.scenario, o);  // a malformed path: exit code 2
     try {
       const Scenario sc = build_scenario(b.scenario, report.file + "#" + row.id);
       const SimulationResult res = simulate(sc);
@@ -247,6 +251,12 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
         row.fits = sc.training->fits;
         errors.push_back(std::fabs(row.error_pct));
       }
+    } catch (const config::ConfigError& e) {
+      // A --set key that no scenario has fails every run: an error of the command, not of this run.
+      const auto& source = e.mark().source;
+      if (e.message().rfind("unknown key", 0) == 0 && source && source->rfind("(--set ", 0) == 0) throw;
+      row.status = "unsupported";
+      row.reason = e.what();
     } catch (const core::InputError& e) {
       // The run is well-formed but mfusim cannot express it (a plan rule it does not support).
       row.status = "unsupported";
@@ -270,6 +280,8 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
 std::string format_validation(const ValidationReport& r) {
   std::string out;
   char line[512];
+  for (const auto& o : r.overrides) out += "override (every run): --set " + o + "\n";
+  if (!r.overrides.empty()) out += "\n";
   std::snprintf(line, sizeof line, "%-44s %-6s %10s %10s %8s %7s %7s  %s\n", "run", "conf", "measured s", "predicted", "error",
                 "MFU", "pub.MFU", "status");
   out += line;

@@ -9,6 +9,13 @@
 // batch as published (vpp > 1: interleaved 1F1B; zero 0-3: none / distributed optimizer / ZeRO-2 /
 // ZeRO-3), analytical collectives. The memory check reports instead of rejecting (these runs ran).
 // Runs that cannot be expressed are listed as unsupported with the reason, never dropped.
+//
+// `overrides` (`mfusim validate --set key.path=value`) apply to every run's generated scenario, after
+// the fields above and before validation, with the keys of a scenario file: cluster.* (the generated
+// cluster: node, fabric, scale_out, ...), parallel.*, training.*, fidelity.*. They answer "what would
+// the error be if every run used flow-level collectives" (--set fidelity.collectives=flow). A key that
+// does not exist is an error of the whole command (exit code 2), not an unsupported run; a value that
+// one run's plan cannot take makes that run unsupported, with the reason.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -39,10 +46,12 @@ struct ValidationReport {
   double median_abs_error_pct = 0.0;
   double max_abs_error_pct = 0.0;
   std::size_t simulated = 0;
+  std::vector<std::string> overrides;
 };
 
 // Throws core::InputError (file:line:column) when the file is malformed.
-ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids = {});
+ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids = {},
+                                         const std::vector<std::string>& overrides = {});
 
 std::string format_validation(const ValidationReport& r);
 

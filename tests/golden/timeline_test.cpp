@@ -81,7 +81,7 @@ class TimelineSvg : public testing::TestWithParam<std::string> {};
 
 TEST_P(TimelineSvg, IsWellFormedWithTitleAxesAndLegend) {
   const std::string svg = run_writing(GetParam(), "--timeline", "timeline.svg");
-  EXPECT_EQ(mfusim::report::test_support::xml_problem(svg), "");
+  EXPECT_EQ(mfusim::test::xml_problem(svg), "");
   const auto title = svg.find("<text id=\"title\"");
   ASSERT_NE(title, std::string::npos);
   EXPECT_NE(svg.find(GetParam() + ": one", title), std::string::npos) << "the title names the scenario";

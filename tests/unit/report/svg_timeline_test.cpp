@@ -32,7 +32,7 @@ TEST(SvgTimeline, IsWellFormedWithTitleAxisLabelsAndLegend) {
   Timeline t = one_rank();
   t.ops = {{0, 0, 0, 2 * kMs, "3", "F3 L0 attention", 0, ""}, {1, 1, 1 * kMs, 3 * kMs, "", "grad-bucket 0", 0, ""}};
   const std::string svg = timeline_svg(t);
-  EXPECT_EQ(test_support::xml_problem(svg), "") << svg;
+  EXPECT_EQ(mfusim::test::xml_problem(svg), "") << svg;
   EXPECT_NE(svg.find("<text id=\"title\" x=\"200.00\" y=\"26\" font-size=\"18\" font-weight=\"bold\">test &lt;step&gt; &amp; co</text>"),
             std::string::npos)
       << "the title, escaped";
@@ -92,7 +92,7 @@ TEST(SvgTimeline, MergesPassesAboveTheLimitAndRefusesWhatStaysTooLarge) {
     t.ops.push_back({0, 0, i * kMs / 1000, (i + 1) * kMs / 1000, std::to_string(i / 10), "op", static_cast<std::uint64_t>(i / 10 + 1), "F" + std::to_string(i / 10)});
   }
   const std::string svg = timeline_svg(t);
-  EXPECT_EQ(test_support::xml_problem(svg), "");
+  EXPECT_EQ(mfusim::test::xml_problem(svg), "");
   const auto ops = svg.substr(svg.find("<g id=\"ops\""), svg.find("</g>", svg.find("<g id=\"ops\"")) - svg.find("<g id=\"ops\""));
   EXPECT_EQ(count(ops, "<rect"), 600u) << "one rectangle per pass";
   EXPECT_NE(svg.find("<title>F0: 10 ops merged, 0.000 to 0.010 ms; forward 0.010 ms</title>"), std::string::npos);
