@@ -12,6 +12,10 @@ if(MFUSIM_SANITIZE)
                                                   -fno-sanitize-recover=all)
   target_link_options(mfusim_options INTERFACE -fsanitize=${_mfusim_san})
 endif()
+if(MFUSIM_FUZZ)
+  # Coverage instrumentation for libFuzzer in every library; the fuzz targets add -fsanitize=fuzzer.
+  target_compile_options(mfusim_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 
 # mfusim_library(name SOURCES ... DEPENDS ...): one layer under sim/, include root sim/.
 function(mfusim_library name)

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "collective/collective_points.hpp"
 #include "config/config_error.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
@@ -47,6 +49,7 @@ struct RunOptions {
   std::string dump_config;
   std::optional<std::int64_t> max_events;
   std::string time_limit;
+  std::optional<double> max_wall;  // host seconds
 };
 
 // Writes `text` to `path` ("-" = stdout); an unwritable path is bad input.
@@ -75,6 +78,12 @@ int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
     } catch (const core::UnitError& e) {
       throw core::InputError(std::string("--time-limit: ") + e.what());
     }
+  }
+  if (o.max_wall) {
+    if (!(*o.max_wall > 0) || !std::isfinite(*o.max_wall)) {
+      throw core::InputError("--max-wall: must be a positive number of seconds (host time), e.g. 30");
+    }
+    limits.max_wall_seconds = *o.max_wall;
   }
   log.info("simulating '{}'", sc.name);
   const auto result = scenario::simulate(sc, limits, scenario::SimulationOptions{!o.trace_path.empty() || !o.timeline_path.empty()});
@@ -117,9 +126,10 @@ std::string describe(const std::string& topic) {
   }
   if (topic == "exit-codes") {
     return "0 success\n1 internal error (a bug: please report it)\n2 bad input or usage\n"
-           "3 simulation did not finish (stalled, time or event limit reached)\n";
+           "3 simulation did not finish (stalled, or --time-limit, --max-events or --max-wall reached; the partial\n"
+           "  report is still printed)\n";
   }
-  throw core::InputError("describe: unknown topic '" + topic + "' (valid: units, workloads, exit-codes, topology)");
+  throw core::InputError("describe: unknown topic '" + topic + "' (valid: units, workloads, exit-codes, topology, collective-points)");
 }
 
 std::string describe_topology(const std::string& file, const std::vector<std::string>& overrides) {
@@ -163,13 +173,15 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
                       "write the fully resolved configuration (defaults included) to FILE ('-' for stdout)");
   run_cmd->add_option("--max-events", run.max_events, "stop after N events (exit code 3)");
   run_cmd->add_option("--time-limit", run.time_limit, "stop at this simulated time, e.g. 10ms (exit code 3)");
+  run_cmd->add_option("--max-wall", run.max_wall, "stop after this many seconds of host time (exit code 3)")
+      ->type_name("SECONDS");
 
   std::string topic;
   std::string describe_file;
   std::vector<std::string> describe_overrides;
   auto* describe_cmd =
       app.add_subcommand("describe", "explain inputs (units, workloads, exit-codes) or a topology file");
-  describe_cmd->add_option("topic", topic, "units | workloads | exit-codes | topology")->required();
+  describe_cmd->add_option("topic", topic, "units | workloads | exit-codes | topology | collective-points")->required();
   describe_cmd->add_option("file", describe_file, "the topology YAML file (describe topology FILE)");
   describe_cmd->add_option("--set", describe_overrides, "override a key before validation: key.path=value")
       ->type_name("KEY=VALUE");
@@ -221,7 +233,10 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (compare_cmd->parsed()) return run_compare_command(compare_opts, out, log);
     if (sweep_cmd->parsed()) return run_sweep_command(sweep_opts, out, err, quiet, log);
     if (describe_cmd->parsed()) {
-      if (topic == "topology") {
+      if (topic == "collective-points") {
+        if (describe_file.empty()) throw core::InputError("describe collective-points: give the file, e.g. tests/data/collective/nccl-points.yaml");
+        out << collective::format_points(collective::load_collective_points(describe_file));
+      } else if (topic == "topology") {
         if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");
         out << describe_topology(describe_file, describe_overrides);
       } else {

@@ -32,17 +32,28 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   const double gpus = static_cast<double>(t.plan.gpus());
   const double seconds = step.step_time.seconds();
   s.metrics.push_back({"gpus", "GPUs", gpus, "GPUs"});
-  s.metrics.push_back({"tokens_per_s", "tokens/s", seconds > 0 ? step.tokens / seconds : 0.0, "tokens/s"});
-  s.metrics.push_back({"tokens_per_s_per_gpu", "tokens/s/GPU", seconds > 0 ? step.tokens / seconds / gpus : 0.0, "tokens/s"});
-  const double palm_mfu =
-      seconds > 0 ? workload::palm_model_flops(t.model, t.plan.global_batch, t.seq) /
-                        (seconds * gpus * t.topology.gpu_spec->peak(hardware::Dtype::kBf16)->value())
-                  : 0.0;
+  // A run stopped by --max-events, --time-limit or --max-wall (or stalled) has not finished its step:
+  // rates over a partial step would be wrong, so only what is known is reported (memory, the breakdown
+  // so far, the simulated time reached).
   const bool palm = t.flop_convention == scenario::FlopConvention::kPalm;
-  s.metrics.push_back({"mfu", palm ? "MFU (PaLM FLOPs)" : "MFU (Megatron FLOPs)", palm ? palm_mfu : step.mfu, ""});
-  s.metrics.push_back({"mfu_megatron", "MFU, Megatron convention", step.mfu, ""});
-  s.metrics.push_back({"mfu_palm", "MFU, PaLM convention", palm_mfu, ""});
-  s.metrics.push_back({"hfu", "HFU (incl. recompute)", step.hfu, ""});
+  const bool partial = r.run.status != core::RunStatus::kCompleted;
+  if (partial) {
+    s.notes.push_back("partial report: the run stopped (" + std::string(core::to_string(r.run.status)) +
+                      ") before the step finished; step time is the simulated time reached and tokens/s, MFU and "
+                      "HFU are not reported");
+  }
+  if (!partial) {
+    s.metrics.push_back({"tokens_per_s", "tokens/s", seconds > 0 ? step.tokens / seconds : 0.0, "tokens/s"});
+    s.metrics.push_back({"tokens_per_s_per_gpu", "tokens/s/GPU", seconds > 0 ? step.tokens / seconds / gpus : 0.0, "tokens/s"});
+    const double palm_mfu =
+        seconds > 0 ? workload::palm_model_flops(t.model, t.plan.global_batch, t.seq) /
+                          (seconds * gpus * t.topology.gpu_spec->peak(hardware::Dtype::kBf16)->value())
+                    : 0.0;
+    s.metrics.push_back({"mfu", palm ? "MFU (PaLM FLOPs)" : "MFU (Megatron FLOPs)", palm ? palm_mfu : step.mfu, ""});
+    s.metrics.push_back({"mfu_megatron", "MFU, Megatron convention", step.mfu, ""});
+    s.metrics.push_back({"mfu_palm", "MFU, PaLM convention", palm_mfu, ""});
+    s.metrics.push_back({"hfu", "HFU (incl. recompute)", step.hfu, ""});
+  }
   s.metrics.push_back({"model_flops_per_step", "model FLOPs/step", step.model_flops, "FLOP"});
   s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
   s.metrics.push_back({"memory_capacity_bytes", "GPU memory capacity", t.memory_capacity, "B"});

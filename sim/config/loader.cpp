@@ -1,5 +1,6 @@
 #include "config/loader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -59,6 +60,21 @@ std::string format_size(std::uintmax_t bytes) {
   return buf;
 }
 
+// An event handler that only records where the latest document starts (to locate a second document).
+class DocumentMarks final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 // Parses text into a tree; returns a null node for an empty document.
 Node parse(std::string_view text, const std::shared_ptr<const std::string>& source) {
   const auto nul = text.find('\0');
@@ -66,18 +82,34 @@ Node parse(std::string_view text, const std::shared_ptr<const std::string>& sour
     throw ConfigError(Mark{source, 0, 0}, "",
                       "binary data (NUL byte at offset " + std::to_string(nul) + "); expected YAML text");
   }
-  std::vector<YAML::Node> docs;
+  // Not YAML::LoadAll: on some malformed text (e.g. a line starting with ", key: v}") yaml-cpp 0.7's
+  // parser returns an empty document without consuming the offending token, and LoadAll appends empty
+  // documents forever until memory runs out (yaml-cpp issue 1040, fixed upstream by pull request 1319;
+  // found by tests/fuzz). YAML::Load reads exactly one document; a second one is detected by a parser
+  // pass that stops at the second document.
+  const std::string str(text);
+  YAML::Node doc;
+  DocumentMarks marks;
+  bool several = false;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    doc = YAML::Load(str);
+    std::istringstream in(str);
+    YAML::Parser parser(in);
+    several = parser.HandleNextDocument(marks) && parser.HandleNextDocument(marks);
   } catch (const YAML::Exception& e) {
     throw ConfigError(make_mark(source, e.mark), "", "malformed YAML: " + e.msg);
   }
-  if (docs.size() > 1) {
-    throw ConfigError(make_mark(source, docs[1].Mark()), "",
+  if (several && marks.starts.size() >= 2 && marks.starts[1].pos <= marks.starts[0].pos) {
+    // The parser made no progress: the yaml-cpp 0.7 case above.
+    throw ConfigError(make_mark(source, marks.starts[1]), "",
+                      "malformed YAML: cannot parse this text as a mapping (a stray ',', '}' or ']'?)");
+  }
+  if (several) {
+    throw ConfigError(make_mark(source, marks.starts.size() >= 2 ? marks.starts[1] : YAML::Mark()), "",
                       "several YAML documents in one file; put one mapping per file");
   }
-  if (docs.empty()) return Node::null(Mark{source, 0, 0});
-  return convert(docs.front(), source);
+  if (doc.IsNull() || !doc.IsDefined()) return Node::null(Mark{source, 0, 0});
+  return convert(doc, source);
 }
 
 void merge_into(Node& base, const Node& overlay) {

@@ -1,5 +1,6 @@
 #include "core/engine.hpp"
 
+#include <chrono>
 #include <utility>
 
 #include "core/error.hpp"
@@ -13,6 +14,7 @@ std::string_view to_string(RunStatus s) {
     case RunStatus::kStalled: return "stalled";
     case RunStatus::kTimeLimit: return "time-limit";
     case RunStatus::kEventLimit: return "event-limit";
+    case RunStatus::kWallLimit: return "wall-limit";
   }
   return "unknown";
 }
@@ -38,6 +40,9 @@ std::size_t Engine::pending_items() const {
 
 RunResult Engine::run(const RunLimits& limits) {
   RunResult result;
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  const std::uint64_t events_at_start = events_;
   while (true) {
     if (queue_.empty()) {
       result.pending_items = pending_items();
@@ -60,6 +65,13 @@ RunResult Engine::run(const RunLimits& limits) {
       result.status = RunStatus::kTimeLimit;
       result.pending_items = pending_items();
       break;
+    }
+    if (const auto ran = events_ - events_at_start; limits.max_wall_seconds && ran > 0 && ran % kWallCheckInterval == 0) {
+      if (std::chrono::duration<double>(Clock::now() - started).count() >= *limits.max_wall_seconds) {
+        result.status = RunStatus::kWallLimit;
+        result.pending_items = pending_items();
+        break;
+      }
     }
     auto event = queue_.pop();
     now_ = event.time;

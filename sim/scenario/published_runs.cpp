@@ -104,11 +104,17 @@ Built build_run(Reader& run, ValidationRow& row) {
   Reader c = run.mapping("cluster");
   const auto gpu = c.required<std::string>("gpu");
   const auto gpus = c.required<std::int64_t>("gpus");
+  if (gpus < 1 || gpus > (std::int64_t{1} << 20)) c.fail("gpus", std::to_string(gpus) + " is out of range (valid: 1 to 1048576)");
   const auto per_node = c.required<std::int64_t>("gpus_per_node");
+  if (per_node < 1 || per_node > 1024) {
+    c.fail("gpus_per_node", std::to_string(per_node) + " is out of range (valid: 1 to 1024)");
+  }
   const auto scale_up = c.required<std::string>("scale_up");
   Reader so = c.mapping("scale_out");
   const auto nics = so.required<std::int64_t>("nics_per_node");
+  if (nics < 0) so.fail("nics_per_node", std::to_string(nics) + " must not be negative");
   const auto nic_gbps = so.required<std::int64_t>("nic_gbps");
+  if (nic_gbps < 1 || nic_gbps > 100'000) so.fail("nic_gbps", std::to_string(nic_gbps) + " is out of range (valid: 1 to 100000)");
   const auto fabric = so.required<std::string>("fabric");
   so.maybe<std::int64_t>("tiers");
   const auto oversub = so.maybe<double>("oversubscription");
@@ -210,34 +216,45 @@ Built build_run(Reader& run, ValidationRow& row) {
 
 }  // namespace
 
-ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids,
-                                         const std::vector<std::string>& overrides) {
-  ValidationReport report;
-  report.file = file.string();
-  report.overrides = overrides;
+std::vector<PublishedRun> read_published_runs(const std::filesystem::path& file) {
   const Node root = config::load_file(file);
   Reader r(root, "", nullptr);
   const auto schema = r.required<std::string>("schema");
   if (schema != "published-runs/1") r.fail("schema", "unsupported schema '" + schema + "' (expected published-runs/1)");
   auto runs = r.mappings("runs");
   r.finish();
+  std::vector<PublishedRun> out;
   std::vector<std::string> seen;
-  std::vector<double> errors;
   for (auto& run : runs) {
-    ValidationRow row;
-    Built b = build_run(run, row);  // schema errors propagate: the file is malformed
-    if (std::find(seen.begin(), seen.end(), row.id) != seen.end()) run.fail("id", "'" + row.id + "' appears twice");
-    seen.push_back(row.id);
+    PublishedRun p;
+    Built b = build_run(run, p.row);  // schema errors propagate: the file is malformed
+    if (std::find(seen.begin(), seen.end(), p.row.id) != seen.end()) run.fail("id", "'" + p.row.id + "' appears twice");
+    seen.push_back(p.row.id);
+    p.scenario = std::move(b.scenario);
+    p.unsupported = std::move(b.unsupported);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids,
+                                         const std::vector<std::string>& overrides) {
+  ValidationReport report;
+  report.file = file.string();
+  report.overrides = overrides;
+  std::vector<double> errors;
+  for (auto& run : read_published_runs(file)) {
+    ValidationRow row = run.row;
     if (!only_ids.empty() && std::find(only_ids.begin(), only_ids.end(), row.id) == only_ids.end()) continue;
-    if (!b.unsupported.empty()) {
+    if (!run.unsupported.empty()) {
       row.status = "unsupported";
-      row.reason = b.unsupported;
+      row.reason = run.unsupported;
       report.rows.push_back(row);
       continue;
     }
-    for (const auto& o : overrides) config::apply_override(b.scenario, o);  // a malformed path: exit code 2
+    for (const auto& o : overrides) config::apply_override(run.scenario, o);  // a malformed path: exit code 2
     try {
-      const Scenario sc = build_scenario(b.scenario, report.file + "#" + row.id);
+      const Scenario sc = build_scenario(run.scenario, report.file + "#" + row.id);
       const SimulationResult res = simulate(sc);
       if (res.run.status != core::RunStatus::kCompleted || !res.step) {
         row.status = "failed";

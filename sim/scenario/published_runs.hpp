@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "config/node.hpp"
+
 namespace mfusim::scenario {
 
 struct ValidationRow {
@@ -48,6 +50,18 @@ struct ValidationReport {
   std::size_t simulated = 0;
   std::vector<std::string> overrides;
 };
+
+// One run of the file, read and checked but not simulated: its row (id, confidence, measured figures),
+// the training scenario tree it becomes, or why it cannot be expressed.
+struct PublishedRun {
+  ValidationRow row;
+  config::Node scenario;
+  std::string unsupported;
+};
+
+// Reads and checks the whole file (schema, every run, unique ids). Throws core::InputError
+// (file:line:column) when the file is malformed.
+std::vector<PublishedRun> read_published_runs(const std::filesystem::path& file);
 
 // Throws core::InputError (file:line:column) when the file is malformed.
 ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids = {},

@@ -15,6 +15,11 @@ std::optional<T> tighter(const std::optional<T>& a, const std::optional<T>& b) {
   if (a && b) return std::min(*a, *b);
   return a ? a : b;
 }
+// The tighter of the scenario's own limits and the caller's (--max-events, --time-limit, --max-wall).
+core::RunLimits combine(const core::RunLimits& a, const core::RunLimits& b) {
+  return core::RunLimits{tighter(a.until, b.until), tighter(a.max_events, b.max_events),
+                         tighter(a.max_wall_seconds, b.max_wall_seconds)};
+}
 }  // namespace
 
 namespace {
@@ -70,14 +75,12 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
 
 SimulationResult simulate(const Scenario& scenario, const core::RunLimits& limits, const SimulationOptions& options) {
   if (scenario.training) {
-    const core::RunLimits effective{tighter(scenario.limits.until, limits.until),
-                                    tighter(scenario.limits.max_events, limits.max_events)};
+    const core::RunLimits effective = combine(scenario.limits, limits);
     return simulate_training(scenario, effective, options);
   }
   core::Engine engine;
   core::TaskGraphRun run(engine, scenario.graph);
-  const core::RunLimits effective{tighter(scenario.limits.until, limits.until),
-                                  tighter(scenario.limits.max_events, limits.max_events)};
+  const core::RunLimits effective = combine(scenario.limits, limits);
   const auto t0 = std::chrono::steady_clock::now();
   run.start();
   SimulationResult r;

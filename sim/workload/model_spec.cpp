@@ -30,15 +30,27 @@ constexpr std::array<Choice<Position>, 4> kPositions{{{"rope", Position::kRope, 
 constexpr std::array<Choice<AttentionType>, 3> kAttention{
     {{"mha", AttentionType::kMha, ""}, {"gqa", AttentionType::kGqa, ""}, {"mla", AttentionType::kMla, ""}}};
 
-std::int64_t positive(Reader& r, std::string_view key) {
+// Upper bounds on model dimensions. They lie far above every published model (largest in the catalog:
+// 128 layers, hidden 25,600, ffn 102,400, 256 experts, vocab 256,000) and keep every parameter and FLOP
+// count inside 64-bit integers: layers x experts x hidden x ffn x 3 < 2^61.
+constexpr std::int64_t kMaxDimension = std::int64_t{1} << 20;  // ffn, heads, head_dim, MLA ranks
+constexpr std::int64_t kMaxLayers = 4096;
+constexpr std::int64_t kMaxHidden = std::int64_t{1} << 18;
+constexpr std::int64_t kMaxExperts = 1024;
+constexpr std::int64_t kMaxVocab = std::int64_t{1} << 22;
+constexpr std::int64_t kMaxSequence = std::int64_t{1} << 24;
+
+std::int64_t positive(Reader& r, std::string_view key, std::int64_t max = kMaxDimension) {
   const std::int64_t v = r.required<std::int64_t>(key);
   if (v < 1) r.fail(key, std::to_string(v) + " must be at least 1");
+  if (v > max) r.fail(key, std::to_string(v) + " is out of range (valid: 1 to " + std::to_string(max) + ")");
   return v;
 }
 
 std::int64_t non_negative(Reader& r, std::string_view key, std::int64_t fallback) {
   const std::int64_t v = r.optional<std::int64_t>(key, fallback);
   if (v < 0) r.fail(key, std::to_string(v) + " must not be negative");
+  if (v > kMaxDimension) r.fail(key, std::to_string(v) + " is out of range (valid: 0 to " + std::to_string(kMaxDimension) + ")");
   return v;
 }
 
@@ -130,8 +142,8 @@ ModelSpec read_model(Reader& r) {
   }
   m.name = r.required<std::string>("name");
   m.family = r.optional<std::string>("family", "other");
-  m.layers = positive(r, "layers");
-  m.hidden = positive(r, "hidden");
+  m.layers = positive(r, "layers", kMaxLayers);
+  m.hidden = positive(r, "hidden", kMaxHidden);
   m.heads = positive(r, "heads");
   m.kv_heads = r.has("kv_heads") ? positive(r, "kv_heads") : m.heads;
   m.head_dim = r.has("head_dim") ? positive(r, "head_dim") : m.hidden / m.heads;
@@ -143,8 +155,8 @@ ModelSpec read_model(Reader& r) {
     r.fail("kv_heads", std::to_string(m.kv_heads) + " does not divide heads=" + std::to_string(m.heads));
   }
   m.ffn = positive(r, "ffn");
-  m.vocab = positive(r, "vocab");
-  m.seq_length = positive(r, "seq_length");
+  m.vocab = positive(r, "vocab", kMaxVocab);
+  m.seq_length = positive(r, "seq_length", kMaxSequence);
   m.norm = r.choice<Norm>("norm", kNorms);
   m.activation = r.choice<Activation>("activation", kActivations);
   m.position = r.choice<Position>("position", kPositions);
@@ -173,14 +185,20 @@ ModelSpec read_model(Reader& r) {
   }
   if (auto moe = r.maybe_mapping("moe")) {
     MoeSpec s;
-    s.experts = positive(*moe, "experts");
+    s.experts = positive(*moe, "experts", kMaxExperts);
     s.top_k = positive(*moe, "top_k");
     if (s.top_k > s.experts) moe->fail("top_k", std::to_string(s.top_k) + " exceeds experts=" + std::to_string(s.experts));
     s.expert_ffn = positive(*moe, "expert_ffn");
     s.shared_experts = non_negative(*moe, "shared_experts", 0);
+    if (s.shared_experts > kMaxExperts) {
+      moe->fail("shared_experts", std::to_string(s.shared_experts) + " is out of range (valid: 0 to " +
+                                      std::to_string(kMaxExperts) + ")");
+    }
     s.shared_expert_ffn = s.shared_experts > 0 ? positive(*moe, "shared_expert_ffn") : non_negative(*moe, "shared_expert_ffn", 0);
     s.layer_frequency = moe->optional<std::int64_t>("layer_frequency", 1);
-    if (s.layer_frequency < 1) moe->fail("layer_frequency", "must be at least 1");
+    if (s.layer_frequency < 1 || s.layer_frequency > m.layers) {
+      moe->fail("layer_frequency", "must be between 1 and layers=" + std::to_string(m.layers));
+    }
     s.first_dense_layers = non_negative(*moe, "first_dense_layers", 0);
     if (s.first_dense_layers >= m.layers) {
       moe->fail("first_dense_layers", std::to_string(s.first_dense_layers) + " leaves no MoE layer of " + std::to_string(m.layers));

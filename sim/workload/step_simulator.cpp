@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <tuple>
 
@@ -27,6 +28,11 @@ struct RankStreams {
   StreamIndex compute, cp, dp, send, sendb, tp;
   double flops = 0.0;
 };
+
+// Task-count model of estimate_step_tasks() (fitted on the shipped scenarios, see the unit test).
+constexpr double kTasksPerLayerPass = 3.0;
+constexpr double kTasksPerChunkPass = 2.0;
+constexpr double kTasksPerRankFixed = 16.0;
 
 class Builder {
  public:
@@ -777,8 +783,44 @@ std::string task_name(const StepProgram& program, core::TaskIndex task) {
   return short_name(program.info[task].label);
 }
 
+double estimate_step_tasks(const StepConfig& config) {
+  const ParallelPlan& p = config.plan;
+  const double ranks = static_cast<double>(config.expansion == Expansion::kSymmetric ? p.pp : p.gpus());
+  const double passes = p.schedule == PipelineSchedule::kZeroBubbleH1 ? 3.0 : 2.0;
+  const double chunks = p.schedule == PipelineSchedule::kDualPipe ? 2.0 : static_cast<double>(p.virtual_stages);
+  // Each rank runs every micro-batch through each of its chunks, once per pass; a pass over a chunk
+  // emits a few tasks per layer (kernel segments, TP/EP collectives) plus the embedding/head and the
+  // hand-offs. Layers of a rank: layers / pp (all chunks together).
+  const double layers_per_rank = static_cast<double>(config.model->layers) / static_cast<double>(p.pp);
+  // Tasks per layer and pass: the kernel segments, plus the TP collectives around attention and MLP, the
+  // EP all-to-alls around the experts and the CP exchange; full recomputation replays the forward.
+  double per_layer = kTasksPerLayerPass;
+  if (p.tp > 1) per_layer += kTasksPerLayerPass;
+  if (config.model->moe) per_layer += kTasksPerLayerPass;
+  if (p.cp > 1) per_layer += kTasksPerLayerPass / 2;
+  const double recompute = config.recompute == Recompute::kFull ? 1.0 : 0.0;
+  const double per_microbatch = (passes + recompute) * (per_layer * layers_per_rank + kTasksPerChunkPass * chunks);
+  return ranks * (static_cast<double>(p.microbatches()) * per_microbatch + kTasksPerRankFixed);
+}
+
 StepProgram build_step_program(const StepConfig& config, const compute::KernelCostModel& cost) {
   MFUSIM_CHECK(config.model != nullptr, "step without a model");
+  const double tasks = estimate_step_tasks(config);
+  if (tasks * kBytesPerTask > kStepMemoryBudget) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "the step would expand to about %.3g tasks (%.3g GiB of host memory at %.0f bytes each), over the "
+                  "%.0f GiB budget: %lld micro-batches per step (global_batch / (micro_batch x dp)) x %lld simulated "
+                  "ranks x %lld layers",
+                  tasks, tasks * kBytesPerTask / (1024.0 * 1024 * 1024), kBytesPerTask,
+                  kStepMemoryBudget / (1024.0 * 1024 * 1024), static_cast<long long>(config.plan.microbatches()),
+                  static_cast<long long>(config.expansion == Expansion::kSymmetric ? config.plan.pp : config.plan.gpus()),
+                  static_cast<long long>(config.model->layers));
+    throw core::InputError(std::string(buf) +
+                           (config.expansion == Expansion::kFull
+                                ? "; use symmetric expansion (one rank per pipeline stage) or a smaller plan"
+                                : "; raise training.micro_batch or lower training.global_batch (fewer micro-batches)"));
+  }
   return Builder(config, cost).build();
 }
 

@@ -10,6 +10,7 @@
 
 #include "compute/kernel_cost_model.hpp"
 #include "core/engine.hpp"
+#include "core/error.hpp"
 #include "workload/model_spec.hpp"
 #include "workload/step_simulator.hpp"
 
@@ -324,6 +325,53 @@ TEST(StepSimulator, PropertiesHold) {
   const Outcome d2 = simulate(tiny_model(8), plan(1, 1, 2, 4), 100e9);
   const Outcome d4 = simulate(tiny_model(8), plan(1, 1, 4, 4), 100e9);
   EXPECT_EQ(d2.result.breakdown.compute, d4.result.breakdown.compute);
+}
+
+// The size guard's estimate (estimate_step_tasks) against the task count actually built: within a factor
+// of 2.5 above and 1.5 below (shipped scenarios: 0.9 to 1.6), so the memory guard neither fires on plans that fit nor misses ones that do not.
+TEST(StepSimulator, TaskEstimateTracksTheBuiltGraph) {
+  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  const ModelSpec m = tiny_model(8);
+  for (auto p : {plan(1, 1, 1, 8), plan(2, 2, 2, 4), plan(1, 4, 1, 16), plan(2, 4, 1, 8, PipelineSchedule::kZeroBubbleH1),
+                 plan(1, 2, 2, 32)}) {
+    for (auto x : {Expansion::kSymmetric, Expansion::kFull}) {
+      StepConfig cfg;
+      cfg.model = &m;
+      cfg.plan = p;
+      cfg.seq = m.seq_length;
+      cfg.expansion = x;
+      const double estimate = estimate_step_tasks(cfg);
+      const auto built = static_cast<double>(build_step_program(cfg, cost).graph.tasks().size());
+      EXPECT_LT(estimate, 2.5 * built) << "tp=" << p.tp << " pp=" << p.pp << " dp=" << p.dp << " m=" << p.microbatches();
+      EXPECT_GT(estimate, built / 1.5) << "tp=" << p.tp << " pp=" << p.pp << " dp=" << p.dp << " m=" << p.microbatches();
+    }
+  }
+}
+
+TEST(StepSimulator, AStepTooLargeForMemoryFailsBeforeBuilding) {
+  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  const ModelSpec m = tiny_model(8);
+  StepConfig cfg;
+  cfg.model = &m;
+  cfg.plan = plan(1, 1, 1, 100'000'000);  // 1e8 micro-batches: ~7e9 tasks, ~2 TB of host memory
+  cfg.seq = m.seq_length;
+  try {
+    build_step_program(cfg, cost);
+    FAIL() << "expected an InputError before anything is built";
+  } catch (const core::InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("100000000 micro-batches"), std::string::npos) << what;
+    EXPECT_NE(what.find("raise training.micro_batch"), std::string::npos) << what;
+  }
+  // Full expansion of many GPUs names the symmetric alternative.
+  cfg.plan = plan(8, 1, 4096, 64);
+  cfg.expansion = Expansion::kFull;
+  try {
+    build_step_program(cfg, cost);
+    FAIL() << "expected an InputError for full expansion of 32768 GPUs";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("use symmetric expansion"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <string>
 #include <vector>
 
@@ -60,7 +62,7 @@ TEST(Engine, TimeLimitStopsAndCanResume) {
   Engine e;
   int ran = 0;
   for (int i = 1; i <= 10; ++i) e.schedule_at(SimTime::from_ps(i * 100), [&] { ++ran; });
-  RunResult r = e.run({SimTime::from_ps(450), std::nullopt});
+  RunResult r = e.run({SimTime::from_ps(450), std::nullopt, std::nullopt});
   EXPECT_EQ(r.status, RunStatus::kTimeLimit);
   EXPECT_EQ(ran, 4) << "events at 100..400 run, 500 is beyond the limit";
   EXPECT_EQ(e.now(), SimTime::from_ps(450)) << "the clock stops at the limit";
@@ -74,9 +76,39 @@ TEST(Engine, EventLimitStops) {
   // A self-rescheduling event never ends on its own.
   std::function<void()> tick = [&] { e.schedule_after(Duration::from_ns(1), tick); };
   e.schedule_after(Duration::zero(), tick);
-  const RunResult r = e.run({std::nullopt, 1000});
+  const RunResult r = e.run({std::nullopt, 1000, std::nullopt});
   EXPECT_EQ(r.status, RunStatus::kEventLimit);
   EXPECT_EQ(r.events, 1000u);
+}
+
+TEST(Engine, WallLimitStopsARunThatNeverEnds) {
+  Engine e;
+  std::function<void()> tick = [&] { e.schedule_after(Duration::from_ns(1), tick); };
+  e.schedule_after(Duration::zero(), tick);
+  RunLimits limits;
+  limits.max_wall_seconds = 0.05;
+  const auto t0 = std::chrono::steady_clock::now();
+  const RunResult r = e.run(limits);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.status, RunStatus::kWallLimit);
+  EXPECT_EQ(to_string(r.status), "wall-limit");
+  EXPECT_EQ(r.events % Engine::kWallCheckInterval, 0u) << "the clock is read every kWallCheckInterval events";
+  EXPECT_GE(took, 0.05);
+  EXPECT_LT(took, 5.0) << "the guard must stop the run soon after the limit (sanitizer builds included)";
+  // Resumable like the other limits: the run continues where it stopped.
+  const RunResult more = e.run({std::nullopt, r.events + 10, std::nullopt});
+  EXPECT_EQ(more.status, RunStatus::kEventLimit);
+  EXPECT_EQ(more.events, r.events + 10);
+}
+
+TEST(Engine, WallLimitDoesNotStopAShortRun) {
+  Engine e;
+  int ran = 0;
+  for (int i = 0; i < 100; ++i) e.schedule_at(SimTime::from_ps(i), [&] { ++ran; });
+  RunLimits limits;
+  limits.max_wall_seconds = 60.0;
+  EXPECT_EQ(e.run(limits).status, RunStatus::kCompleted);
+  EXPECT_EQ(ran, 100);
 }
 
 TEST(Engine, CancelledEventDoesNotRun) {

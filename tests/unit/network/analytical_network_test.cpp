@@ -90,7 +90,7 @@ TEST(AnalyticalNetwork, PendingTransfersAreDescribed) {
   AnalyticalNetwork net(engine, fabric);
   engine.add_pending_source(net);
   net.start(0, 1, Bytes(1'000'000), nullptr);  // 1 us + 1 ms
-  const auto r = engine.run({.until = SimTime::zero() + Duration::from_us(501), .max_events = {}});
+  const auto r = engine.run({.until = SimTime::zero() + Duration::from_us(501), .max_events = {}, .max_wall_seconds = {}});
   EXPECT_EQ(r.status, core::RunStatus::kTimeLimit);
   EXPECT_EQ(r.pending_items, 1u);
   std::vector<std::string> lines;

@@ -119,7 +119,7 @@ TEST(FlowNetwork, PendingTransfersAreDescribed) {
   net.start(0, 2, Bytes(1'000'000), nullptr);
   net.start(1, 2, Bytes(3'000'000), nullptr);
   // Both join at 1 us and get 0.5 GB/s: at 401 us each has sent 200 kB.
-  const auto r = engine.run({.until = SimTime::zero() + Duration::from_us(401), .max_events = {}});
+  const auto r = engine.run({.until = SimTime::zero() + Duration::from_us(401), .max_events = {}, .max_wall_seconds = {}});
   EXPECT_EQ(r.status, core::RunStatus::kTimeLimit);
   EXPECT_EQ(r.pending_items, 2u);
   std::vector<std::string> lines;
