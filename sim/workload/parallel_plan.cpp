@@ -91,6 +91,7 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
   }
   if (p.schedule == PipelineSchedule::kInterleaved) {
     if (p.virtual_stages < 2) add("virtual_stages", "the interleaved schedule needs virtual_stages >= 2");
+    if (p.pp < 2) add("schedule", "the interleaved schedule needs pp >= 2 (with pp = 1, set virtual_stages: 1 and schedule: 1f1b)");
     if (p.global_batch % (p.micro_batch * p.dp) == 0 && p.microbatches() % p.pp != 0) {
       add("global_batch", "the interleaved schedule needs micro-batches (" + str(p.microbatches()) + ") to be a multiple of pp=" + str(p.pp));
     }

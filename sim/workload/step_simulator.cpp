@@ -66,7 +66,11 @@ class Builder {
     }
     for (std::size_t i = 0; i < streams_.size(); ++i) emit_rank(i);
     link_pipeline();
-    for (const auto& rs : streams_) prog_.executed_flops_per_rank = std::max(prog_.executed_flops_per_rank, rs.flops);
+    // Mean over the simulated ranks: in symmetric expansion each stands for the same number of GPUs, so
+    // the mean times all GPUs is the step's executed total (stages differ: embedding, output layer).
+    double sum = 0.0;
+    for (const auto& rs : streams_) sum += rs.flops;
+    prog_.executed_flops_per_rank = streams_.empty() ? 0.0 : sum / static_cast<double>(streams_.size());
     return std::move(prog_);
   }
 

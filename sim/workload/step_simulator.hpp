@@ -70,7 +70,7 @@ struct StepProgram {
   std::vector<std::int64_t> ranks;     // simulated ranks
   std::vector<core::StreamIndex> compute_stream;  // per simulated rank
   std::vector<std::int32_t> rendezvous_size;      // members per collective instance (full expansion)
-  double executed_flops_per_rank = 0.0;           // max over simulated ranks (Op::hardware_flops)
+  double executed_flops_per_rank = 0.0;           // mean over simulated ranks (Op::hardware_flops)
 };
 
 // Size guard. A step's task graph grows with simulated ranks x micro-batches x layers: a plan with

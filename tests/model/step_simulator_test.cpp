@@ -407,3 +407,19 @@ TEST(StepSimulator, FsdpGathersAndReducesEachBlockOnOneStream) {
 
 }  // namespace
 }  // namespace mfusim::workload
+
+namespace mfusim::workload {
+namespace {
+
+// Without recomputation the executed FLOPs are the model FLOPs, so HFU = MFU, also when pipeline
+// stages carry different work (the last one has the output layer): HFU counts every GPU's work, not
+// the busiest stage's times the GPU count.
+TEST(StepSimulator, HfuEqualsMfuWithoutRecomputationAcrossUnevenStages) {
+  ModelSpec m = tiny_model(8);
+  m.vocab = 32000;  // a large output layer on the last stage only
+  const Outcome r = simulate(m, plan(1, 4, 1, 8));
+  EXPECT_NEAR(r.result.hfu / r.result.mfu, 1.0, 1e-9) << "hfu " << r.result.hfu << " mfu " << r.result.mfu;
+}
+
+}  // namespace
+}  // namespace mfusim::workload
