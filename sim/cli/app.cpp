@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 #include "cli/collective_command.hpp"
+#include "cli/search_command.hpp"
 #include "cli/training_summary.hpp"
 #include "cli/validate_command.hpp"
 
@@ -174,6 +175,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
 
   CollectiveCommandOptions collective_opts;
   auto* collective_cmd = add_collective_command(app, collective_opts);
+  SearchCommandOptions search_opts;
+  auto* search_cmd = add_search_command(app, search_opts);
 
   struct Planned {
     const char* name;
@@ -188,7 +191,6 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
 
   const Planned planned[] = {
       {"sweep", "run a scenario over a grid of parameter values", "#8 (what-if studies)"},
-      {"search", "find the best parallel plan for a model on a cluster", "#9 (mfusim search)"},
   };
   std::vector<std::pair<CLI::App*, const Planned*>> planned_cmds;
   std::vector<std::string> planned_args;
@@ -211,6 +213,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (run_cmd->parsed()) return command_run(run, out, log);
     if (validate_cmd->parsed()) return command_validate(validate, out);
     if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
+    if (search_cmd->parsed()) return run_search_command(search_opts, out, err);
     if (describe_cmd->parsed()) {
       if (topic == "topology") {
         if (describe_file.empty()) throw core::InputError("describe topology: give the topology file, e.g. topologies/dgx-h100-superpod.yaml");
