@@ -100,7 +100,6 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
     return 0;
   }
   if (r.ranking.empty()) {
-    err << line;
     throw core::InputError(o.scenario + ": " + scenario::nothing_feasible_message(r));
   }
   if (o.csv_path == "-") {
