@@ -110,7 +110,7 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   out << "search     " << r.scenario << " (" << o.scenario << "), " << r.gpus << " GPUs, " << fixed(r.memory_capacity / kGiB, 1)
       << " GiB per GPU\n";
   out << "plans      " << r.enumerated << " enumerated: " << r.invalid << " invalid, " << r.out_of_memory << " out of memory, "
-      << r.dominated << " dominated (more recomputation than needed), " << r.simulated << " simulated (analytical collectives), " << r.refined << " re-simulated"
+      << r.dominated << " dominated (more recomputation than needed), " << r.simulated << " simulated (" << r.simulations << " step simulations, analytical collectives), " << r.refined << " re-simulated"
       << (r.refine_fidelity == scenario::Fidelity::kFlow ? " (flow collectives)" : " (the scenario's fidelity is analytical)");
   if (r.errors > 0) out << ", " << r.errors << " failed";
   out << "\n\n";

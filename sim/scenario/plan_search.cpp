@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <cstdint>
 #include <numeric>
 
 #include "compute/kernel_cost_model.hpp"
@@ -472,8 +473,42 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
     }
   };
   if (o.dry_run) return result;
-  run_phase(survivors, Fidelity::kAnalytical, "simulating", false);
+  // Plans whose step programs are identical are simulated once: the step simulator treats ZeRO-2 exactly
+  // as ZeRO-1 (gradients reduce-scattered, parameters all-gathered; ZeRO-2 only saves memory), so a
+  // zero2 plan takes its zero1 twin's result (and ranks by memory against it).
+  std::vector<std::size_t> unique, twin_of(result.plans.size(), SIZE_MAX);
+  {
+    std::map<std::string, std::size_t> seen;
+    auto program_key = [](const PlanEvaluation& e) {
+      PlanCandidate c = e.candidate;
+      if (c.plan.sharding == Sharding::kGradients) c.plan.sharding = Sharding::kOptimizer;
+      return plan_string(c);
+    };
+    for (auto i : survivors) {
+      const auto [it, inserted] = seen.emplace(program_key(result.plans[i]), i);
+      if (inserted) unique.push_back(i);
+      else twin_of[i] = it->second;
+    }
+  }
+  run_phase(unique, Fidelity::kAnalytical, "simulating", false);
+  for (auto i : survivors) {
+    if (twin_of[i] == SIZE_MAX) continue;
+    auto& e = result.plans[i];
+    const auto& twin = result.plans[twin_of[i]];
+    e.status = twin.status;
+    if (twin.status != PlanStatus::kOk) {
+      e.reason = twin.reason;
+      ++result.errors;
+      continue;
+    }
+    e.analytical_step_time = twin.analytical_step_time;
+    e.step_time = twin.step_time;
+    e.mfu = twin.mfu;
+    e.breakdown = twin.breakdown;
+    e.reason = "step simulated once for it and " + twin.name + " (the same step program)";
+  }
   result.simulated = survivors.size();
+  result.simulations = unique.size();
 
   auto ranked = [&result]() {
     std::vector<std::size_t> r;

@@ -27,7 +27,9 @@
 //   2b. recomputation: a plan that fits with less recomputation (none < selective < full) and is
 //      otherwise identical is never slower (recomputation only adds kernels to the backward pass; memory
 //      does not enter the step time), so the plans with more are not simulated (status dominated);
-//   3. every survivor simulated with analytical collectives (symmetric expansion), in parallel;
+//   3. every survivor simulated with analytical collectives (symmetric expansion), in parallel; plans
+//      with identical step programs (zero1 / zero2 twins: the step simulator does not tell them apart)
+//      share one simulation;
 //   4. the best `refine` re-simulated at the scenario's own fidelity when that is not analytical
 //      (flow collectives); the final ranking puts those first, by their refined time, then the rest.
 //   Ties (equal step time in picoseconds) are broken by: lower peak memory, then fewer GPUs per model
@@ -109,6 +111,7 @@ struct SearchResult {
   std::vector<std::size_t> ranking;   // indices into plans (status ok), best first
   std::optional<std::size_t> scenario_plan;  // index of the scenario's own plan
   std::size_t enumerated = 0, invalid = 0, out_of_memory = 0, dominated = 0, simulated = 0, refined = 0, errors = 0;
+  std::size_t simulations = 0;  // step simulations run at analytical fidelity (identical programs share one)
 };
 
 // Throws core::InputError for a bad scenario, a bad --fix / --set or bad limits. A search in which no
