@@ -31,17 +31,21 @@ std::string pad(std::string s, std::size_t width, bool right = true) {
 }  // namespace
 
 CLI::App* add_search_command(CLI::App& app, SearchCommandOptions& o) {
-  auto* c = app.add_subcommand("search", "find the best parallel plan for the scenario's model, cluster and global batch");
-  c->add_option("scenario", o.scenario, "training scenario YAML file (its plan is one candidate among many)")->required();
+  auto* c =
+      app.add_subcommand("search", "find the best parallel plan for the scenario's model, cluster and global batch");
+  c->add_option("scenario", o.scenario, "training scenario YAML file (its plan is one candidate among many)")
+      ->required();
   c->add_option("--top", o.top, "plans to list (default 10)");
   c->add_option("--csv", o.csv_path, "write every enumerated plan with its status and result to FILE ('-' for stdout)");
   c->add_option("--fix", o.fixes, "pin a plan key, e.g. parallel.tp=8 or training.recompute=full (repeatable)")
       ->type_name("KEY=VALUE");
-  c->add_option("--set", o.overrides, "override a scenario key before the search: key.path=value")->type_name("KEY=VALUE");
+  c->add_option("--set", o.overrides, "override a scenario key before the search: key.path=value")
+      ->type_name("KEY=VALUE");
   c->add_option("--max-tp", o.max_tp, "largest tp (default: the GPUs of one NVLink domain)");
   c->add_option("--max-pp", o.max_pp, "largest pp (default: the layer count)");
   c->add_option("--max-cp", o.max_cp, "largest cp (default: seq / 1024 tokens per rank)");
-  c->add_option("--max-virtual-stages", o.max_virtual_stages, "largest number of interleaved chunks per stage (default: no limit)");
+  c->add_option("--max-virtual-stages", o.max_virtual_stages,
+                "largest number of interleaved chunks per stage (default: no limit)");
   c->add_option("--min-micro-batch", o.min_micro_batch, "smallest micro-batch (default 1)");
   c->add_option("--max-micro-batch", o.max_micro_batch, "largest micro-batch (default 16)");
   c->add_option("--refine", o.refine, "re-simulate the best N at the scenario's fidelity (default 16)");
@@ -92,10 +96,12 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
     }
   }
   char line[256];
-  std::snprintf(line, sizeof line, "search: %zu plans in %.2f s on %u thread%s\n", r.enumerated, wall, threads, threads == 1 ? "" : "s");
+  std::snprintf(line, sizeof line, "search: %zu plans in %.2f s on %u thread%s\n", r.enumerated, wall, threads,
+                threads == 1 ? "" : "s");
   if (o.dry_run) {
     out << "dry run    " << r.enumerated << " plans enumerated: " << r.invalid << " invalid, " << r.out_of_memory
-        << " out of memory, " << r.dominated << " dominated, " << (r.enumerated - r.invalid - r.out_of_memory - r.dominated) << " to simulate\n";
+        << " out of memory, " << r.dominated << " dominated, "
+        << (r.enumerated - r.invalid - r.out_of_memory - r.dominated) << " to simulate\n";
     err << line;
     return 0;
   }
@@ -107,11 +113,14 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
     return 0;
   }
 
-  out << "search     " << r.scenario << " (" << o.scenario << "), " << r.gpus << " GPUs, " << fixed(r.memory_capacity / kGiB, 1)
-      << " GiB per GPU\n";
-  out << "plans      " << r.enumerated << " enumerated: " << r.invalid << " invalid, " << r.out_of_memory << " out of memory, "
-      << r.dominated << " dominated (more recomputation than needed), " << r.simulated << " simulated (" << r.simulations << " step simulations, analytical collectives), " << r.refined << " re-simulated"
-      << (r.refine_fidelity == scenario::Fidelity::kFlow ? " (flow collectives)" : " (the scenario's fidelity is analytical)");
+  out << "search     " << r.scenario << " (" << o.scenario << "), " << r.gpus << " GPUs, "
+      << fixed(r.memory_capacity / kGiB, 1) << " GiB per GPU\n";
+  out << "plans      " << r.enumerated << " enumerated: " << r.invalid << " invalid, " << r.out_of_memory
+      << " out of memory, " << r.dominated << " dominated (more recomputation than needed), " << r.simulated
+      << " simulated (" << r.simulations << " step simulations, analytical collectives), " << r.refined
+      << " re-simulated"
+      << (r.refine_fidelity == scenario::Fidelity::kFlow ? " (flow collectives)"
+                                                         : " (the scenario's fidelity is analytical)");
   if (r.errors > 0) out << ", " << r.errors << " failed";
   out << "\n\n";
 
@@ -123,11 +132,31 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   static const Column kColumns[] = {
       {"compute", [](const workload::StepBreakdown& b) { return b.compute.seconds(); }},
       {"recomp", [](const workload::StepBreakdown& b) { return b.recompute.seconds(); }},
-      {"tp comm", [](const workload::StepBreakdown& b) { auto i = b.exposed.find(workload::Dim::kTp); return i == b.exposed.end() ? 0.0 : i->second.seconds(); }},
-      {"cp comm", [](const workload::StepBreakdown& b) { auto i = b.exposed.find(workload::Dim::kCp); return i == b.exposed.end() ? 0.0 : i->second.seconds(); }},
-      {"ep comm", [](const workload::StepBreakdown& b) { auto i = b.exposed.find(workload::Dim::kEp); return i == b.exposed.end() ? 0.0 : i->second.seconds(); }},
-      {"pp comm", [](const workload::StepBreakdown& b) { auto i = b.exposed.find(workload::Dim::kPp); return i == b.exposed.end() ? 0.0 : i->second.seconds(); }},
-      {"dp comm", [](const workload::StepBreakdown& b) { auto i = b.exposed.find(workload::Dim::kDp); return i == b.exposed.end() ? 0.0 : i->second.seconds(); }},
+      {"tp comm",
+       [](const workload::StepBreakdown& b) {
+         auto i = b.exposed.find(workload::Dim::kTp);
+         return i == b.exposed.end() ? 0.0 : i->second.seconds();
+       }},
+      {"cp comm",
+       [](const workload::StepBreakdown& b) {
+         auto i = b.exposed.find(workload::Dim::kCp);
+         return i == b.exposed.end() ? 0.0 : i->second.seconds();
+       }},
+      {"ep comm",
+       [](const workload::StepBreakdown& b) {
+         auto i = b.exposed.find(workload::Dim::kEp);
+         return i == b.exposed.end() ? 0.0 : i->second.seconds();
+       }},
+      {"pp comm",
+       [](const workload::StepBreakdown& b) {
+         auto i = b.exposed.find(workload::Dim::kPp);
+         return i == b.exposed.end() ? 0.0 : i->second.seconds();
+       }},
+      {"dp comm",
+       [](const workload::StepBreakdown& b) {
+         auto i = b.exposed.find(workload::Dim::kDp);
+         return i == b.exposed.end() ? 0.0 : i->second.seconds();
+       }},
       {"bubble", [](const workload::StepBreakdown& b) { return b.bubble.seconds(); }},
       {"optim", [](const workload::StepBreakdown& b) { return b.optimizer.seconds(); }},
       {"other", [](const workload::StepBreakdown& b) { return b.other.seconds(); }},
@@ -144,24 +173,28 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   }
   std::size_t name_width = 4;
   for (std::size_t k = 0; k < shown; ++k) name_width = std::max(name_width, r.plans[r.ranking[k]].name.size());
-  std::string header = pad("#", 4) + "  " + pad("plan", name_width, false) + pad("step s", 9) + pad("MFU", 7) + pad("mem GiB", 8);
+  std::string header =
+      pad("#", 4) + "  " + pad("plan", name_width, false) + pad("step s", 9) + pad("MFU", 7) + pad("mem GiB", 8);
   for (const auto* c : columns) header += pad(c->title, 9);
   out << header << "\n";
   for (std::size_t k = 0; k < shown; ++k) {
     const auto& e = r.plans[r.ranking[k]];
-    std::string row = pad(std::to_string(k + 1), 4) + "  " + pad(e.name, name_width, false) + pad(fixed(e.step_time.seconds(), 3), 9) +
-                      pad(fixed(e.mfu, 3), 7) + pad(fixed(e.peak_memory_bytes / kGiB, 1), 8);
+    std::string row = pad(std::to_string(k + 1), 4) + "  " + pad(e.name, name_width, false) +
+                      pad(fixed(e.step_time.seconds(), 3), 9) + pad(fixed(e.mfu, 3), 7) +
+                      pad(fixed(e.peak_memory_bytes / kGiB, 1), 8);
     for (const auto* c : columns) row += pad(fixed(c->get(e.breakdown), 3), 9);
-    out << row << (e.refined ? "" : (r.refined > 0 ? "  (analytical)" : "")) << (e.scenario_plan ? "  <- scenario's plan" : "") << "\n";
+    out << row << (e.refined ? "" : (r.refined > 0 ? "  (analytical)" : ""))
+        << (e.scenario_plan ? "  <- scenario's plan" : "") << "\n";
   }
-  out << "breakdown: seconds on the bottleneck stage; comm = exposed communication; MFU in Megatron's FLOP convention\n\n";
+  out << "breakdown: seconds on the bottleneck stage; comm = exposed communication; MFU in Megatron's FLOP "
+         "convention\n\n";
 
   if (r.scenario_plan) {
     const auto& e = r.plans[*r.scenario_plan];
     out << "scenario's plan  " << e.name << ": ";
     if (e.status == scenario::PlanStatus::kOk) {
-      out << "rank " << e.rank << " of " << r.ranking.size() << ", " << fixed(e.step_time.seconds(), 3) << " s, MFU " << fixed(e.mfu, 3)
-          << "\n";
+      out << "rank " << e.rank << " of " << r.ranking.size() << ", " << fixed(e.step_time.seconds(), 3) << " s, MFU "
+          << fixed(e.mfu, 3) << "\n";
     } else {
       out << scenario::to_string(e.status) << ": " << e.reason << "\n";
     }

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
-#include <cstdint>
 #include <numeric>
 
 #include "compute/kernel_cost_model.hpp"
@@ -31,21 +31,27 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Plan keys the search enumerates (a --fix pins them) and the other plan keys a --fix may set (they keep
 // the scenario's value otherwise).
 const std::vector<std::string>& searched_keys() {
-  static const std::vector<std::string> keys{
-      "parallel.tp",       "parallel.cp",       "parallel.pp",     "parallel.dp",
-      "parallel.ep",       "parallel.virtual_stages", "parallel.schedule", "parallel.sharding",
-      "parallel.sequence_parallel", "training.micro_batch", "training.recompute"};
+  static const std::vector<std::string> keys{"parallel.tp",          "parallel.cp",       "parallel.pp",
+                                             "parallel.dp",          "parallel.ep",       "parallel.virtual_stages",
+                                             "parallel.schedule",    "parallel.sharding", "parallel.sequence_parallel",
+                                             "training.micro_batch", "training.recompute"};
   return keys;
 }
 const std::vector<std::string>& other_plan_keys() {
-  static const std::vector<std::string> keys{
-      "parallel.expert_tp",          "parallel.order",           "parallel.cp_kind",
-      "parallel.moe_imbalance",      "parallel.overlap_grad_reduce", "parallel.overlap_param_gather",
-      "parallel.tp_comm_overlap",    "parallel.bucket_size"};
+  static const std::vector<std::string> keys{"parallel.expert_tp",
+                                             "parallel.order",
+                                             "parallel.cp_kind",
+                                             "parallel.moe_imbalance",
+                                             "parallel.overlap_grad_reduce",
+                                             "parallel.overlap_param_gather",
+                                             "parallel.tp_comm_overlap",
+                                             "parallel.bucket_size"};
   return keys;
 }
 
-std::string str(std::int64_t v) { return std::to_string(v); }
+std::string str(std::int64_t v) {
+  return std::to_string(v);
+}
 
 std::string gib(double bytes) {
   char buf[32];
@@ -56,8 +62,10 @@ std::string gib(double bytes) {
 std::string seconds(core::Duration d) {
   char buf[32];
   const double s = d.seconds();
-  if (std::fabs(s) >= 1.0) std::snprintf(buf, sizeof buf, "%.3f s", s);
-  else std::snprintf(buf, sizeof buf, "%.1f ms", s * 1e3);
+  if (std::fabs(s) >= 1.0)
+    std::snprintf(buf, sizeof buf, "%.3f s", s);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f ms", s * 1e3);
   return buf;
 }
 
@@ -75,27 +83,38 @@ std::vector<std::int64_t> divisors(std::int64_t n) {
 
 std::string_view sharding_token(Sharding s) {
   switch (s) {
-    case Sharding::kNone: return "zero0";
-    case Sharding::kOptimizer: return "zero1";
-    case Sharding::kGradients: return "zero2";
-    case Sharding::kParameters: return "zero3";
+    case Sharding::kNone:
+      return "zero0";
+    case Sharding::kOptimizer:
+      return "zero1";
+    case Sharding::kGradients:
+      return "zero2";
+    case Sharding::kParameters:
+      return "zero3";
   }
   return "?";
 }
 std::string_view sharding_key(Sharding s) {
   switch (s) {
-    case Sharding::kNone: return "none";
-    case Sharding::kOptimizer: return "optimizer";
-    case Sharding::kGradients: return "gradients";
-    case Sharding::kParameters: return "parameters";
+    case Sharding::kNone:
+      return "none";
+    case Sharding::kOptimizer:
+      return "optimizer";
+    case Sharding::kGradients:
+      return "gradients";
+    case Sharding::kParameters:
+      return "parameters";
   }
   return "?";
 }
 std::string_view recompute_name(Recompute r) {
   switch (r) {
-    case Recompute::kNone: return "none";
-    case Recompute::kSelective: return "selective";
-    case Recompute::kFull: return "full";
+    case Recompute::kNone:
+      return "none";
+    case Recompute::kSelective:
+      return "selective";
+    case Recompute::kFull:
+      return "full";
   }
   return "?";
 }
@@ -162,7 +181,8 @@ std::string fix_key(const std::string& fix) {
   std::string message = "--fix " + fix + ": '" + key + "' is not a plan key";
   std::optional<std::string> suggestion;
   for (const auto& k : valid) {
-    if (k.size() > key.size() && k.compare(k.size() - key.size(), key.size(), key) == 0 && k[k.size() - key.size() - 1] == '.') {
+    if (k.size() > key.size() && k.compare(k.size() - key.size(), key.size(), key) == 0 &&
+        k[k.size() - key.size() - 1] == '.') {
       suggestion = k;
       break;
     }
@@ -178,8 +198,8 @@ void check_pin(const std::string& key, std::int64_t value, std::int64_t gpus, bo
   if (divides_gpus && gpus % value != 0) {
     std::string valid;
     for (auto d : divisors(gpus)) valid += (valid.empty() ? "" : ", ") + str(d);
-    throw core::InputError("--fix " + key + "=" + str(value) + ": " + str(value) + " does not divide the cluster's " + str(gpus) +
-                           " GPUs (valid: " + valid + ")");
+    throw core::InputError("--fix " + key + "=" + str(value) + ": " + str(value) + " does not divide the cluster's " +
+                           str(gpus) + " GPUs (valid: " + valid + ")");
   }
 }
 
@@ -193,8 +213,8 @@ std::string plan_string(const PlanCandidate& c) {
   const auto& p = c.plan;
   std::string s = "tp=" + str(p.tp);
   if (p.tp > 1 && !p.sequence_parallel) s += "/no-sp";
-  s += " cp=" + str(p.cp) + " pp=" + str(p.pp) + " v=" + str(p.virtual_stages) + " dp=" + str(p.dp) + " ep=" + str(p.ep) +
-       " mb=" + str(p.micro_batch) + " ";
+  s += " cp=" + str(p.cp) + " pp=" + str(p.pp) + " v=" + str(p.virtual_stages) + " dp=" + str(p.dp) +
+       " ep=" + str(p.ep) + " mb=" + str(p.micro_batch) + " ";
   s += p.pp > 1 ? std::string(workload::to_string(p.schedule)) : std::string("no-pp");
   s += " " + std::string(sharding_token(p.sharding)) + " rc=" + std::string(recompute_name(c.recompute));
   return s;
@@ -217,11 +237,16 @@ std::vector<std::string> plan_overrides(const PlanCandidate& c) {
 
 std::string_view to_string(PlanStatus s) {
   switch (s) {
-    case PlanStatus::kOk: return "ok";
-    case PlanStatus::kInvalid: return "invalid";
-    case PlanStatus::kOutOfMemory: return "oom";
-    case PlanStatus::kDominated: return "dominated";
-    case PlanStatus::kError: return "error";
+    case PlanStatus::kOk:
+      return "ok";
+    case PlanStatus::kInvalid:
+      return "invalid";
+    case PlanStatus::kOutOfMemory:
+      return "oom";
+    case PlanStatus::kDominated:
+      return "dominated";
+    case PlanStatus::kError:
+      return "error";
   }
   return "?";
 }
@@ -245,9 +270,12 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   check_limit("--max-micro-batch", o.max_micro_batch, 1);
   check_limit("--min-micro-batch", o.min_micro_batch, 1);
   if (o.min_micro_batch > o.max_micro_batch) {
-    throw core::InputError("--min-micro-batch " + str(o.min_micro_batch) + " is above --max-micro-batch " + str(o.max_micro_batch));
+    throw core::InputError("--min-micro-batch " + str(o.min_micro_batch) + " is above --max-micro-batch " +
+                           str(o.max_micro_batch));
   }
-  for (auto [flag, v] : {std::pair{"--max-tp", o.max_tp}, {"--max-pp", o.max_pp}, {"--max-cp", o.max_cp},
+  for (auto [flag, v] : {std::pair{"--max-tp", o.max_tp},
+                         {"--max-pp", o.max_pp},
+                         {"--max-cp", o.max_cp},
                          {"--max-virtual-stages", o.max_virtual_stages}}) {
     check_limit(flag, v, 0);
   }
@@ -256,12 +284,14 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   std::vector<std::string> fixed;
   for (const auto& f : o.fixes) {
     const auto key = fix_key(f);
-    if (std::find(fixed.begin(), fixed.end(), key) != fixed.end()) throw core::InputError("--fix " + f + ": " + key + " is fixed twice");
+    if (std::find(fixed.begin(), fixed.end(), key) != fixed.end())
+      throw core::InputError("--fix " + f + ": " + key + " is fixed twice");
     fixed.push_back(key);
     config::apply_override(root, f, "--fix");
   }
   const Scenario base = build_scenario(root, source, /*check_plan=*/false);
-  if (!base.training) throw core::InputError(source + ": search needs a training scenario (sections cluster, model, parallel, training)");
+  if (!base.training)
+    throw core::InputError(source + ": search needs a training scenario (sections cluster, model, parallel, training)");
   const TrainingSetup& t = *base.training;
   const auto& model = t.model;
   const std::int64_t gpus = static_cast<std::int64_t>(t.topology.gpu_count());
@@ -274,8 +304,10 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   if (is_fixed("parallel.pp")) check_pin("parallel.pp", *(pin.pp = t.plan.pp), gpus, true);
   if (is_fixed("parallel.dp")) check_pin("parallel.dp", *(pin.dp = t.plan.dp), gpus, true);
   if (is_fixed("parallel.ep")) check_pin("parallel.ep", *(pin.ep = t.plan.ep), gpus, false);
-  if (is_fixed("parallel.virtual_stages")) check_pin("parallel.virtual_stages", *(pin.virtual_stages = t.plan.virtual_stages), gpus, false);
-  if (is_fixed("training.micro_batch")) check_pin("training.micro_batch", *(pin.micro_batch = t.plan.micro_batch), gpus, false);
+  if (is_fixed("parallel.virtual_stages"))
+    check_pin("parallel.virtual_stages", *(pin.virtual_stages = t.plan.virtual_stages), gpus, false);
+  if (is_fixed("training.micro_batch"))
+    check_pin("training.micro_batch", *(pin.micro_batch = t.plan.micro_batch), gpus, false);
   if (is_fixed("parallel.schedule")) pin.schedule = t.plan.schedule;
   if (is_fixed("parallel.sharding")) pin.sharding = t.plan.sharding;
   if (is_fixed("parallel.sequence_parallel")) pin.sequence_parallel = t.plan.sequence_parallel;
@@ -297,7 +329,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   result.refine_fidelity = t.collectives;
   std::vector<PlanCandidate> candidates;
 
-  const std::array<Sharding, 4> shardings{Sharding::kNone, Sharding::kOptimizer, Sharding::kGradients, Sharding::kParameters};
+  const std::array<Sharding, 4> shardings{Sharding::kNone, Sharding::kOptimizer, Sharding::kGradients,
+                                          Sharding::kParameters};
   const std::array<Recompute, 3> recomputes{Recompute::kNone, Recompute::kSelective, Recompute::kFull};
   for (std::int64_t tp : divisors(gpus)) {
     if (pin.tp ? tp != *pin.tp : tp > max_tp) continue;
@@ -414,7 +447,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
     if (memory.total_bytes > t.memory_capacity) {
       e.status = PlanStatus::kOutOfMemory;
       std::string largest;
-      for (const auto& item : memory.largest()) largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
+      for (const auto& item : memory.largest())
+        largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
       e.reason = gib(memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " (largest: " + largest + ")";
       ++result.out_of_memory;
       continue;
@@ -440,7 +474,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
         continue;
       }
       e.status = PlanStatus::kDominated;
-      e.reason = "the same plan with rc=" + std::string(recompute_name(best.first)) + " fits and recomputes less (never slower)";
+      e.reason = "the same plan with rc=" + std::string(recompute_name(best.first)) +
+                 " fits and recomputes less (never slower)";
       ++result.dominated;
     }
     survivors = std::move(kept);
@@ -486,8 +521,10 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
     };
     for (auto i : survivors) {
       const auto [it, inserted] = seen.emplace(program_key(result.plans[i]), i);
-      if (inserted) unique.push_back(i);
-      else twin_of[i] = it->second;
+      if (inserted)
+        unique.push_back(i);
+      else
+        twin_of[i] = it->second;
     }
   }
   run_phase(unique, Fidelity::kAnalytical, "simulating", false);
@@ -527,8 +564,9 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
 
   // 4: the best at the scenario's own fidelity.
   if (t.collectives != Fidelity::kAnalytical && o.refine > 0 && !result.ranking.empty()) {
-    std::vector<std::size_t> top(result.ranking.begin(),
-                                 result.ranking.begin() + static_cast<std::ptrdiff_t>(std::min(o.refine, result.ranking.size())));
+    std::vector<std::size_t> top(
+        result.ranking.begin(),
+        result.ranking.begin() + static_cast<std::ptrdiff_t>(std::min(o.refine, result.ranking.size())));
     std::sort(top.begin(), top.end());
     run_phase(top, t.collectives, "refining", true);
     for (auto i : top) result.refined += result.plans[i].refined ? std::size_t{1} : std::size_t{0};
@@ -572,7 +610,8 @@ std::string explain_win(const PlanEvaluation& best, const PlanEvaluation& runner
     diffs.emplace_back("pipeline bubble", y.bubble - x.bubble);
     diffs.emplace_back("optimizer", y.optimizer - x.optimizer);
     diffs.emplace_back("other", y.other - x.other);
-    for (auto d : {workload::Dim::kTp, workload::Dim::kCp, workload::Dim::kEp, workload::Dim::kDp, workload::Dim::kPp}) {
+    for (auto d :
+         {workload::Dim::kTp, workload::Dim::kCp, workload::Dim::kEp, workload::Dim::kDp, workload::Dim::kPp}) {
       auto get = [d](const workload::StepBreakdown& s) {
         const auto it = s.exposed.find(d);
         return it == s.exposed.end() ? core::Duration::zero() : it->second;
@@ -597,9 +636,12 @@ std::string explain_win(const PlanEvaluation& best, const PlanEvaluation& runner
     } else {
       const auto& p = best.candidate.plan;
       const auto& q = runner_up.candidate.plan;
-      if (p.tp * p.cp * p.pp != q.tp * q.cp * q.pp) line += "fewer GPUs per model replica";
-      else if (best.candidate.recompute != runner_up.candidate.recompute) line += "less recomputation";
-      else line += "the plan's name (alphabetical)";
+      if (p.tp * p.cp * p.pp != q.tp * q.cp * q.pp)
+        line += "fewer GPUs per model replica";
+      else if (best.candidate.recompute != runner_up.candidate.recompute)
+        line += "less recomputation";
+      else
+        line += "the plan's name (alphabetical)";
     }
   }
   return line;
@@ -607,17 +649,20 @@ std::string explain_win(const PlanEvaluation& best, const PlanEvaluation& runner
 
 std::string nothing_feasible_message(const SearchResult& r) {
   std::string m = "no feasible plan: " + std::to_string(r.enumerated) + " enumerated, " + std::to_string(r.invalid) +
-                  " break a plan rule, " + std::to_string(r.out_of_memory) + " do not fit in " + gib(r.memory_capacity) +
-                  ", " + std::to_string(r.errors) + " failed to simulate";
+                  " break a plan rule, " + std::to_string(r.out_of_memory) + " do not fit in " +
+                  gib(r.memory_capacity) + ", " + std::to_string(r.errors) + " failed to simulate";
   // The most common rule (first problem's key and message start) and the smallest memory need.
   std::map<std::string, std::size_t> rules;
   const PlanEvaluation* smallest = nullptr;
   for (const auto& e : r.plans) {
     if (e.status == PlanStatus::kInvalid) ++rules[e.reason.substr(0, e.reason.find(';'))];
-    if (e.status == PlanStatus::kOutOfMemory && (smallest == nullptr || e.peak_memory_bytes < smallest->peak_memory_bytes)) smallest = &e;
+    if (e.status == PlanStatus::kOutOfMemory &&
+        (smallest == nullptr || e.peak_memory_bytes < smallest->peak_memory_bytes))
+      smallest = &e;
   }
   if (!rules.empty()) {
-    const auto top = std::max_element(rules.begin(), rules.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    const auto top =
+        std::max_element(rules.begin(), rules.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
     m += "; most common rule broken (" + std::to_string(top->second) + " plans): " + top->first;
   }
   if (smallest != nullptr) m += "; smallest memory need: " + smallest->name + " needs " + smallest->reason;
@@ -627,7 +672,8 @@ std::string nothing_feasible_message(const SearchResult& r) {
 
 std::string search_csv(const SearchResult& r) {
   std::string out =
-      "index,plan,status,reason,tp,cp,pp,virtual_stages,dp,ep,micro_batch,schedule,sharding,recompute,sequence_parallel,"
+      "index,plan,status,reason,tp,cp,pp,virtual_stages,dp,ep,micro_batch,schedule,sharding,recompute,sequence_"
+      "parallel,"
       "scenario_plan,peak_memory_gib,analytical_step_time_s,step_time_s,refined,mfu,rank,compute_s,recompute_s,"
       "exposed_tp_s,exposed_cp_s,exposed_ep_s,exposed_pp_s,exposed_dp_s,bubble_s,optimizer_s,other_s\n";
   auto quoted = [](const std::string& s) {
@@ -643,11 +689,11 @@ std::string search_csv(const SearchResult& r) {
   for (std::size_t i = 0; i < r.plans.size(); ++i) {
     const auto& e = r.plans[i];
     const auto& p = e.candidate.plan;
-    out += str(static_cast<std::int64_t>(i)) + "," + quoted(e.name) + "," + std::string(to_string(e.status)) + "," + quoted(e.reason) +
-           "," + str(p.tp) + "," + str(p.cp) + "," + str(p.pp) + "," + str(p.virtual_stages) + "," + str(p.dp) + "," + str(p.ep) +
-           "," + str(p.micro_batch) + "," + std::string(workload::to_string(p.schedule)) + "," + std::string(sharding_key(p.sharding)) +
-           "," + std::string(recompute_name(e.candidate.recompute)) + "," + (p.sequence_parallel ? "true" : "false") + "," +
-           (e.scenario_plan ? "true" : "false") + ",";
+    out += str(static_cast<std::int64_t>(i)) + "," + quoted(e.name) + "," + std::string(to_string(e.status)) + "," +
+           quoted(e.reason) + "," + str(p.tp) + "," + str(p.cp) + "," + str(p.pp) + "," + str(p.virtual_stages) + "," +
+           str(p.dp) + "," + str(p.ep) + "," + str(p.micro_batch) + "," + std::string(workload::to_string(p.schedule)) +
+           "," + std::string(sharding_key(p.sharding)) + "," + std::string(recompute_name(e.candidate.recompute)) +
+           "," + (p.sequence_parallel ? "true" : "false") + "," + (e.scenario_plan ? "true" : "false") + ",";
     out += e.status == PlanStatus::kInvalid ? "," : num(e.peak_memory_bytes / kGiB) + ",";
     if (e.status != PlanStatus::kOk) {
       out += ",,,,,,,,,,,,,,\n";
@@ -658,11 +704,12 @@ std::string search_csv(const SearchResult& r) {
       const auto it = b.exposed.find(d);
       return it == b.exposed.end() ? 0.0 : it->second.seconds();
     };
-    out += num(e.analytical_step_time.seconds()) + "," + num(e.step_time.seconds()) + "," + (e.refined ? "true" : "false") + "," +
-           num(e.mfu) + "," + str(static_cast<std::int64_t>(e.rank)) + "," + num(b.compute.seconds()) + "," +
-           num(b.recompute.seconds()) + "," + num(exposed(workload::Dim::kTp)) + "," + num(exposed(workload::Dim::kCp)) + "," +
-           num(exposed(workload::Dim::kEp)) + "," + num(exposed(workload::Dim::kPp)) + "," + num(exposed(workload::Dim::kDp)) + "," +
-           num(b.bubble.seconds()) + "," + num(b.optimizer.seconds()) + "," + num(b.other.seconds()) + "\n";
+    out += num(e.analytical_step_time.seconds()) + "," + num(e.step_time.seconds()) + "," +
+           (e.refined ? "true" : "false") + "," + num(e.mfu) + "," + str(static_cast<std::int64_t>(e.rank)) + "," +
+           num(b.compute.seconds()) + "," + num(b.recompute.seconds()) + "," + num(exposed(workload::Dim::kTp)) + "," +
+           num(exposed(workload::Dim::kCp)) + "," + num(exposed(workload::Dim::kEp)) + "," +
+           num(exposed(workload::Dim::kPp)) + "," + num(exposed(workload::Dim::kDp)) + "," + num(b.bubble.seconds()) +
+           "," + num(b.optimizer.seconds()) + "," + num(b.other.seconds()) + "\n";
   }
   return out;
 }

@@ -72,18 +72,18 @@ std::string_view to_string(PlanStatus s);
 
 struct PlanEvaluation {
   PlanCandidate candidate;
-  std::string name;  // plan_string
+  std::string name;            // plan_string
   bool scenario_plan = false;  // the scenario's own plan
   PlanStatus status = PlanStatus::kOk;
-  std::string reason;          // invalid / oom / error: why
+  std::string reason;  // invalid / oom / error: why
   double peak_memory_bytes = 0.0;
   // Simulated (status ok):
   core::Duration analytical_step_time;  // analytical collectives
   core::Duration step_time;             // the refined time when refined, else the analytical one
   bool refined = false;
-  double mfu = 0.0;                     // Megatron convention, on step_time
-  workload::StepBreakdown breakdown;    // of the run that gave step_time
-  std::size_t rank = 0;                 // 1-based place in the ranking (0: not ranked)
+  double mfu = 0.0;                   // Megatron convention, on step_time
+  workload::StepBreakdown breakdown;  // of the run that gave step_time
+  std::size_t rank = 0;               // 1-based place in the ranking (0: not ranked)
 };
 
 struct SearchOptions {
@@ -105,11 +105,11 @@ struct SearchOptions {
 struct SearchResult {
   std::string scenario;  // name
   std::int64_t gpus = 0;
-  double memory_capacity = 0.0;  // bytes per GPU
+  double memory_capacity = 0.0;                      // bytes per GPU
   Fidelity refine_fidelity = Fidelity::kAnalytical;  // the scenario's collectives fidelity
-  std::vector<PlanEvaluation> plans;  // enumeration order; the scenario's plan last if outside the space
-  std::vector<std::size_t> ranking;   // indices into plans (status ok), best first
-  std::optional<std::size_t> scenario_plan;  // index of the scenario's own plan
+  std::vector<PlanEvaluation> plans;                 // enumeration order; the scenario's plan last if outside the space
+  std::vector<std::size_t> ranking;                  // indices into plans (status ok), best first
+  std::optional<std::size_t> scenario_plan;          // index of the scenario's own plan
   std::size_t enumerated = 0, invalid = 0, out_of_memory = 0, dominated = 0, simulated = 0, refined = 0, errors = 0;
   std::size_t simulations = 0;  // step simulations run at analytical fidelity (identical programs share one)
 };

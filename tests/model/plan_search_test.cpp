@@ -109,7 +109,8 @@ TEST(PlanSearch, ResultsDoNotDependOnTheThreadCount) {
 
 TEST(PlanSearch, RecomputationIsDominatedWhenLessFits) {
   SearchOptions o;
-  o.fixes = {"parallel.tp=2", "parallel.pp=1", "parallel.cp=1", "parallel.sharding=optimizer", "training.micro_batch=1"};
+  o.fixes = {"parallel.tp=2", "parallel.pp=1", "parallel.cp=1", "parallel.sharding=optimizer",
+             "training.micro_batch=1"};
   const auto r = search_plans(kQuickstart, o);
   // One plan shape, three recompute variants; rc=none fits (the scenario itself runs it), so selective
   // and full are dominated and only rc=none is simulated.
@@ -183,8 +184,8 @@ TEST(PlanSearch, BadFixesAreInputErrors) {
 
 TEST(PlanSearch, NothingFeasibleIsReported) {
   SearchOptions o;
-  o.fixes = {"parallel.tp=1", "parallel.pp=1", "parallel.cp=1", "training.recompute=none", "parallel.sharding=none",
-             "training.micro_batch=4"};
+  o.fixes = {"parallel.tp=1",           "parallel.pp=1",          "parallel.cp=1",
+             "training.recompute=none", "parallel.sharding=none", "training.micro_batch=4"};
   const auto r = search_plans(kQuickstart, o);
   EXPECT_TRUE(r.ranking.empty());
   const auto m = nothing_feasible_message(r);
@@ -208,7 +209,8 @@ class PlanSearchSlow : public ::testing::TestWithParam<Published> {};
 
 std::string test_name(const ::testing::TestParamInfo<Published>& p) {
   std::string n = p.param.id;
-  std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  std::replace_if(
+      n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
   return n;
 }
 
@@ -224,12 +226,13 @@ TEST_P(PlanSearchSlow, PublishedPlanRanksInTheTopTenPercent) {
   const double share = static_cast<double>(own.rank) / static_cast<double>(r.ranking.size());
   if (GetParam().expect_top_ten_percent) {
     EXPECT_LE(share, 0.10) << GetParam().id << ": published plan " << own.name << " ranks " << own.rank << " of "
-                         << r.ranking.size() << " (" << own.step_time.seconds() << " s); best " << best.name << " "
-                         << best.step_time.seconds() << " s";
+                           << r.ranking.size() << " (" << own.step_time.seconds() << " s); best " << best.name << " "
+                           << best.step_time.seconds() << " s";
   }
   EXPECT_LE(best.step_time, own.step_time);
-  std::printf("%s: published %s rank %zu of %zu (%.1f%%), %.3f s; best %s %.3f s\n", GetParam().id, own.name.c_str(), own.rank,
-              r.ranking.size(), 100.0 * share, own.step_time.seconds(), best.name.c_str(), best.step_time.seconds());
+  std::printf("%s: published %s rank %zu of %zu (%.1f%%), %.3f s; best %s %.3f s\n", GetParam().id, own.name.c_str(),
+              own.rank, r.ranking.size(), 100.0 * share, own.step_time.seconds(), best.name.c_str(),
+              best.step_time.seconds());
 }
 
 INSTANTIATE_TEST_SUITE_P(Published, PlanSearchSlow,
