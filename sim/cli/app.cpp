@@ -3,6 +3,7 @@
 #include "cli/compare_command.hpp"
 #include "cli/step_timeline.hpp"
 #include "cli/sweep_command.hpp"
+#include "cli/search_command.hpp"
 #include "cli/training_summary.hpp"
 #include "cli/validate_command.hpp"
 
@@ -190,12 +191,9 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   auto* collective_cmd = add_collective_command(app, collective_opts);
   CompareOptions compare_opts;
   auto* compare_cmd = add_compare_command(app, compare_opts);
+  SearchCommandOptions search_opts;
+  auto* search_cmd = add_search_command(app, search_opts);
 
-  struct Planned {
-    const char* name;
-    const char* help;
-    const char* issue;
-  };
   ValidateOptions validate;
   auto* validate_cmd = app.add_subcommand("validate", "replay published training runs (published-runs/1) and report accuracy");
   validate_cmd->add_option("file", validate.file, "runs file, e.g. ../shared/validation/published-runs.yaml")->required();
@@ -206,16 +204,6 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   SweepCommandOptions sweep_opts;
   auto* sweep_cmd = add_sweep_command(app, sweep_opts);
 
-  const Planned planned[] = {
-      {"search", "find the best parallel plan for a model on a cluster", "#9 (mfusim search)"},
-  };
-  std::vector<std::pair<CLI::App*, const Planned*>> planned_cmds;
-  std::vector<std::string> planned_args;
-  for (const auto& p : planned) {
-    auto* c = app.add_subcommand(p.name, std::string(p.help) + " [not implemented yet]");
-    c->add_option("args", planned_args, "arguments (ignored until the command exists)");
-    planned_cmds.emplace_back(c, &p);
-  }
 
   try {
     app.parse(argc, argv);
@@ -232,6 +220,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (collective_cmd->parsed()) return run_collective_command(collective_opts, out, log);
     if (compare_cmd->parsed()) return run_compare_command(compare_opts, out, log);
     if (sweep_cmd->parsed()) return run_sweep_command(sweep_opts, out, err, quiet, log);
+    if (search_cmd->parsed()) return run_search_command(search_opts, out, err);
     if (describe_cmd->parsed()) {
       if (topic == "collective-points") {
         if (describe_file.empty()) throw core::InputError("describe collective-points: give the file, e.g. tests/data/collective/nccl-points.yaml");
@@ -243,13 +232,6 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
         out << describe(topic);
       }
       return kOk;
-    }
-    for (const auto& [cmd, p] : planned_cmds) {
-      if (cmd->parsed()) {
-        err << "mfusim " << p->name << ": not implemented yet; it arrives with issue " << p->issue
-            << ". Available now: run, describe, collective.\n";
-        return kBadInput;
-      }
     }
     return kBadInput;
   } catch (const core::InputError& e) {

@@ -344,6 +344,14 @@ int CostModel::channels_for(const Communicator& comm, A a, P p, core::Bytes byte
 }
 
 CollectivePlan CostModel::plan(const Communicator& comm, const CollectiveCall& call) const {
+  if (!cache_enabled_ || !call.selection.empty() || !call.pair_bytes.empty()) return plan_uncached(comm, call);
+  const PlanKey key{&comm, static_cast<int>(call.op), call.bytes.count(), call.root, call.peer};
+  const auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  return cache_.emplace(key, plan_uncached(comm, call)).first->second;
+}
+
+CollectivePlan CostModel::plan_uncached(const Communicator& comm, const CollectiveCall& call) const {
   const std::size_t n = comm.size();
   if (call.bytes.count() < 0) throw core::InputError(std::string(to_string(call.op)) + ": negative size");
   if (has_root(call.op) && call.root >= n) {

@@ -45,7 +45,9 @@
 //               its NICs), LL when every pair moves <= 16 KiB
 // Zero bytes, or a single rank, take zero time (NCCL returns before launching a kernel / copies locally).
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "collective/communicator.hpp"
@@ -123,6 +125,12 @@ class CostModel {
   // returns the tuner's choice and its time.
   CollectivePlan plan(const Communicator& comm, const CollectiveCall& call) const;
 
+  // Remembers plan()'s answer per (communicator address, op, size, root, peer) for calls without a
+  // per-call selection or all-to-allv matrix: a training step repeats the same few collectives
+  // thousands of times. Only for owners whose communicators all outlive this model and are never
+  // re-created at a freed address (scenario::CollectiveCommunication keeps them all for the step).
+  void cache_plans_per_communicator() { cache_enabled_ = true; }
+
   // Every tuned (algorithm, protocol) pair for an NCCL-tuned operation, in NCCL's order, honouring the
   // selection (unselected pairs are unavailable with the reason "not selected").
   std::vector<Candidate> candidates(const Communicator& comm, CollectiveOp op, core::Bytes bytes,
@@ -140,8 +148,12 @@ class CostModel {
   };
   Entry tune(const Communicator& comm, CollectiveOp op, Algorithm a, Protocol p, bool collnet, bool nvls) const;
   CollectivePlan plan_p2p(const Communicator& comm, const CollectiveCall& call, const Selection& sel) const;
+  CollectivePlan plan_uncached(const Communicator& comm, const CollectiveCall& call) const;
 
   TuningOptions options_;
+  bool cache_enabled_ = false;
+  using PlanKey = std::tuple<const Communicator*, int, std::int64_t, Rank, Rank>;
+  mutable std::map<PlanKey, CollectivePlan> cache_;
 };
 
 }  // namespace mfusim::collective

@@ -10,12 +10,12 @@
 
 namespace mfusim::config {
 
-void apply_override(Node& root, std::string_view assignment, std::string_view option) {
-  auto source = std::make_shared<const std::string>("(" + std::string(option) + " " + std::string(assignment) + ")");
+void apply_override(Node& root, std::string_view assignment, std::string_view flag) {
+  auto source = std::make_shared<const std::string>("(" + std::string(flag) + " " + std::string(assignment) + ")");
   const Mark mark{source, 0, 0};
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
-    throw ConfigError(mark, "", "expected key.path=value, e.g. --set cluster.nodes=4");
+    throw ConfigError(mark, "", "expected key.path=value, e.g. " + std::string(flag) + (flag == "--set" ? " cluster.nodes=4" : " parallel.tp=8"));
   }
   const std::string_view path = assignment.substr(0, eq);
   const std::string_view text = assignment.substr(eq + 1);

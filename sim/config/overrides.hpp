@@ -11,6 +11,7 @@
 
 namespace mfusim::config {
 
-void apply_override(Node& root, std::string_view assignment, std::string_view option = "--set");
+// `flag` names the option in error messages ("--set", or "--fix" for plan search).
+void apply_override(Node& root, std::string_view assignment, std::string_view flag = "--set");
 
 }  // namespace mfusim::config

@@ -29,7 +29,9 @@ CollectiveCommunication::CollectiveCommunication(core::Engine& engine, const top
     engine.add_pending_source(*network_);
     model_ = std::make_unique<collective::FlowCollectives>(engine, topology, *network_, *fabric_);
   } else {
-    model_ = std::make_unique<collective::AnalyticalCollectives>(engine, topology);
+    collective::CostModel cost;
+    cost.cache_plans_per_communicator();  // communicators_ keeps every communicator for the whole step
+    model_ = std::make_unique<collective::AnalyticalCollectives>(engine, topology, std::move(cost));
   }
   engine.add_pending_source(*model_);
 }

@@ -294,6 +294,25 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
   return report;
 }
 
+config::Node published_run_scenario(const std::filesystem::path& file, const std::string& id) {
+  const Node root = config::load_file(file);
+  Reader r(root, "", nullptr);
+  r.required<std::string>("schema");
+  auto runs = r.mappings("runs");
+  std::vector<std::string> ids;
+  for (auto& run : runs) {
+    ValidationRow row;
+    Built b = build_run(run, row);
+    if (row.id != id) {
+      ids.push_back(row.id);
+      continue;
+    }
+    if (!b.unsupported.empty()) throw core::InputError(file.string() + ": " + id + ": " + b.unsupported);
+    return b.scenario;
+  }
+  throw core::InputError(file.string() + ": no run '" + id + "'");
+}
+
 std::string format_validation(const ValidationReport& r) {
   std::string out;
   char line[512];

@@ -69,4 +69,8 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
 
 std::string format_validation(const ValidationReport& r);
 
+// The scenario tree `mfusim validate` builds for run `id` (plan search tests start from published
+// plans). Throws core::InputError when the id is unknown or the run cannot be expressed.
+config::Node published_run_scenario(const std::filesystem::path& file, const std::string& id);
+
 }  // namespace mfusim::scenario

@@ -164,7 +164,7 @@ core::TaskGraph lower_pipeline(const PipelineExercise& p, std::vector<workload::
   return g;
 }
 
-Scenario build_scenario(const config::Node& root, const std::string& source) {
+Scenario build_scenario(const config::Node& root, const std::string& source, bool check_plan) {
   Scenario sc;
   sc.source = source;
   config::ResolvedConfig resolved;
@@ -180,7 +180,7 @@ Scenario build_scenario(const config::Node& root, const std::string& source) {
     e->finish();
   }
   if (!r.has("workload")) {
-    sc.training = read_training(r);
+    sc.training = read_training(r, check_plan);
     r.finish();
     sc.resolved = resolved.to_node();
     return sc;

@@ -50,8 +50,8 @@ struct Scenario {
 // Loads, applies `--set` overrides, validates and lowers. Throws core::InputError (config::ConfigError
 // with file:line:column) for any bad input.
 Scenario load_scenario(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
-// Same from an already loaded tree (tests).
-Scenario build_scenario(const config::Node& root, const std::string& source);
+// Same from an already loaded tree (tests). `check_plan` false: see read_training (plan search).
+Scenario build_scenario(const config::Node& root, const std::string& source, bool check_plan = true);
 
 // Lowers a pipeline exercise into per-stage compute streams and per-direction link streams; `labels`
 // (optional) receives one TaskLabel per task: kStage forward/backward passes with their micro-batch and

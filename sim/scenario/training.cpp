@@ -90,7 +90,11 @@ std::string gib(double bytes) {
 }  // namespace
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t) {
-  const auto& p = t.plan;
+  return memory_plan(t.plan, t.seq, t.recompute, t.flash_attention, t.dropout > 0.0);
+}
+
+workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t seq, workload::Recompute recompute,
+                                 bool flash_attention, bool dropout) {
   workload::MemoryPlan m;
   m.shard = workload::Shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
   m.pp = p.pp;
@@ -103,17 +107,17 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t) {
   }
   if (p.pp == 1) m.pipeline = workload::PipelineKind::kNone;
   m.microbatches = p.microbatches();
-  m.micro_batch = {p.micro_batch, t.seq};
-  m.recompute = t.recompute;
+  m.micro_batch = {p.micro_batch, seq};
+  m.recompute = recompute;
   m.sharding = p.sharding;
-  m.flash_attention = t.flash_attention;
-  m.dropout = t.dropout > 0.0;
+  m.flash_attention = flash_attention;
+  m.dropout = dropout;
   m.shard.flash_attention = m.flash_attention;
   m.shard.dropout = m.dropout;
   return m;
 }
 
-TrainingSetup read_training(Reader& r) {
+TrainingSetup read_training(Reader& r, bool check_plan) {
   TrainingSetup t;
   t.catalog = std::make_unique<hardware::Catalog>(hardware::Catalog::load(hardware::Catalog::default_dir()));
   {
@@ -182,11 +186,11 @@ TrainingSetup read_training(Reader& r) {
   plan.pp = p.optional<std::int64_t>("pp", 1);
   plan.cp = p.optional<std::int64_t>("cp", 1);
   const std::int64_t others = std::max<std::int64_t>(1, plan.tp * plan.pp * plan.cp);
-  if (!p.has("dp") && gpus % others != 0) {
+  if (check_plan && !p.has("dp") && gpus % others != 0) {
     infeasible(p, "", "tp x pp x cp = " + std::to_string(others) + " does not divide the cluster's " + std::to_string(gpus) +
                 " GPUs, so no dp fits");
   }
-  plan.dp = p.optional<std::int64_t>("dp", gpus / others);
+  plan.dp = p.optional<std::int64_t>("dp", gpus % others == 0 ? gpus / others : 1);
   plan.ep = p.optional<std::int64_t>("ep", 1);
   plan.expert_tp = p.optional<std::int64_t>("expert_tp", 1);
   plan.virtual_stages = p.optional<std::int64_t>("virtual_stages", 1);
@@ -201,7 +205,7 @@ TrainingSetup read_training(Reader& r) {
   plan.overlap_param_gather = p.optional<bool>("overlap_param_gather", true);
   plan.tp_comm_overlap = p.optional<bool>("tp_comm_overlap", false);
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
-  for (const auto& problem : workload::check_plan(plan, t.model, gpus, t.seq)) {
+  for (const auto& problem : check_plan ? workload::check_plan(plan, t.model, gpus, t.seq) : std::vector<workload::PlanProblem>{}) {
     const std::string key = problem.key;
     if (key == "global_batch" || key == "micro_batch") infeasible(tr, key, problem.message);
     infeasible(p, key, problem.message);
@@ -217,7 +221,7 @@ TrainingSetup read_training(Reader& r) {
   t.memory = workload::estimate_memory(t.model, memory_plan(t));
   t.memory_capacity = t.topology.gpu_spec->hbm_capacity.as_double();
   t.fits = t.memory.total_bytes <= t.memory_capacity;
-  if (!t.fits && check_memory) {
+  if (!t.fits && check_memory && check_plan) {
     std::string largest;
     for (const auto& item : t.memory.largest()) largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
     infeasible(p, "", "the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " on " +

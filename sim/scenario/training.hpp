@@ -68,9 +68,14 @@ struct TrainingSetup {
   CostSettings cost;
 };
 
-// Reads the sections above from a scenario's top-level Reader.
-TrainingSetup read_training(config::Reader& r);
+// Reads the sections above from a scenario's top-level Reader. With `check_plan` false the parallel and
+// training keys are still read and type-checked, but the plan's rules (parallel_plan.hpp) and the memory
+// check are not applied: plan search (plan_search.hpp) reads the cluster and model that way and then
+// builds plans of its own.
+TrainingSetup read_training(config::Reader& r, bool check_plan = true);
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t);
+workload::MemoryPlan memory_plan(const workload::ParallelPlan& plan, std::int64_t seq, workload::Recompute recompute,
+                                 bool flash_attention = true, bool dropout = false);
 
 }  // namespace mfusim::scenario

@@ -14,7 +14,7 @@
 //   pp x virtual_stages <= layers (uneven splits allowed); ep divides experts and dp; expert_tp divides
 //   the expert width; cp divides the sequence (2 cp for the load-balanced causal split);
 //   micro_batch x dp divides global_batch; interleaved needs virtual_stages >= 2 and micro-batches a
-//   multiple of pp; dualpipe needs an even pp; sequence parallelism needs tp > 1.
+//   multiple of pp; dualpipe needs an even pp and at least 2 micro-batches; sequence parallelism needs tp > 1.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/error.hpp"
 
@@ -181,9 +182,14 @@ class Builder {
 
   void add_ops(Pending& pend, const std::vector<const Op*>& ops) {
     for (const Op* op : ops) {
-      compute::Kernel k = op->kernel;
-      if (k.kind == compute::KernelKind::kGemm) k.dtype = cfg_.gemm_dtype;
-      pend.time += cost_.time(k);
+      const auto cached = op_time_.find(op);
+      if (cached != op_time_.end()) {
+        pend.time += cached->second;
+      } else {
+        compute::Kernel k = op->kernel;
+        if (k.kind == compute::KernelKind::kGemm) k.dtype = cfg_.gemm_dtype;
+        pend.time += cost_.time(k);
+      }
       pend.flops += op->hardware_flops;
       pend.any = true;
     }
@@ -234,6 +240,30 @@ class Builder {
     return 2.0 * static_cast<double>(mb_.batch * mb_.seq) * width * kAct;
   }
 
+  // A layer's ops depend only on the layer and the direction (shard, micro-batch and recompute mode are
+  // fixed for the step): built once and reused by every micro-batch and chunk pass, with their kernel
+  // times (a step emits the same layer thousands of times).
+  struct LayerOps {
+    std::vector<Op> ops;
+    std::vector<Duration> time;  // per op, GEMMs at the step's dtype
+  };
+  const std::vector<Op>& layer_ops(std::int64_t layer, bool backward) {
+    auto [it, inserted] = ops_cache_.try_emplace(std::pair{layer, backward});
+    if (inserted) {
+      auto& e = it->second;
+      e.ops = backward ? layer_backward(m_, layer, shard_, mb_,
+                                        cfg_.recompute == Recompute::kSelective ? Recompute::kSelective : Recompute::kNone)
+                       : layer_forward(m_, layer, shard_, mb_);
+      for (const Op& op : e.ops) {
+        compute::Kernel k = op.kernel;
+        if (k.kind == compute::KernelKind::kGemm) k.dtype = cfg_.gemm_dtype;
+        e.time.push_back(cost_.time(k));
+        op_time_.emplace(&op, e.time.back());
+      }
+    }
+    return it->second.ops;
+  }
+
   // One transformer block, forward (or its recomputation) or backward, as segments and collectives.
   void emit_layer(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
                   bool weight_only) {
@@ -246,12 +276,7 @@ class Builder {
   }
   void emit_layer_ops(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
                       bool weight_only) {
-    std::vector<Op> ops;
-    if (backward) {
-      ops = layer_backward(m_, layer, shard_, mb_, cfg_.recompute == Recompute::kSelective ? Recompute::kSelective : Recompute::kNone);
-    } else {
-      ops = layer_forward(m_, layer, shard_, mb_);
-    }
+    const std::vector<Op>& ops = layer_ops(layer, backward);
     Pending pend{Duration::zero(), 0.0, false, recompute ? TaskKind::kRecompute : TaskKind::kCompute};
     auto select = [&](Segment seg) {
       std::vector<const Op*> v;
@@ -776,6 +801,8 @@ class Builder {
   std::size_t fsdp_current_ = SIZE_MAX;                         // unit being emitted
   std::vector<TaskIndex> fsdp_reduces_;                         // this rank's per-block reduce-scatters
   TaskLabel ctx_;  // the label of the tasks being emitted (pass, micro-batch, chunk, layers)
+  std::map<std::pair<std::int64_t, bool>, LayerOps> ops_cache_;  // node-based: Op addresses stay valid
+  std::unordered_map<const Op*, Duration> op_time_;
   TaskIndex pending_cp_ = core::TaskIndex(-1);
   TaskIndex tp_anchor_ = core::TaskIndex(-1);
   std::vector<TaskIndex> tp_join_;

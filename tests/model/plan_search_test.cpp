@@ -1,0 +1,267 @@
+// Plan search (scenario/plan_search.hpp): the space it enumerates against a hand count, that its plans
+// are real scenarios, that --fix narrows it, that results do not depend on the thread count, the
+// stated tie-break order, and (label slow) that published Megatron/NVIDIA plans rank near the top.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/loader.hpp"
+#include "config/overrides.hpp"
+#include "core/error.hpp"
+#include "scenario/plan_search.hpp"
+#include "scenario/published_runs.hpp"
+#include "scenario/scenario.hpp"
+
+namespace mfusim::scenario {
+namespace {
+
+const std::filesystem::path kRoot = MFUSIM_SOURCE_DIR;
+const std::filesystem::path kQuickstart = kRoot / "scenarios" / "quickstart.yaml";
+
+// Quickstart (Llama 3.1 8B: 32 layers, 32 heads, 8 KV heads; one 8-GPU node; global batch 32) with
+// cp, sharding and recompute pinned, pp <= 2 and micro-batches <= 2.
+SearchOptions small_space() {
+  SearchOptions o;
+  o.fixes = {"parallel.cp=1", "parallel.sharding=optimizer", "training.recompute=none"};
+  o.max_pp = 2;
+  o.max_micro_batch = 2;
+  o.threads = 1;
+  return o;
+}
+
+TEST(PlanSearch, EnumerationMatchesHandCount) {
+  // Hand count. tp in {1, 2, 4, 8} (divisors of 8 within the NVLink domain), pp in {1, 2} where it
+  // divides 8 / tp; dp = 8 / (tp pp). (pipeline shape, schedule) per pp: pp = 1: 1; pp = 2: v = 1 with
+  // 1f1b, gpipe, zb-h1, dualpipe (4) + interleaved with v in {2, 4, 8, 16} (32 layers divisible by
+  // 2v) = 8. Micro-batches: divisors of 32 / dp up to 2 = {1, 2} for every dp here.
+  //   tp=1: pp=1 (1 x 2) + pp=2 (8 x 2) = 18;  tp=2: 18;  tp=4: 18;  tp=8: pp=1 only, 2.  Total 56.
+  // Every one is valid (interleaving needs micro-batches 32 / (mb dp) divisible by 2: always true), and
+  // the scenario's plan (tp=2 pp=1 dp=4 mb=1 zero1) is among them.
+  auto o = small_space();
+  o.dry_run = true;
+  const auto r = search_plans(kQuickstart, o);
+  EXPECT_EQ(r.enumerated, 56u);
+  EXPECT_EQ(r.plans.size(), 56u) << "the scenario's plan is inside the space, so nothing is appended";
+  EXPECT_EQ(r.invalid, 0u);
+  ASSERT_TRUE(r.scenario_plan.has_value());
+  EXPECT_EQ(r.plans[*r.scenario_plan].name, "tp=2 cp=1 pp=1 v=1 dp=4 ep=1 mb=1 no-pp zero1 rc=none");
+  std::size_t tp8 = 0;
+  for (const auto& e : r.plans) tp8 += e.candidate.plan.tp == 8 ? 1u : 0u;
+  EXPECT_EQ(tp8, 2u) << "tp=8 leaves pp=1, dp=1 and micro-batches 1 and 2";
+}
+
+TEST(PlanSearch, EveryEnumeratedPlanPassesItsChecksAndLoadsAsAScenario) {
+  auto o = small_space();
+  o.dry_run = true;
+  o.fixes.push_back("parallel.tp=4");  // 18 plans: loading each scenario takes a moment
+  const auto r = search_plans(kQuickstart, o);
+  ASSERT_EQ(r.enumerated, 18u);
+  const config::Node root = config::load_file(kQuickstart);
+  std::size_t loaded = 0;
+  for (const auto& e : r.plans) {
+    ASSERT_NE(e.status, PlanStatus::kInvalid) << e.name << ": " << e.reason;
+    if (e.status == PlanStatus::kOutOfMemory) continue;
+    // The same plan through the scenario loader, with every rule and the memory check on.
+    config::Node tree = root;
+    for (const auto& s : plan_overrides(e.candidate)) config::apply_override(tree, s);
+    const Scenario sc = build_scenario(tree, kQuickstart.string());
+    EXPECT_EQ(sc.training->plan.gpus(), 8) << e.name;
+    EXPECT_NEAR(sc.training->memory.total_bytes, e.peak_memory_bytes, 1.0) << e.name;
+    ++loaded;
+  }
+  EXPECT_GT(loaded, 0u);
+}
+
+TEST(PlanSearch, FixNarrowsTheSpace) {
+  auto o = small_space();
+  o.dry_run = true;
+  const auto all = search_plans(kQuickstart, o);
+  o.fixes.push_back("parallel.tp=2");
+  const auto fixed = search_plans(kQuickstart, o);
+  EXPECT_EQ(fixed.enumerated, 18u) << "tp=2: pp=1 (2 micro-batches) + pp=2 (8 shapes x 2 micro-batches)";
+  EXPECT_LT(fixed.enumerated, all.enumerated);
+  for (const auto& e : fixed.plans) EXPECT_EQ(e.candidate.plan.tp, 2) << e.name;
+  o.max_pp = 1;
+  EXPECT_EQ(search_plans(kQuickstart, o).enumerated, 2u) << "--max-pp 1 leaves tp=2 pp=1 with mb 1 and 2";
+}
+
+TEST(PlanSearch, ResultsDoNotDependOnTheThreadCount) {
+  SearchOptions o;
+  o.fixes = {"parallel.tp=2", "parallel.cp=1"};
+  o.max_pp = 2;
+  o.max_micro_batch = 2;
+  o.threads = 1;
+  const auto one = search_plans(kQuickstart, o);
+  o.threads = 2;
+  const auto two = search_plans(kQuickstart, o);
+  ASSERT_FALSE(one.ranking.empty());
+  EXPECT_EQ(search_csv(one), search_csv(two));
+  EXPECT_EQ(one.ranking, two.ranking);
+  // Every simulated plan is ranked, best first, in the stated order.
+  for (std::size_t k = 1; k < one.ranking.size(); ++k) {
+    EXPECT_FALSE(ranks_before(one.plans[one.ranking[k]], one.plans[one.ranking[k - 1]]));
+  }
+}
+
+TEST(PlanSearch, FlowScenariosRefineTheBestAtTheirOwnFidelity) {
+  SearchOptions o;
+  o.overrides = {"fidelity.collectives=flow"};
+  o.fixes = {"parallel.cp=1", "parallel.pp=1", "training.recompute=none", "training.micro_batch=1"};
+  o.refine = 2;
+  o.threads = 2;
+  const auto r = search_plans(kQuickstart, o);
+  EXPECT_EQ(r.refine_fidelity, Fidelity::kFlow);
+  ASSERT_GE(r.ranking.size(), 3u);
+  EXPECT_EQ(r.refined, 2u);
+  // The refined plans come first (by their flow time), then the rest by analytical time.
+  EXPECT_TRUE(r.plans[r.ranking[0]].refined);
+  EXPECT_TRUE(r.plans[r.ranking[1]].refined);
+  EXPECT_FALSE(r.plans[r.ranking[2]].refined);
+  for (const auto& e : r.plans) {
+    if (e.refined) {
+      // One node: little for flows to contend on, so the flow time stays close to the analytical one
+      // (not necessarily above it: rounding of the two models differs by picoseconds).
+      EXPECT_NEAR(e.step_time.seconds() / e.analytical_step_time.seconds(), 1.0, 0.2) << e.name;
+    }
+  }
+}
+
+TEST(PlanSearch, RecomputationIsDominatedWhenLessFits) {
+  SearchOptions o;
+  o.fixes = {"parallel.tp=2", "parallel.pp=1", "parallel.cp=1", "parallel.sharding=optimizer",
+             "training.micro_batch=1"};
+  const auto r = search_plans(kQuickstart, o);
+  // One plan shape, three recompute variants; rc=none fits (the scenario itself runs it), so selective
+  // and full are dominated and only rc=none is simulated.
+  ASSERT_EQ(r.enumerated, 3u);
+  EXPECT_EQ(r.dominated, 2u);
+  EXPECT_EQ(r.simulated, 1u);
+  for (const auto& e : r.plans) {
+    if (e.candidate.recompute != workload::Recompute::kNone) {
+      EXPECT_EQ(e.status, PlanStatus::kDominated) << e.name;
+    }
+  }
+}
+
+PlanEvaluation evaluation(std::string name, std::int64_t step_ps, double memory, std::int64_t tp, std::int64_t pp,
+                          workload::Recompute rc = workload::Recompute::kNone) {
+  PlanEvaluation e;
+  e.name = std::move(name);
+  e.step_time = core::Duration::from_ps(step_ps);
+  e.peak_memory_bytes = memory;
+  e.candidate.plan.tp = tp;
+  e.candidate.plan.pp = pp;
+  e.candidate.recompute = rc;
+  return e;
+}
+
+TEST(PlanSearch, TieBreakOrder) {
+  // Step time first.
+  EXPECT_TRUE(ranks_before(evaluation("b", 1, 9, 8, 8), evaluation("a", 2, 1, 1, 1)));
+  // Equal time: lower peak memory.
+  EXPECT_TRUE(ranks_before(evaluation("b", 5, 1, 8, 8), evaluation("a", 5, 2, 1, 1)));
+  // Equal memory: fewer GPUs per model replica (tp x cp x pp).
+  EXPECT_TRUE(ranks_before(evaluation("b", 5, 1, 2, 2), evaluation("a", 5, 1, 8, 1)));
+  // Equal replica: less recomputation.
+  EXPECT_TRUE(ranks_before(evaluation("b", 5, 1, 2, 2, workload::Recompute::kNone),
+                           evaluation("a", 5, 1, 4, 1, workload::Recompute::kFull)));
+  // Everything equal: the plan's name.
+  EXPECT_TRUE(ranks_before(evaluation("a", 5, 1, 2, 2), evaluation("b", 5, 1, 4, 1)));
+  EXPECT_FALSE(ranks_before(evaluation("a", 5, 1, 2, 2), evaluation("a", 5, 1, 2, 2)));
+}
+
+TEST(PlanSearch, ExplainWinNamesTheDifferingKeysAndTheLargestBreakdownGaps) {
+  auto best = evaluation("tp=8 pp=4 mb=1", 4'000'000'000'000, 1, 8, 4);
+  auto second = evaluation("tp=4 pp=8 mb=1", 5'000'000'000'000, 1, 4, 8);
+  best.breakdown.bubble = core::Duration::from_ms(200);
+  second.breakdown.bubble = core::Duration::from_ms(1000);
+  best.breakdown.exposed[workload::Dim::kTp] = core::Duration::from_ms(500);
+  second.breakdown.exposed[workload::Dim::kTp] = core::Duration::from_ms(300);
+  EXPECT_EQ(explain_win(best, second),
+            "tp=8 pp=4 beats tp=4 pp=8: 1.000 s faster (4.000 s vs 5.000 s): 800.0 ms less pipeline bubble, "
+            "200.0 ms more exposed tp communication");
+  best.peak_memory_bytes = 1024.0 * 1024.0 * 1024.0;
+  auto twin = evaluation("tp=8 pp=4 mb=2", 4'000'000'000'000, 2 * best.peak_memory_bytes, 8, 4);
+  EXPECT_EQ(explain_win(best, twin),
+            "mb=1 beats mb=2: the same step time (4.000 s); wins the tie-break on peak memory (1.0 GiB vs 2.0 GiB)");
+}
+
+TEST(PlanSearch, BadFixesAreInputErrors) {
+  SearchOptions o;
+  o.fixes = {"parallel.tpp=8"};
+  try {
+    search_plans(kQuickstart, o);
+    FAIL() << "expected an InputError";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'parallel.tp'?"), std::string::npos) << e.what();
+  }
+  o.fixes = {"parallel.tp=3"};
+  EXPECT_THROW(search_plans(kQuickstart, o), core::InputError);
+  o.fixes = {"parallel.tp=2", "parallel.tp=4"};
+  EXPECT_THROW(search_plans(kQuickstart, o), core::InputError);
+}
+
+TEST(PlanSearch, NothingFeasibleIsReported) {
+  SearchOptions o;
+  o.fixes = {"parallel.tp=1",           "parallel.pp=1",          "parallel.cp=1",
+             "training.recompute=none", "parallel.sharding=none", "training.micro_batch=4"};
+  const auto r = search_plans(kQuickstart, o);
+  EXPECT_TRUE(r.ranking.empty());
+  const auto m = nothing_feasible_message(r);
+  EXPECT_NE(m.find("no feasible plan"), std::string::npos) << m;
+  EXPECT_NE(m.find("do not fit"), std::string::npos) << m;
+}
+
+// Published plans: the plan a Megatron/NVIDIA team ran should be among the best the simulator finds for
+// the same model, cluster and batch, and the best found no slower than it. Whole space, every core.
+struct Published {
+  const char* id;
+  // Whether the published plan is expected in the top 10%. Megatron-LM's README benchmarks were tuned
+  // for throughput; Korthikanti et al. studied recomputation and sequence parallelism at a fixed TP=8
+  // on one node, so faster plans exist there (docs/search.md: the search finds tp=2 pp=4 without
+  // recomputation 10% faster; the published plan ranks about 31%). That row still checks that the best
+  // found is no slower than the published plan.
+  bool expect_top_ten_percent;
+};
+
+class PlanSearchSlow : public ::testing::TestWithParam<Published> {};
+
+std::string test_name(const ::testing::TestParamInfo<Published>& p) {
+  std::string n = p.param.id;
+  std::replace_if(
+      n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  return n;
+}
+
+TEST_P(PlanSearchSlow, PublishedPlanRanksInTheTopTenPercent) {
+  const auto file = kRoot / "tests" / "data" / "validation" / "published-runs.yaml";
+  const config::Node tree = published_run_scenario(file, GetParam().id);
+  SearchOptions o;
+  const auto r = search_plans(tree, GetParam().id, o);
+  ASSERT_TRUE(r.scenario_plan.has_value());
+  const auto& own = r.plans[*r.scenario_plan];
+  ASSERT_EQ(own.status, PlanStatus::kOk) << own.name << ": " << own.reason;
+  const auto& best = r.plans[r.ranking.front()];
+  const double share = static_cast<double>(own.rank) / static_cast<double>(r.ranking.size());
+  if (GetParam().expect_top_ten_percent) {
+    EXPECT_LE(share, 0.10) << GetParam().id << ": published plan " << own.name << " ranks " << own.rank << " of "
+                           << r.ranking.size() << " (" << own.step_time.seconds() << " s); best " << best.name << " "
+                           << best.step_time.seconds() << " s";
+  }
+  EXPECT_LE(best.step_time, own.step_time);
+  std::printf("%s: published %s rank %zu of %zu (%.1f%%), %.3f s; best %s %.3f s\n", GetParam().id, own.name.c_str(),
+              own.rank, r.ranking.size(), 100.0 * share, own.step_time.seconds(), best.name.c_str(),
+              best.step_time.seconds());
+}
+
+INSTANTIATE_TEST_SUITE_P(Published, PlanSearchSlow,
+                         ::testing::Values(Published{"megatron-readme-h100-weak-1.7B", true},
+                                           Published{"kor22-22B-selective-sp", false}),
+                         test_name);
+
+}  // namespace
+}  // namespace mfusim::scenario
