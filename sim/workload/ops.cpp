@@ -111,16 +111,23 @@ Op attention_core(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std:
   return op;
 }
 
+// The score matrices of the unfused core: s/cp queries against s keys for each (sequence, local head).
+struct ScoreShape {
+  std::int64_t sq, skv, heads;
+  double scores;  // elements of all score matrices
+};
+ScoreShape score_shape(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  const std::int64_t sq = mb.seq / s.cp;
+  const std::int64_t heads = mb.batch * dims(m, s, mb).local_heads;
+  return {sq, mb.seq, heads, d(heads) * d(sq) * d(mb.seq)};
+}
+
 // Unfused attention core (Shard::flash_attention = false; see ops.hpp): per local head, the full
 // s_q x s_kv score matrix is computed, soft-maxed, dropped out and multiplied by V. Appended with
 // `phase` (forward or recompute); model FLOPs are the same non-causal count as the flash core's.
 void unfused_attention_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase,
                                std::vector<Op>& out) {
-  const Dims x = dims(m, s, mb);
-  const std::int64_t sq = mb.seq / s.cp;
-  const std::int64_t skv = mb.seq;
-  const std::int64_t heads = mb.batch * x.local_heads;
-  const double scores = d(heads) * d(sq) * d(skv);
+  const auto [sq, skv, heads, scores] = score_shape(m, s, mb);
   const bool recompute = phase == Phase::kRecompute;
   const auto tag = [&](const char* what) { return layer_name(layer, what) + (recompute ? ".recompute" : ""); };
   const auto add = [&](Op op) {
@@ -137,11 +144,7 @@ void unfused_attention_forward(const ModelSpec& m, const Shard& s, const MicroBa
 
 void unfused_attention_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Segment seg,
                                 std::vector<Op>& out) {
-  const Dims x = dims(m, s, mb);
-  const std::int64_t sq = mb.seq / s.cp;
-  const std::int64_t skv = mb.seq;
-  const std::int64_t heads = mb.batch * x.local_heads;
-  const double scores = d(heads) * d(sq) * d(skv);
+  const auto [sq, skv, heads, scores] = score_shape(m, s, mb);
   const auto add = [&](Op op) {
     op.phase = Phase::kBackwardInput;
     op.segment = seg;
