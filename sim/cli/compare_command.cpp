@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <tuple>
 
 #include "cli/app.hpp"
 #include "cli/training_summary.hpp"
@@ -106,7 +107,10 @@ const std::vector<Row>& rows() {
          return metric_cell(s, "gpu_hours", [](const report::Metric& m) { return si(m.value, "h"); });
        }},
       {"energy to train", [](const report::RunSummary& s) {
-         return metric_cell(s, "energy_to_train_mwh", [](const report::Metric& m) { return printf_string("%.4g MWh", m.value); });
+         return metric_cell(s, "energy_to_train_mwh", [](const report::Metric& m) {
+           // %.4g would print 10004 as "1e+04": whole MWh from 1,000 up.
+           return printf_string(m.value >= 1000.0 ? "%.0f MWh" : "%.4g MWh", m.value);
+         });
        }},
       {"cost to train", [](const report::RunSummary& s) {
          return metric_cell(s, "cost_to_train", [](const report::Metric& m) { return money(m.value, m.unit); });
@@ -148,7 +152,65 @@ std::string number(double v) {
   return buf;
 }
 
+// "time to train (days)" stays as it is; "cost to train" + "USD" -> "cost to train (USD)".
+std::string axis_label(const report::Metric& m) {
+  const std::string unit = "(" + m.unit + ")";
+  if (m.unit.empty() || (m.label.size() >= unit.size() && m.label.ends_with(unit))) return m.label;
+  return m.label + " " + unit;
+}
+
 }  // namespace
+
+report::LineChart comparison_chart(const std::vector<ComparedRun>& runs, const std::string& x, const std::string& y) {
+  // A plottable figure: any metric of the summary, or the step time (kept outside the metric list).
+  auto figure = [](const report::RunSummary& s, const std::string& key) -> std::optional<report::Metric> {
+    if (key == "step_time_s") return report::Metric{key, "step time", static_cast<double>(s.step_time_ps) * 1e-12, "s"};
+    const auto* m = metric(s, key);
+    if (m == nullptr) return std::nullopt;
+    // Bytes read better in GiB (the unit the run's text report uses for memory).
+    if (m->unit == "B") return report::Metric{m->key, m->label, m->value / (1024.0 * 1024.0 * 1024.0), "GiB"};
+    return *m;
+  };
+  std::optional<report::Metric> x_metric, y_metric;
+  std::vector<std::string> keys{"step_time_s"};
+  for (const auto& r : runs) {
+    if (!r.summary) continue;
+    if (!x_metric) x_metric = figure(*r.summary, x);
+    if (!y_metric) y_metric = figure(*r.summary, y);
+    for (const auto& m : r.summary->metrics) {
+      if (std::find(keys.begin(), keys.end(), m.key) == keys.end()) keys.push_back(m.key);
+    }
+  }
+  for (const auto& [opt, key, found] : {std::tuple{"--x", x, x_metric.has_value()}, std::tuple{"--y", y, y_metric.has_value()}}) {
+    if (found) continue;
+    if (keys.size() == 1) throw core::InputError(std::string(opt) + " " + key + ": no compared run is feasible, nothing to plot");
+    std::string valid;
+    for (const auto& k : keys) valid += (valid.empty() ? "" : ", ") + k;
+    std::string needs;
+    if (key == "time_to_train_days" || key == "time_to_train_s") needs = " (it needs training.tokens_to_train)";
+    if (key == "cost_to_train") needs = " (it needs training.tokens_to_train and a cost: section)";
+    throw core::InputError(std::string(opt) + " " + key + ": no compared run reports this metric" + needs + "; valid: " + valid);
+  }
+  report::LineChart chart;
+  chart.title = y_metric->label + " against " + x_metric->label;
+  chart.x_label = axis_label(*x_metric);
+  chart.y_label = axis_label(*y_metric);
+  chart.legend_title = "scenario";
+  chart.include_zero = true;
+  for (const auto& r : runs) {
+    const auto name = r.summary ? r.summary->scenario : column_name(r.file);
+    const auto mx = r.summary ? figure(*r.summary, x) : std::nullopt;
+    const auto my = r.summary ? figure(*r.summary, y) : std::nullopt;
+    if (!r.summary) {
+      chart.footnotes.push_back("not drawn: " + name + ": " + r.infeasible);
+    } else if (!mx || !my) {
+      chart.footnotes.push_back("not drawn: " + name + ": no " + (mx ? y : x));
+    } else {
+      chart.series.push_back({name, {{mx->value, my->value}}});
+    }
+  }
+  return chart;
+}
 
 std::string dominant_parts(const report::RunSummary& s, std::size_t n) {
   double total = 0.0;
@@ -291,12 +353,18 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
       ->type_name("KEY=VALUE");
   c->add_option("--json", o.json_path, "also write the comparison as JSON to FILE ('-' for stdout)");
   c->add_option("--csv", o.csv_path, "also write one CSV row per scenario to FILE ('-' for stdout)");
+  c->add_option("--plot", o.plot_path, "write an SVG chart to FILE: one marker per scenario at (--x, --y)");
+  c->add_option("--x", o.plot_x, "the metric on the x axis (default time_to_train_days)")->type_name("METRIC");
+  c->add_option("--y", o.plot_y, "the metric on the y axis (default cost_to_train)")->type_name("METRIC");
   return c;
 }
 
 int run_compare_command(const CompareOptions& o, std::ostream& out, spdlog::logger& log) {
   if (o.scenarios.size() < 2) {
     throw core::InputError("compare: give at least two scenarios (e.g. mfusim compare a.yaml b.yaml)");
+  }
+  if (o.plot_path.empty() && (!o.plot_x.empty() || !o.plot_y.empty())) {
+    throw core::InputError("--x and --y choose what --plot FILE.svg draws; give --plot too");
   }
   std::vector<ComparedRun> runs;
   bool all_completed = true;
@@ -317,6 +385,11 @@ int run_compare_command(const CompareOptions& o, std::ostream& out, spdlog::logg
   if (o.json_path != "-" && o.csv_path != "-") out << format_comparison(runs);
   if (!o.json_path.empty()) write_file(o.json_path, comparison_json(runs), out, "the JSON comparison");
   if (!o.csv_path.empty()) write_file(o.csv_path, comparison_csv(runs), out, "the CSV comparison");
+  if (!o.plot_path.empty()) {
+    const auto chart = comparison_chart(runs, o.plot_x.empty() ? "time_to_train_days" : o.plot_x,
+                                        o.plot_y.empty() ? "cost_to_train" : o.plot_y);
+    write_file(o.plot_path, report::render_svg(chart), out, "the chart");
+  }
   if (!all_completed) {
     log.error("a simulation did not complete (see its status column)");
     return kSimulationFailed;

@@ -178,6 +178,10 @@ std::string render_svg(const LineChart& c) {
   }
   if (!std::isfinite(xmin)) xmin = 0, xmax = 1;
   if (!std::isfinite(ymin)) ymin = 0, ymax = 1;
+  if (c.include_zero) {
+    ymin = std::min(ymin, 0.0), ymax = std::max(ymax, 0.0);
+    if (!categorical) xmin = std::min(xmin, 0.0), xmax = std::max(xmax, 0.0);
+  }
   const std::vector<double> yt = nice_ticks(ymin, ymax);
   const std::vector<std::string> yl = tick_labels(yt);
   std::vector<double> xt;

@@ -35,6 +35,7 @@ struct LineChart {
   std::string legend_title;
   std::vector<ChartSeries> series;
   std::vector<std::string> footnotes;  // one line each, under the plot
+  bool include_zero = false;           // numeric axes reach 0 (a scatter of costs, not a zoom on the data)
 };
 
 std::string render_svg(const LineChart& chart);

@@ -1,8 +1,10 @@
 // `mfusim compare` through the real command line: two one-node scenarios side by side, an infeasible
-// plan shown in its column, --set applied to every scenario, JSON/CSV outputs, determinism.
+// plan shown in its column, --set applied to every scenario, JSON/CSV outputs, --plot, determinism.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -10,6 +12,8 @@
 
 #include "cli/app.hpp"
 #include "cli/compare_command.hpp"
+#include "core/error.hpp"
+#include "unit/report/xml_check.hpp"
 
 namespace {
 
@@ -81,6 +85,60 @@ TEST(Compare, DominantPartsAreTheLargestShares) {
   s.breakdown = {{"compute_s", "compute", 6.0, "s"}, {"bubble_s", "pipeline bubble", 3.0, "s"},
                  {"exposed_dp_s", "exposed dp communication", 1.0, "s"}};
   EXPECT_EQ(mfusim::cli::dominant_parts(s, 2), "compute 60.0%, pipeline bubble 30.0%");
+}
+
+TEST(Compare, PlotIsOneMarkerPerScenarioWithAxesFromZero) {
+  // Default axes: time to train (days) against cost to train. quickstart is cheaper per token than
+  // llama3.1-8b-8xh100 (no recomputation), so its marker is lower and further left; both start at 0.
+  const auto svg = (std::filesystem::temp_directory_path() / "mfusim-compare-plot.svg").string();
+  const std::vector<std::string> args{"compare", scenario("quickstart"), scenario("llama3.1-8b-8xh100"), "--set",
+                                      "cost.gpu_hour_price=2", "--set", "training.tokens_to_train=1e12", "--plot",
+                                      svg, "--quiet"};
+  const auto r = mfusim(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(svg, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(mfusim::test::xml_problem(text), "") << text;
+  EXPECT_NE(text.find("<title>cost to train against time to train (days)</title>"), std::string::npos) << text;
+  EXPECT_NE(text.find(">time to train (days)</text>"), std::string::npos) << "x label keeps its own unit once";
+  EXPECT_NE(text.find(">cost to train (USD)</text>"), std::string::npos) << "y label gets the currency";
+  EXPECT_NE(text.find("data-label=\"quickstart\""), std::string::npos) << "one series per scenario";
+  EXPECT_NE(text.find("data-label=\"llama3.1-8b-8xh100\""), std::string::npos);
+  EXPECT_NE(text.find("\">0</text>"), std::string::npos) << "axes reach 0";
+  mfusim(args);
+  std::ifstream again(svg, std::ios::binary);
+  EXPECT_EQ(text, std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()))
+      << "same inputs, byte-identical chart";
+  std::filesystem::remove(svg);
+}
+
+TEST(Compare, PlotChartNamesRunsItCannotDrawAndConvertsBytes) {
+  std::vector<mfusim::cli::ComparedRun> runs(2);
+  runs[0].file = "a.yaml";
+  runs[0].summary = mfusim::report::RunSummary{};
+  runs[0].summary->scenario = "a";
+  runs[0].summary->step_time_ps = 2'000'000'000'000;  // 2 s
+  runs[0].summary->metrics = {{"peak_memory_bytes", "peak memory/GPU", 3.0 * 1024 * 1024 * 1024, "B"}};
+  runs[1].file = "dir/b.yaml";
+  runs[1].infeasible = "the plan does not fit";
+  const auto chart = mfusim::cli::comparison_chart(runs, "peak_memory_bytes", "step_time_s");
+  ASSERT_EQ(chart.series.size(), 1U);
+  EXPECT_DOUBLE_EQ(chart.series[0].points.at(0).x, 3.0) << "bytes are drawn in GiB";
+  EXPECT_DOUBLE_EQ(*chart.series[0].points.at(0).y, 2.0) << "step_time_s is plottable though not a metric";
+  EXPECT_EQ(chart.x_label, "peak memory/GPU (GiB)");
+  EXPECT_EQ(chart.y_label, "step time (s)");
+  ASSERT_EQ(chart.footnotes.size(), 1U);
+  EXPECT_EQ(chart.footnotes[0], "not drawn: b: the plan does not fit");
+  try {
+    mfusim::cli::comparison_chart(runs, "cost_to_train", "mfu");
+    FAIL() << "an unknown metric must be an input error";
+  } catch (const mfusim::core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--x cost_to_train: no compared run reports this metric (it needs "
+                                         "training.tokens_to_train and a cost: section); valid: step_time_s, "
+                                         "peak_memory_bytes"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
