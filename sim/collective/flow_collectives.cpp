@@ -58,7 +58,7 @@ CollectiveId FlowCollectives::start(const Communicator& comm, const CollectiveCa
       link_load_[l] += t.bytes;
       route_ps += fabric_.link(l).latency.ps();
     }
-    staged.push_back({t, std::max<std::int64_t>(0, latency_ps - route_ps)});
+    staged.push_back({t, std::max<std::int64_t>(0, latency_ps - route_ps), 0.0});
   }
   double phys_seconds = 0.0;
   for (const network::LinkId l : touched_) {
@@ -73,7 +73,16 @@ CollectiveId FlowCollectives::start(const Communicator& comm, const CollectiveCa
     engine_.schedule_after(r.plan.time(), [this, slot] { finish(slot); });
     return id;
   }
-  for (Staged& st : staged) st.transfer.bytes = std::round(st.transfer.bytes * scale);
+  // Scale < 1: the links are slower than NCCL's model assumes for them: shrink the bytes so that the
+  // lone collective takes the calibrated time. Scale > 1: NCCL itself is slower than the wire (its
+  // per-channel speed, protocol overheads): keep the real bytes and cap each transfer at the rate that
+  // takes the calibrated time, so that a collective sharing links with others only slows when the
+  // links, not its own sender, run out (docs/models/collectives.md).
+  if (scale <= 1.0) {
+    for (Staged& st : staged) st.transfer.bytes = std::round(st.transfer.bytes * scale);
+  } else {
+    for (Staged& st : staged) st.max_rate = st.transfer.bytes / target_seconds;
+  }
   std::stable_sort(staged.begin(), staged.end(),
                    [](const Staged& a, const Staged& b) { return a.delay_ps < b.delay_ps; });
   r.transfers_total = staged.size();
@@ -107,7 +116,7 @@ void FlowCollectives::launch(std::uint32_t slot, std::size_t begin, std::size_t 
   for (std::size_t i = begin; i < end; ++i) {
     const Transfer& t = staged[i].transfer;
     network_.start(r.comm->gpu(t.src), r.comm->gpu(t.dst), core::Bytes(static_cast<std::int64_t>(t.bytes)),
-                   [this, slot](network::TransferId, core::SimTime) { transfer_done(slot); });
+                   [this, slot](network::TransferId, core::SimTime) { transfer_done(slot); }, staged[i].max_rate);
   }
   if (--staged_left_[slot] == 0) {
     staged.clear();

@@ -54,6 +54,7 @@ class FlowCollectives final : public CollectiveModel {
   struct Staged {
     Transfer transfer;
     std::int64_t delay_ps = 0;
+    double max_rate = 0.0;  // bytes/s cap at the sender (0 = none)
   };
   void launch(std::uint32_t slot, std::size_t begin, std::size_t end);
   void transfer_done(std::uint32_t slot);

@@ -31,11 +31,17 @@ core::Duration AnalyticalNetwork::transfer_time(EndpointId src, EndpointId dst, 
   return cost.latency + size / cost.bottleneck;
 }
 
-TransferId AnalyticalNetwork::start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) {
+TransferId AnalyticalNetwork::start_transfer(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done,
+                                             double max_rate) {
   check_transfer(fabric_, src, dst, size);
+  if (!(max_rate >= 0.0)) throw core::InputError("transfer rate cap must be >= 0 bytes/s");
   const RouteCost cost = route_cost(src, dst);
   core::Duration time = cost.latency;
-  if (cost.bottleneck.value() > 0.0 && size.count() > 0) time += size / cost.bottleneck;
+  if (cost.bottleneck.value() > 0.0 && size.count() > 0) {
+    // The slower of the route's bottleneck and the sender's cap.
+    const double rate = max_rate > 0.0 ? std::min(max_rate, cost.bottleneck.value()) : cost.bottleneck.value();
+    time += core::Duration::from_seconds(size.as_double() / rate);
+  }
 
   std::uint32_t slot = 0;
   if (!free_slots_.empty()) {

@@ -38,7 +38,7 @@ class AnalyticalNetwork final : public NetworkModel {
   // transfers reported when a run stalls.
   AnalyticalNetwork(core::Engine& engine, Fabric& fabric);
 
-  TransferId start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) override;
+  using NetworkModel::start;
   std::string_view name() const override { return "analytical"; }
 
   std::size_t pending_count() const override { return live_; }
@@ -46,6 +46,9 @@ class AnalyticalNetwork final : public NetworkModel {
 
   // The closed form above for one transfer, without starting it.
   core::Duration transfer_time(EndpointId src, EndpointId dst, core::Bytes size);
+
+ protected:
+  TransferId start_transfer(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done, double max_rate) override;
 
  private:
   struct Transfer {

@@ -65,7 +65,8 @@ void FlowNetwork::release_slot(std::uint32_t slot) {
   --live_;
 }
 
-TransferId FlowNetwork::start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) {
+TransferId FlowNetwork::start_transfer(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done, double max_rate) {
+  if (!(max_rate >= 0.0)) throw core::InputError("transfer rate cap must be >= 0 bytes/s");
   check_transfer(fabric_, src, dst, size);
   const std::span<const LinkId> route = src == dst ? std::span<const LinkId>{} : fabric_.route(src, dst);
   core::Duration latency = core::Duration::zero();
@@ -77,7 +78,7 @@ TransferId FlowNetwork::start(EndpointId src, EndpointId dst, core::Bytes size, 
   f = Flow{};
   f.id = id;
   f.phase = Phase::kLatency;
-  info_[slot] = Info{src, dst, size, route};
+  info_[slot] = Info{src, dst, size, route, max_rate};
   callbacks_[slot] = std::move(on_done);
   ++live_;
 
@@ -126,7 +127,8 @@ void FlowNetwork::resolve() {
   for (const std::uint32_t slot : joining_) {
     Flow& f = flows_[slot];
     const Info& info = info_[slot];
-    const MaxMinSolver::VariableId v = solver_.add_variable();
+    const MaxMinSolver::VariableId v =
+        solver_.add_variable(1.0, info.max_rate > 0.0 ? info.max_rate : MaxMinSolver::kUnbounded);
     for (const LinkId l : info.route) solver_.add_element(v, l);
     if (variable_flow_.size() <= v) variable_flow_.resize(std::size_t{v} + 1, kNone);
     variable_flow_[v] = slot;

@@ -117,7 +117,7 @@ class FlowNetwork final : public NetworkModel {
   FlowNetwork(const FlowNetwork&) = delete;
   FlowNetwork& operator=(const FlowNetwork&) = delete;
 
-  TransferId start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) override;
+  using NetworkModel::start;
   std::string_view name() const override { return "flow"; }
 
   std::size_t pending_count() const override { return live_; }
@@ -155,7 +155,10 @@ class FlowNetwork final : public NetworkModel {
     EndpointId dst = 0;
     core::Bytes size;
     std::span<const LinkId> route;
+    double max_rate = 0.0;  // bytes/s, 0 = unbounded (NetworkModel::start)
   };
+
+  TransferId start_transfer(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done, double max_rate) override;
 
   std::uint32_t allocate_slot();
   void release_slot(std::uint32_t slot);

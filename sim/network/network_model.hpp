@@ -21,9 +21,16 @@ class NetworkModel : public core::PendingWork {
  public:
   using Callback = std::function<void(TransferId, core::SimTime)>;
   // Starts now (engine.now()). A zero-byte transfer still pays the path latency. src == dst completes
-  // after zero time (a local copy is not the network's business).
-  virtual TransferId start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done) = 0;
+  // after zero time (a local copy is not the network's business). `max_rate` (bytes/s, 0 = none) caps
+  // the transfer's rate at its source whatever the links offer: a sender slower than the wire (NCCL's
+  // per-channel speed), which then leaves the rest of each link to others.
+  TransferId start(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done, double max_rate = 0.0) {
+    return start_transfer(src, dst, size, std::move(on_done), max_rate);
+  }
   virtual std::string_view name() const = 0;
+
+ protected:
+  virtual TransferId start_transfer(EndpointId src, EndpointId dst, core::Bytes size, Callback on_done, double max_rate) = 0;
 };
 
 // Shared by the models: bad endpoints or a negative size are InputErrors naming the valid range; the

@@ -93,6 +93,24 @@ TEST(FlowNetwork, LateJoinerSlowsTheFirstAndTheWakeupMoves) {
   EXPECT_EQ(done[1], std::make_pair(TransferId{0}, SimTime::zero() + Duration::from_us(1200)));
 }
 
+TEST(FlowNetwork, ARateCapAtTheSenderLeavesTheRestOfTheLinkToOthers) {
+  // One 10 GB/s link. A (4 MB) is capped at 2 GB/s at its sender, B (8 MB) is not. Max-min: A gets its
+  // cap, B the remaining 8 GB/s: B ends at 1 ms, then A is still at its cap: 4 MB / 2 GB/s = 2 ms.
+  TestFabric fabric(3);
+  const LinkId l = fabric.add_link(10e9);
+  fabric.set_route(0, 2, {l});
+  fabric.set_route(1, 2, {l});
+  core::Engine engine;
+  FlowNetwork net(engine, fabric);
+  Done done;
+  net.start(0, 2, Bytes(4'000'000), record(done), 2e9);
+  net.start(1, 2, Bytes(8'000'000), record(done));
+  engine.run();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0], std::make_pair(TransferId{1}, SimTime::zero() + Duration::from_us(1000))) << "B gets link - cap";
+  EXPECT_EQ(done[1], std::make_pair(TransferId{0}, SimTime::zero() + Duration::from_us(2000))) << "A never exceeds its cap";
+}
+
 TEST(FlowNetwork, LocalAndZeroByteTransfersSkipTheSolver) {
   TestFabric fabric(2);
   fabric.set_route(0, 1, {fabric.add_link(1e9, Duration::from_ns(700))});
