@@ -50,6 +50,8 @@ CLI::App* add_search_command(CLI::App& app, SearchCommandOptions& o) {
   c->add_option("--max-micro-batch", o.max_micro_batch, "largest micro-batch (default 16)");
   c->add_option("--refine", o.refine, "re-simulate the best N at the scenario's fidelity (default 16)");
   c->add_option("--threads", o.threads, "worker threads (default: all cores)");
+  c->add_flag("--no-bound", o.no_bound,
+              "simulate every plan that fits (default: skip plans whose step-time lower bound exceeds the K-th best)");
   c->add_flag("--dry-run", o.dry_run, "enumerate and prune only: print the counts (and --csv) without simulating");
   c->add_flag("--progress", o.progress, "show the progress bar even when stderr is not a terminal");
   return c;
@@ -70,6 +72,8 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   so.refine = o.refine;
   so.threads = o.threads;
   so.dry_run = o.dry_run;
+  so.bound = !o.no_bound;
+  so.keep = o.top;
   const bool bar_on = o.progress || core::ProgressBar::stderr_is_terminal();
   std::unique_ptr<core::ProgressBar> bar;
   std::string bar_phase;
@@ -117,8 +121,8 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
       << fixed(r.memory_capacity / kGiB, 1) << " GiB per GPU\n";
   out << "plans      " << r.enumerated << " enumerated: " << r.invalid << " invalid, " << r.out_of_memory
       << " out of memory, " << r.dominated << " dominated (more recomputation than needed), " << r.simulated
-      << " simulated (" << r.simulations << " step simulations, analytical collectives), " << r.refined
-      << " re-simulated"
+      << " simulated (" << r.simulations << " step simulations, analytical collectives), " << r.pruned
+      << " pruned by the step-time lower bound, " << r.refined << " re-simulated"
       << (r.refine_fidelity == scenario::Fidelity::kFlow ? " (flow collectives)"
                                                          : " (the scenario's fidelity is analytical)");
   if (r.errors > 0) out << ", " << r.errors << " failed";
@@ -193,8 +197,11 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
     const auto& e = r.plans[*r.scenario_plan];
     out << "scenario's plan  " << e.name << ": ";
     if (e.status == scenario::PlanStatus::kOk) {
-      out << "rank " << e.rank << " of " << r.ranking.size() << ", " << fixed(e.step_time.seconds(), 3) << " s, MFU "
-          << fixed(e.mfu, 3) << "\n";
+      out << "rank " << e.rank << " of " << r.ranking.size() << " simulated";
+      if (r.pruned_maybe_before_scenario_plan > 0)
+        out << " (at most " << e.rank + r.pruned_maybe_before_scenario_plan << " counting the "
+            << r.pruned_maybe_before_scenario_plan << " pruned plans whose bound is below its time)";
+      out << ", " << fixed(e.step_time.seconds(), 3) << " s, MFU " << fixed(e.mfu, 3) << "\n";
     } else {
       out << scenario::to_string(e.status) << ": " << e.reason << "\n";
     }

@@ -1,7 +1,7 @@
 #pragma once
 // `mfusim search SCENARIO [--top K] [--csv FILE] [--fix key=value ...] [--max-tp N] [--max-pp N]
 //                         [--max-cp N] [--max-virtual-stages N] [--min-micro-batch N] [--max-micro-batch N]
-//                         [--refine N] [--threads N] [--set key=value ...]`
+//                         [--refine N] [--threads N] [--no-bound] [--set key=value ...]`
 // The fastest parallel plan for the scenario's model, cluster and global batch (scenario/plan_search.hpp,
 // docs/search.md). stdout: the top K plans (step time, MFU, peak memory, breakdown), the scenario's own
 // plan's rank, why the best beats the runner-up, and the `mfusim run` line for the best; stderr: a
@@ -32,6 +32,7 @@ struct SearchCommandOptions {
   std::size_t refine = 16;
   unsigned threads = 0;
   bool dry_run = false;
+  bool no_bound = false;  // simulate every survivor (no branch and bound)
   bool progress = false;  // force the progress bar even when stderr is not a terminal
 };
 

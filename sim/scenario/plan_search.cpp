@@ -158,6 +158,203 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   return Simulated{step.step_time, step.mfu, step.breakdown};
 }
 
+// --- Branch and bound: a lower bound on the analytical step time (docs/search.md, "Lower bound") ---
+//
+// The step simulator (workload/step_simulator.cpp) runs each simulated rank's kernels and its
+// non-overlapped TP collectives on one serial compute stream, in its schedule's order; contention only
+// stretches kernels (compute_slowdown >= 1). For pipeline stage s with positions q (virtual stages) and
+// per-micro-batch pass times F(q) (forward), B(q) (backward; zb-h1: input part only), W(q) (zb-h1 weight
+// part), computed from the same op lists and kernel costs:
+//   head_s  no compute of stage s starts before a micro-batch's forward has crossed every earlier
+//           position of its first chunk: min over its forward positions q of sum_{q' < q} F(q');
+//   busy_s  the sum of its actions' pass times (serial stream);
+//   tail_s  when its last action is a backward at position q, that gradient still has to cross every
+//           earlier position: sum_{q' < q} B(q');
+// step time >= max_s head_s + busy_s + tail_s (1F1B with even stages: (m + p - 1) (F + B), the closed form).
+// Left out (the bound stays below): optimizer, DP/CP/EP/PP communication, TP collectives of the
+// embedding and head, all TP collectives when tp_comm_overlap is on, and contention.
+struct LayerTimes {
+  core::Duration fwd, bwd_input, bwd_weight;  // kernels only
+};
+struct ShardTimes {
+  std::vector<LayerTimes> layers;
+  core::Duration emb_f, emb_b_input, emb_b_weight, head_f, head_b_input, head_b_weight;
+};
+
+class LowerBound {
+ public:
+  LowerBound(const TrainingSetup& t, const compute::KernelCostModel& cost)
+      : t_(t), cost_(cost), comm_(engine_, t.topology, Fidelity::kAnalytical) {}
+
+  core::Duration operator()(const PlanCandidate& c) {
+    const ParallelPlan& p = c.plan;
+    const auto& m = t_.model;
+    const ShardTimes& st = shard_times(c);
+    const bool zb = p.schedule == Schedule::kZeroBubbleH1;
+    const bool dual = p.schedule == Schedule::kDualPipe;
+    const workload::ScheduleShape shape{static_cast<std::int32_t>(p.pp), static_cast<std::int32_t>(p.microbatches()),
+                                        static_cast<std::int32_t>(dual ? 2 : p.virtual_stages)};
+    const auto schedule = workload::build_schedule(p.schedule, shape);
+    const std::int64_t positions = dual ? p.pp : p.pp * shape.chunks;
+    const workload::RankLayout layout(p);
+    core::Duration best = core::Duration::zero();
+    // Per-position pass times (TP collectives on the compute stream use stage s's own group).
+    std::vector<core::Duration> F(static_cast<std::size_t>(positions)), B(F.size()), W(F.size());
+    std::vector<std::int64_t> stage_of(F.size());
+    for (std::int32_t s = 0; s < p.pp; ++s) {
+      for (std::int32_t ch = 0; ch < shape.chunks; ++ch) {
+        const std::int64_t pos = dual ? (ch == 0 ? s : p.pp - 1 - s) : static_cast<std::int64_t>(ch) * p.pp + s;
+        stage_of[static_cast<std::size_t>(pos)] = s;
+      }
+    }
+    for (std::int64_t pos = 0; pos < positions; ++pos) {
+      const auto i = static_cast<std::size_t>(pos);
+      const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
+      const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
+      const core::Duration tp_layer = tp_per_layer_pass(c, layout, stage_of[i]);
+      core::Duration f, bi, bw;
+      for (std::int64_t l = lb; l < le; ++l) {
+        const auto& lt = st.layers[static_cast<std::size_t>(l)];
+        f += lt.fwd + tp_layer;
+        bi += lt.bwd_input + tp_layer;
+        if (c.recompute == Recompute::kFull) bi += lt.fwd + tp_layer;
+        bw += lt.bwd_weight;
+      }
+      if (pos == 0) {
+        f += st.emb_f;
+        bi += st.emb_b_input;
+        bw += st.emb_b_weight;
+      }
+      if (pos == positions - 1) {
+        f += st.head_f;
+        bi += st.head_b_input;
+        bw += st.head_b_weight;
+      }
+      F[i] = f;
+      B[i] = zb ? bi : bi + bw;
+      W[i] = zb ? bw : core::Duration::zero();
+    }
+    std::vector<core::Duration> prefix_f(F.size() + 1), prefix_b(F.size() + 1);
+    for (std::size_t i = 0; i < F.size(); ++i) {
+      prefix_f[i + 1] = prefix_f[i] + F[i];
+      prefix_b[i + 1] = prefix_b[i] + B[i];
+    }
+    for (std::int32_t s = 0; s < p.pp; ++s) {
+      const auto& actions = schedule[static_cast<std::size_t>(s)];
+      if (actions.empty()) continue;
+      auto position = [&](std::int32_t chunk) {
+        return static_cast<std::size_t>(dual ? (chunk == 0 ? s : p.pp - 1 - s)
+                                             : static_cast<std::int64_t>(chunk) * p.pp + s);
+      };
+      core::Duration busy, head = core::Duration::max();
+      for (const auto& a : actions) {
+        const auto q = position(a.chunk);
+        switch (a.pass) {
+          case workload::PassKind::kForward:
+            busy += F[q];
+            head = std::min(head, prefix_f[q]);
+            break;
+          case workload::PassKind::kBackward:
+            busy += B[q];
+            break;
+          case workload::PassKind::kWeight:
+            busy += W[q];
+            break;
+        }
+      }
+      if (head == core::Duration::max()) head = core::Duration::zero();
+      const auto& last = actions.back();
+      const core::Duration tail =
+          last.pass == workload::PassKind::kBackward ? prefix_b[position(last.chunk)] : core::Duration::zero();
+      best = std::max(best, head + busy + tail);
+    }
+    // Margin for the picosecond rounding of stretched kernels: 1 ppm below.
+    return best - core::Duration::from_seconds(best.seconds() * 1e-6);
+  }
+
+ private:
+  // Kernel times of one shard (tp, cp, ep, sp, micro-batch, recompute): shared by every plan with it.
+  const ShardTimes& shard_times(const PlanCandidate& c) {
+    const auto& p = c.plan;
+    char key[256];
+    std::snprintf(key, sizeof key, "%lld %lld %lld %lld %d %.17g %lld %d", static_cast<long long>(p.tp),
+                  static_cast<long long>(p.cp), static_cast<long long>(p.ep), static_cast<long long>(p.expert_tp),
+                  p.sequence_parallel ? 1 : 0, p.moe_imbalance, static_cast<long long>(p.micro_batch),
+                  static_cast<int>(c.recompute));
+    auto [it, inserted] = shards_.try_emplace(key);
+    if (!inserted) return it->second;
+    // As Builder (step_simulator.cpp) with the search's StepConfig: flash attention, no dropout.
+    workload::Shard shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
+    const workload::MicroBatch mb{p.micro_batch, t_.seq};
+    auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
+                         core::Duration* weight) {
+      for (const auto& op : ops) {
+        compute::Kernel k = op.kernel;
+        if (k.kind == compute::KernelKind::kGemm) k.dtype = t_.precision;
+        const core::Duration d = cost_.time(k);
+        if (all != nullptr) *all += d;
+        if (op.phase == workload::Phase::kBackwardWeight) {
+          if (weight != nullptr) *weight += d;
+        } else if (input != nullptr) {
+          *input += d;
+        }
+      }
+    };
+    ShardTimes& st = it->second;
+    const auto& m = t_.model;
+    const Recompute bwd_rc = c.recompute == Recompute::kSelective ? Recompute::kSelective : Recompute::kNone;
+    for (std::int64_t l = 0; l < m.layers; ++l) {
+      LayerTimes lt;
+      add_times(workload::layer_forward(m, l, shard, mb), &lt.fwd, nullptr, nullptr);
+      add_times(workload::layer_backward(m, l, shard, mb, bwd_rc), nullptr, &lt.bwd_input, &lt.bwd_weight);
+      st.layers.push_back(lt);
+    }
+    add_times(workload::embedding_forward(m, shard, mb), &st.emb_f, nullptr, nullptr);
+    add_times(workload::embedding_backward(m, shard, mb), nullptr, &st.emb_b_input, &st.emb_b_weight);
+    add_times(workload::head_forward(m, shard, mb), &st.head_f, nullptr, nullptr);
+    add_times(workload::head_backward(m, shard, mb), nullptr, &st.head_b_input, &st.head_b_weight);
+    return st;
+  }
+
+  // The TP collectives one layer pass (forward, backward or its recomputation) puts on the compute
+  // stream: sequence parallelism: an all-gather before and a reduce-scatter after each of the two blocks;
+  // without: an all-reduce after each. None when tp_comm_overlap runs them on their own stream.
+  core::Duration tp_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage) {
+    const auto& p = c.plan;
+    if (p.tp == 1 || p.tp_comm_overlap) return core::Duration::zero();
+    const double nbytes =
+        static_cast<double>(p.micro_batch * t_.seq / p.cp) * static_cast<double>(t_.model.hidden) * 2.0;  // bf16
+    const auto group = layout.group_of(layout.rank(0, 0, 0, stage), workload::Dim::kTp);
+    if (p.sequence_parallel)
+      return (collective_time(group, workload::CollectiveKind::kAllGather, nbytes) +
+              collective_time(group, workload::CollectiveKind::kReduceScatter, nbytes)) *
+             2;
+    return collective_time(group, workload::CollectiveKind::kAllReduce, nbytes) * 2;
+  }
+
+  core::Duration collective_time(const std::vector<std::int64_t>& group, workload::CollectiveKind kind, double nbytes) {
+    const core::Bytes b(static_cast<std::int64_t>(std::llround(nbytes)));
+    const auto key = std::tuple{group, static_cast<int>(kind), b.count()};
+    if (auto it = collectives_.find(key); it != collectives_.end()) return it->second;
+    workload::CommRequest req{kind, workload::Dim::kTp, b,
+                              std::make_shared<workload::GroupSet>(workload::GroupSet{group})};
+    const core::SimTime start = engine_.now();
+    core::SimTime end = start;
+    comm_.start(req, [&] { end = engine_.now(); });
+    engine_.run();
+    const core::Duration d = end - start;
+    collectives_.emplace(key, d);
+    return d;
+  }
+
+  const TrainingSetup& t_;
+  const compute::KernelCostModel& cost_;
+  core::Engine engine_;
+  CollectiveCommunication comm_;
+  std::map<std::string, ShardTimes> shards_;
+  std::map<std::tuple<std::vector<std::int64_t>, int, std::int64_t>, core::Duration> collectives_;
+};
+
 std::string error_text(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
@@ -247,6 +444,8 @@ std::string_view to_string(PlanStatus s) {
       return "dominated";
     case PlanStatus::kError:
       return "error";
+    case PlanStatus::kPruned:
+      return "pruned";
   }
   return "?";
 }
@@ -442,7 +641,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
       ++result.invalid;
       continue;
     }
-    const auto memory = workload::estimate_memory(model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute, t.flash_attention, t.dropout > 0.0));
+    const auto memory = workload::estimate_memory(
+        model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute, t.flash_attention, t.dropout > 0.0));
     e.peak_memory_bytes = memory.total_bytes;
     if (memory.total_bytes > t.memory_capacity) {
       e.status = PlanStatus::kOutOfMemory;
@@ -484,13 +684,15 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   // 3: every survivor at analytical fidelity, in parallel; results land in their own slots.
   const auto cost = compute::KernelCostModel::for_gpu(*t.catalog, *t.topology.gpu_spec,
                                                       compute::KernelCostModel::default_calibration_dir());
-  auto run_phase = [&](const std::vector<std::size_t>& which, Fidelity fidelity, std::string_view phase, bool refine) {
+  auto run_phase = [&](const std::vector<std::size_t>& which, Fidelity fidelity, std::string_view phase, bool refine,
+                       std::size_t done_before = 0, std::size_t total = 0) {
+    if (total == 0) total = which.size();
     std::vector<std::optional<Simulated>> out(which.size());
     const auto errors = core::run_jobs(
         which.size(), o.threads,
         [&](std::size_t j) { out[j] = simulate_candidate(t, result.plans[which[j]].candidate, fidelity, cost); },
         [&](std::size_t done) {
-          if (o.progress) o.progress(phase, done, which.size());
+          if (o.progress) o.progress(phase, done_before + done, total);
         });
     for (std::size_t j = 0; j < which.size(); ++j) {
       auto& e = result.plans[which[j]];
@@ -527,15 +729,72 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
         twin_of[i] = it->second;
     }
   }
-  run_phase(unique, Fidelity::kAnalytical, "simulating", false);
+  // Lower bounds (serial: the shard and collective caches are shared), then the simulations.
+  if (o.bound) {
+    LowerBound bound(t, cost);
+    for (auto i : unique) {
+      auto& e = result.plans[i];
+      try {
+        e.lower_bound = bound(e.candidate);
+      } catch (const std::exception&) {
+        e.lower_bound = core::Duration::zero();  // no bound: simulated early, the simulation says what is wrong
+      }
+    }
+  }
+  if (!o.bound) {
+    run_phase(unique, Fidelity::kAnalytical, "simulating", false);
+  } else {
+    // Increasing bound (then enumeration order); the scenario's own plan (or its twin) first, always simulated.
+    const std::size_t own_root =
+        result.scenario_plan
+            ? (twin_of[*result.scenario_plan] == SIZE_MAX ? *result.scenario_plan : twin_of[*result.scenario_plan])
+            : SIZE_MAX;
+    std::vector<std::size_t> order = unique;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      if ((a == own_root) != (b == own_root)) return a == own_root;
+      return result.plans[a].lower_bound < result.plans[b].lower_bound;
+    });
+    // The best K must be exact: the caller's top, the runner-up of the why-line, the plans to refine.
+    std::size_t k = std::max<std::size_t>(o.keep, 2);
+    if (t.collectives != Fidelity::kAnalytical) k = std::max(k, o.refine);
+    std::vector<core::Duration> times;  // simulated analytical step times so far
+    std::size_t next = 0;
+    while (next < order.size()) {
+      if (times.size() >= k) {
+        std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(k - 1), times.end());
+        const core::Duration kth = times[k - 1];
+        if (result.plans[order[next]].lower_bound > kth) {
+          char why[160];
+          for (std::size_t j = next; j < order.size(); ++j) {
+            auto& e = result.plans[order[j]];
+            std::snprintf(why, sizeof why, "lower bound %.6f s > %zu-th best simulated step time %.6f s",
+                          e.lower_bound.seconds(), k, kth.seconds());
+            e.status = PlanStatus::kPruned;
+            e.reason = why;
+          }
+          break;
+        }
+      }
+      const std::size_t end = std::min(order.size(), next + kBoundBatch);
+      const std::vector<std::size_t> batch(order.begin() + static_cast<std::ptrdiff_t>(next),
+                                           order.begin() + static_cast<std::ptrdiff_t>(end));
+      run_phase(batch, Fidelity::kAnalytical, "simulating", false, next, order.size());
+      for (auto i : batch) {
+        if (result.plans[i].status == PlanStatus::kOk) times.push_back(result.plans[i].analytical_step_time);
+      }
+      next = end;
+    }
+    result.simulations = next;
+  }
   for (auto i : survivors) {
     if (twin_of[i] == SIZE_MAX) continue;
     auto& e = result.plans[i];
     const auto& twin = result.plans[twin_of[i]];
     e.status = twin.status;
+    e.lower_bound = twin.lower_bound;
     if (twin.status != PlanStatus::kOk) {
       e.reason = twin.reason;
-      ++result.errors;
+      if (twin.status == PlanStatus::kError) ++result.errors;
       continue;
     }
     e.analytical_step_time = twin.analytical_step_time;
@@ -544,8 +803,11 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
     e.breakdown = twin.breakdown;
     e.reason = "step simulated once for it and " + twin.name + " (the same step program)";
   }
-  result.simulated = survivors.size();
-  result.simulations = unique.size();
+  for (auto i : survivors) {
+    if (result.plans[i].status == PlanStatus::kPruned) ++result.pruned;
+  }
+  result.simulated = survivors.size() - result.pruned;
+  if (!o.bound) result.simulations = unique.size();
 
   auto ranked = [&result]() {
     std::vector<std::size_t> r;
@@ -573,6 +835,12 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
     result.ranking = ranked();
   }
   for (std::size_t k = 0; k < result.ranking.size(); ++k) result.plans[result.ranking[k]].rank = k + 1;
+  if (result.scenario_plan && result.plans[*result.scenario_plan].status == PlanStatus::kOk) {
+    const auto own_time = result.plans[*result.scenario_plan].analytical_step_time;
+    for (const auto& e : result.plans) {
+      if (e.status == PlanStatus::kPruned && e.lower_bound <= own_time) ++result.pruned_maybe_before_scenario_plan;
+    }
+  }
   return result;
 }
 
@@ -675,7 +943,7 @@ std::string search_csv(const SearchResult& r) {
       "index,plan,status,reason,tp,cp,pp,virtual_stages,dp,ep,micro_batch,schedule,sharding,recompute,sequence_"
       "parallel,"
       "scenario_plan,peak_memory_gib,analytical_step_time_s,step_time_s,refined,mfu,rank,compute_s,recompute_s,"
-      "exposed_tp_s,exposed_cp_s,exposed_ep_s,exposed_pp_s,exposed_dp_s,bubble_s,optimizer_s,other_s\n";
+      "exposed_tp_s,exposed_cp_s,exposed_ep_s,exposed_pp_s,exposed_dp_s,bubble_s,optimizer_s,other_s,lower_bound_s\n";
   auto quoted = [](const std::string& s) {
     std::string q = "\"";
     for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -695,8 +963,9 @@ std::string search_csv(const SearchResult& r) {
            "," + std::string(sharding_key(p.sharding)) + "," + std::string(recompute_name(e.candidate.recompute)) +
            "," + (p.sequence_parallel ? "true" : "false") + "," + (e.scenario_plan ? "true" : "false") + ",";
     out += e.status == PlanStatus::kInvalid ? "," : num(e.peak_memory_bytes / kGiB) + ",";
+    const std::string bound = e.lower_bound > core::Duration::zero() ? num(e.lower_bound.seconds()) : std::string();
     if (e.status != PlanStatus::kOk) {
-      out += ",,,,,,,,,,,,,,\n";
+      out += ",,,,,,,,,,,,,," + bound + "\n";
       continue;
     }
     const auto& b = e.breakdown;
@@ -709,7 +978,7 @@ std::string search_csv(const SearchResult& r) {
            num(b.compute.seconds()) + "," + num(b.recompute.seconds()) + "," + num(exposed(workload::Dim::kTp)) + "," +
            num(exposed(workload::Dim::kCp)) + "," + num(exposed(workload::Dim::kEp)) + "," +
            num(exposed(workload::Dim::kPp)) + "," + num(exposed(workload::Dim::kDp)) + "," + num(b.bubble.seconds()) +
-           "," + num(b.optimizer.seconds()) + "," + num(b.other.seconds()) + "\n";
+           "," + num(b.optimizer.seconds()) + "," + num(b.other.seconds()) + "," + bound + "\n";
   }
   return out;
 }

@@ -27,9 +27,12 @@
 //   2b. recomputation: a plan that fits with less recomputation (none < selective < full) and is
 //      otherwise identical is never slower (recomputation only adds kernels to the backward pass; memory
 //      does not enter the step time), so the plans with more are not simulated (status dominated);
-//   3. every survivor simulated with analytical collectives (symmetric expansion), in parallel; plans
-//      with identical step programs (zero1 / zero2 twins: the step simulator does not tell them apart)
-//      share one simulation;
+//   3. survivors simulated with analytical collectives (symmetric expansion), in parallel, in increasing
+//      order of a lower bound on their step time (busiest stage's kernels and compute-stream TP
+//      collectives plus pipeline fill and drain, from the same op lists, kernel costs and collective
+//      model), in fixed batches; between batches the search stops once the K-th best simulated time is
+//      below the next bound (status pruned; K = max(keep, 2, refine)); plans with identical step programs
+//      (zero1 / zero2 twins: the step simulator does not tell them apart) share one simulation;
 //   4. the best `refine` re-simulated at the scenario's own fidelity when that is not analytical
 //      (flow collectives); the final ranking puts those first, by their refined time, then the rest.
 //   Ties (equal step time in picoseconds) are broken by: lower peak memory, then fewer GPUs per model
@@ -67,7 +70,7 @@ std::string plan_string(const PlanCandidate& c);
 // The `--set` overrides that turn the scenario into this plan (`mfusim run SCENARIO --set ...`).
 std::vector<std::string> plan_overrides(const PlanCandidate& c);
 
-enum class PlanStatus : std::uint8_t { kOk, kInvalid, kOutOfMemory, kDominated, kError };
+enum class PlanStatus : std::uint8_t { kOk, kInvalid, kOutOfMemory, kDominated, kError, kPruned };
 std::string_view to_string(PlanStatus s);
 
 struct PlanEvaluation {
@@ -84,6 +87,9 @@ struct PlanEvaluation {
   double mfu = 0.0;                   // Megatron convention, on step_time
   workload::StepBreakdown breakdown;  // of the run that gave step_time
   std::size_t rank = 0;               // 1-based place in the ranking (0: not ranked)
+  // Branch and bound (docs/search.md): a lower bound on the analytical step time, from the same kernel
+  // costs and collective model as the step simulator (0 when not computed: invalid, oom, dominated).
+  core::Duration lower_bound;
 };
 
 struct SearchOptions {
@@ -98,6 +104,11 @@ struct SearchOptions {
   std::size_t refine = 16;              // re-simulated at the scenario's fidelity
   unsigned threads = 0;                 // 0: all cores
   bool dry_run = false;                 // enumerate and prune only (no simulation)
+  // Branch and bound: simulate in increasing order of the step-time lower bound, in batches of
+  // kBoundBatch, and stop when the keep-th best simulated time is below the next plan's bound. The best
+  // max(keep, 2, refine when refining) plans are exact; false simulates every survivor (--no-bound).
+  bool bound = true;
+  std::size_t keep = 1;  // the caller's --top
   // Progress: phase ("simulating", "refining"), jobs done, jobs in the phase. Serialised.
   std::function<void(std::string_view, std::size_t, std::size_t)> progress;
 };
@@ -111,6 +122,10 @@ struct SearchResult {
   std::vector<std::size_t> ranking;                  // indices into plans (status ok), best first
   std::optional<std::size_t> scenario_plan;          // index of the scenario's own plan
   std::size_t enumerated = 0, invalid = 0, out_of_memory = 0, dominated = 0, simulated = 0, refined = 0, errors = 0;
+  std::size_t pruned = 0;  // status pruned: lower bound above the K-th best simulated time
+  // Pruned plans whose bound is not above the scenario's plan's time: they might rank before it, so its
+  // rank is exact only when this is 0 (else between rank and rank + this).
+  std::size_t pruned_maybe_before_scenario_plan = 0;
   std::size_t simulations = 0;  // step simulations run at analytical fidelity (identical programs share one)
 };
 
@@ -118,6 +133,10 @@ struct SearchResult {
 // plan is feasible returns an empty ranking (the caller reports why: nothing_feasible_message).
 SearchResult search_plans(const std::filesystem::path& scenario, const SearchOptions& options);
 SearchResult search_plans(const config::Node& root, const std::string& source, const SearchOptions& options);
+
+// Plans simulated per batch in bound order; the stop test runs between batches only, so the result does
+// not depend on the thread count.
+inline constexpr std::size_t kBoundBatch = 32;
 
 // Whether a ranks before b (step time, then the tie-breaks above).
 bool ranks_before(const PlanEvaluation& a, const PlanEvaluation& b);

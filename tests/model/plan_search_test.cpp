@@ -147,6 +147,80 @@ TEST(PlanSearch, RecomputationIsDominatedWhenLessFits) {
   }
 }
 
+// Quickstart with pipelines up to 4 stages (1f1b, gpipe, zb-h1, dualpipe, interleaved), micro-batches up
+// to 4, TP up to 8 (TP collectives on the compute stream), every sharding and recompute mode.
+SearchOptions bound_space() {
+  SearchOptions o;
+  o.fixes = {"parallel.cp=1"};
+  o.max_pp = 4;
+  o.max_micro_batch = 4;
+  o.threads = 2;
+  return o;
+}
+
+TEST(PlanSearch, LowerBoundIsBelowEverySimulatedStepTime) {
+  // The branch and bound is sound only if the bound never exceeds what the step simulator returns:
+  // checked on every plan of the space. K larger than the space: nothing is pruned, every bound computed.
+  auto o = bound_space();
+  o.keep = 1000000;
+  for (const bool overlap : {false, true}) {
+    auto ob = o;
+    if (overlap) ob.fixes.push_back("parallel.tp_comm_overlap=true");
+    const auto b = search_plans(kQuickstart, ob);
+    ASSERT_GT(b.ranking.size(), 100u);
+    double worst = 1.0, sum = 0.0;
+    std::size_t n = 0;
+    EXPECT_EQ(b.pruned, 0u);
+    for (const auto& e : b.plans) {
+      if (e.status != PlanStatus::kOk) continue;
+      ASSERT_GT(e.lower_bound, core::Duration::zero()) << e.name;
+      EXPECT_LE(e.lower_bound, e.analytical_step_time)
+          << e.name << ": bound " << e.lower_bound.seconds() << " s above the simulated "
+          << e.analytical_step_time.seconds() << " s (tp_comm_overlap " << overlap << ")";
+      const double ratio = e.lower_bound.seconds() / e.analytical_step_time.seconds();
+      worst = std::min(worst, ratio);
+      sum += ratio;
+      ++n;
+    }
+    std::printf("tp_comm_overlap %d: %zu plans, bound / step time: mean %.3f, lowest %.3f\n", overlap ? 1 : 0, n,
+                sum / static_cast<double>(n), worst);
+    // Compute, bubble and (without overlap) TP collectives are most of a step on one node: a loose
+    // bound would prune nothing.
+    EXPECT_GT(sum / static_cast<double>(n), 0.8);
+  }
+}
+
+TEST(PlanSearch, BoundPruningKeepsTheTopKAndDoesNotDependOnTheThreadCount) {
+  auto o = bound_space();
+  o.keep = 5;
+  o.bound = false;
+  const auto all = search_plans(kQuickstart, o);
+  o.bound = true;
+  const auto pruned = search_plans(kQuickstart, o);
+  o.threads = 1;
+  const auto pruned1 = search_plans(kQuickstart, o);
+  EXPECT_EQ(all.pruned, 0u);
+  EXPECT_GT(pruned.pruned, 0u) << "the bound should spare some simulations on this space";
+  EXPECT_EQ(pruned.simulated + pruned.pruned, all.simulated);
+  ASSERT_GE(pruned.ranking.size(), 5u);
+  for (std::size_t k = 0; k < 5; ++k) {
+    const auto& a = all.plans[all.ranking[k]];
+    const auto& b = pruned.plans[pruned.ranking[k]];
+    EXPECT_EQ(a.name, b.name) << "rank " << k + 1;
+    EXPECT_EQ(a.step_time, b.step_time) << "rank " << k + 1;
+  }
+  EXPECT_EQ(search_csv(pruned), search_csv(pruned1)) << "the stopping rule runs between fixed batches only";
+  // Every pruned plan's bound is above the 5th best time, so it could not have entered the top 5.
+  const auto fifth = pruned.plans[pruned.ranking[4]].step_time;
+  for (const auto& e : pruned.plans) {
+    if (e.status == PlanStatus::kPruned) {
+      EXPECT_GT(e.lower_bound, fifth) << e.name;
+      EXPECT_NE(e.reason.find("lower bound"), std::string::npos) << e.reason;
+    }
+  }
+  std::printf("bound pruning: %zu simulated, %zu pruned (of %zu)\n", pruned.simulated, pruned.pruned, all.simulated);
+}
+
 PlanEvaluation evaluation(std::string name, std::int64_t step_ps, double memory, std::int64_t tp, std::int64_t pp,
                           workload::Recompute rc = workload::Recompute::kNone) {
   PlanEvaluation e;
@@ -241,6 +315,7 @@ TEST_P(PlanSearchSlow, PublishedPlanRanksInTheTopTenPercent) {
   const auto file = kRoot / "tests" / "data" / "validation" / "published-runs.yaml";
   const config::Node tree = published_run_scenario(file, GetParam().id);
   SearchOptions o;
+  o.bound = false;  // the rank among every plan that fits: simulate them all
   const auto r = search_plans(tree, GetParam().id, o);
   ASSERT_TRUE(r.scenario_plan.has_value());
   const auto& own = r.plans[*r.scenario_plan];
