@@ -148,6 +148,8 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   cfg.seq = t.seq;
   cfg.recompute = c.recompute;
   cfg.gemm_dtype = t.precision;
+  cfg.flash_attention = t.flash_attention;
+  cfg.dropout = t.dropout > 0.0;
   const auto program = workload::build_step_program(cfg, cost);
   core::Engine engine;
   CollectiveCommunication comm(engine, t.topology, fidelity);
@@ -283,8 +285,10 @@ class LowerBound {
                   static_cast<int>(c.recompute));
     auto [it, inserted] = shards_.try_emplace(key);
     if (!inserted) return it->second;
-    // As Builder (step_simulator.cpp) with the search's StepConfig: flash attention, no dropout.
+    // As Builder (step_simulator.cpp) with the search's StepConfig (the scenario's attention and dropout).
     workload::Shard shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
+    shard.flash_attention = t_.flash_attention;
+    shard.dropout = t_.dropout > 0.0;
     const workload::MicroBatch mb{p.micro_batch, t_.seq};
     auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
                          core::Duration* weight) {
