@@ -286,9 +286,7 @@ class LowerBound {
     auto [it, inserted] = shards_.try_emplace(key);
     if (!inserted) return it->second;
     // As Builder (step_simulator.cpp) with the search's StepConfig (the scenario's attention and dropout).
-    workload::Shard shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
-    shard.flash_attention = t_.flash_attention;
-    shard.dropout = t_.dropout > 0.0;
+    const workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0);
     const workload::MicroBatch mb{p.micro_batch, t_.seq};
     auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
                          core::Duration* weight) {

@@ -96,7 +96,7 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t) {
 workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t seq, workload::Recompute recompute,
                                  bool flash_attention, bool dropout) {
   workload::MemoryPlan m;
-  m.shard = workload::Shard{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
+  m.shard = workload::shard_of(p, flash_attention, dropout);
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
   m.dp = p.dp;
@@ -110,10 +110,6 @@ workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t s
   m.micro_batch = {p.micro_batch, seq};
   m.recompute = recompute;
   m.sharding = p.sharding;
-  m.flash_attention = flash_attention;
-  m.dropout = dropout;
-  m.shard.flash_attention = m.flash_attention;
-  m.shard.dropout = m.dropout;
   return m;
 }
 

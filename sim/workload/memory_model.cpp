@@ -26,7 +26,7 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   const double k = d(m.kv_heads) / d(m.heads);
   const double a = d(m.heads);
   const double s = d(plan.micro_batch.seq);
-  double outside = 8.0 * h + (plan.dropout ? 2.0 * h : 0.0) + (plan.fp32_residual ? 4.0 * h : 0.0);
+  double outside = 8.0 * h + (plan.shard.dropout ? 2.0 * h : 0.0) + (plan.fp32_residual ? 4.0 * h : 0.0);
   double inside = 2.0 * h * r * (1.0 + 2.0 * k) + 2.0 * h * r;
   if (m.mla) {
     // MLA keeps the latent inputs of the up-projections and the full per-head Q, K, V.
@@ -49,7 +49,7 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
     inside += 2.0 * d(m.ffn) * glu_factor + 2.0 * d(m.ffn);
   }
   if (plan.recompute != Recompute::kSelective) {
-    inside += plan.flash_attention ? 4.0 * a : (plan.dropout ? 5.0 : 4.0) * a * s;
+    inside += plan.shard.flash_attention ? 4.0 * a : (plan.shard.dropout ? 5.0 : 4.0) * a * s;
   }
   return outside / sp + inside / t + experts / d(plan.shard.expert_tp);
 }
@@ -114,7 +114,7 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   b.items.push_back({"activations (" + std::to_string(static_cast<int>(in_flight)) + " micro-batches in flight)", per_mb * in_flight});
   // Embedding stage: token ids (int64) and the embedding output per in-flight micro-batch.
   const double sp = sh.sequence_parallel ? tp : 1.0;
-  b.items.push_back({"embedding activations", in_flight * tokens * (8.0 + (plan.dropout ? 2.0 * d(m.hidden) / sp : 0.0))});
+  b.items.push_back({"embedding activations", in_flight * tokens * (8.0 + (plan.shard.dropout ? 2.0 * d(m.hidden) / sp : 0.0))});
   if (plan.pp == 1) {
     // Output layer input and fp32 logits / softmax for the loss (Megatron: 4sbh(1 + V/h) / tp).
     const double per_logit = plan.eager_loss ? 10.0 : 4.0;

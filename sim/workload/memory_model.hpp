@@ -47,8 +47,7 @@ struct MemoryPlan {
   MicroBatch micro_batch;
   Recompute recompute = Recompute::kNone;
   Sharding sharding = Sharding::kNone;
-  bool flash_attention = true;
-  bool dropout = false;
+  // Attention implementation and dropout: shard.flash_attention and shard.dropout (ops.hpp).
   // Eager PyTorch keeps SiLU's input, its output and the up projection for the SwiGLU product (3 x 2f)
   // where Megatron's fused bias-SwiGLU keeps only the fused fc1 output (2 x 2f).
   bool eager_swiglu = false;

@@ -108,6 +108,13 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
   return out;
 }
 
+Shard shard_of(const ParallelPlan& p, bool flash_attention, bool dropout) {
+  Shard s{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
+  s.flash_attention = flash_attention;
+  s.dropout = dropout;
+  return s;
+}
+
 RankLayout::RankLayout(const ParallelPlan& plan) : plan_(plan) {
   for (Dim d : plan.order) {
     if (d != Dim::kEp) order_.push_back(d);

@@ -72,8 +72,6 @@ StepPrediction predict_single_gpu_step(const ModelSpec& m, const MicroBatch& mb,
   plan.micro_batch = mb;
   plan.microbatches = microbatches;
   plan.recompute = recompute;
-  plan.flash_attention = true;
-  plan.dropout = false;
   plan.eager_swiglu = eager;
   plan.eager_loss = eager;
   plan.fp32_residual = eager;

@@ -42,9 +42,7 @@ class Builder {
     shape_ = ScheduleShape{static_cast<std::int32_t>(p_.pp), static_cast<std::int32_t>(p_.microbatches()),
                            static_cast<std::int32_t>(p_.schedule == PipelineSchedule::kDualPipe ? 2 : p_.virtual_stages)};
     schedule_ = build_schedule(p_.schedule, shape_);
-    shard_ = Shard{p_.tp, p_.cp, p_.ep, p_.expert_tp, p_.sequence_parallel, p_.moe_imbalance, false};
-    shard_.flash_attention = cfg.flash_attention;
-    shard_.dropout = cfg.dropout;
+    shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout);
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
     positions_ = p_.schedule == PipelineSchedule::kDualPipe ? p_.pp : p_.pp * shape_.chunks;

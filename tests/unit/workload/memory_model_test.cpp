@@ -84,8 +84,8 @@ TEST_P(MegatronMemory, MatchesTheoreticalEstimate) {
   plan.micro_batch = {static_cast<std::int64_t>(c.mbs), static_cast<std::int64_t>(c.seq)};
   plan.recompute = Recompute::kSelective;
   plan.sharding = c.dist_opt ? Sharding::kOptimizer : Sharding::kNone;
-  plan.flash_attention = false;
-  plan.dropout = true;
+  plan.shard.flash_attention = false;
+  plan.shard.dropout = true;
   const MemoryBreakdown b = estimate_memory(m, plan);
   const Args a{c.layers, c.hidden, c.heads, c.heads, c.hidden / c.heads, 4 * c.hidden, c.vocab, c.seq, c.mbs,
                c.tp, c.pp, c.dp, c.microbatches, false, false, c.dist_opt};
@@ -109,8 +109,8 @@ TEST(MemoryModel, KorthikantiTable2) {
   const ModelSpec m = gpt(1, 4096, 32, 51200, 2048);
   MemoryPlan plan;
   plan.micro_batch = {1, 2048};
-  plan.flash_attention = false;
-  plan.dropout = true;
+  plan.shard.flash_attention = false;
+  plan.shard.dropout = true;
   const double per_token = activation_bytes_per_token(m, 0, plan);
   EXPECT_DOUBLE_EQ(per_token, 34.0 * 4096 + 5.0 * 32 * 2048);
   plan.recompute = Recompute::kFull;
