@@ -201,6 +201,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   validate_cmd->add_option("--only", validate.only, "replay only these run ids")->delimiter(',');
   validate_cmd->add_option("--set", validate.overrides, "override a key of every run's generated scenario: key.path=value")
       ->type_name("KEY=VALUE");
+  validate_cmd->add_option("--scenario", validate.scenario_out,
+                           "write the scenario generated for the --only run to FILE ('-' for stdout) instead of replaying");
   SweepCommandOptions sweep_opts;
   auto* sweep_cmd = add_sweep_command(app, sweep_opts);
 

@@ -4,12 +4,27 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "config/loader.hpp"
+#include "config/overrides.hpp"
 #include "core/error.hpp"
 #include "scenario/published_runs.hpp"
 
 namespace mfusim::cli {
 
 int command_validate(const ValidateOptions& o, std::ostream& out) {
+  if (!o.scenario_out.empty()) {
+    if (o.only.size() != 1) throw core::InputError("--scenario needs exactly one run: add --only ID");
+    auto node = scenario::published_run_scenario(o.file, o.only.front());
+    for (const auto& ov : o.overrides) config::apply_override(node, ov);
+    const std::string text = config::to_yaml(node);
+    if (o.scenario_out == "-") {
+      out << text;
+    } else {
+      std::ofstream f(o.scenario_out, std::ios::binary);
+      if (!f || !(f << text)) throw core::InputError("cannot write the scenario to '" + o.scenario_out + "'");
+    }
+    return 0;
+  }
   const auto report = scenario::validate_published_runs(o.file, o.only, o.overrides);
   out << scenario::format_validation(report);
   if (!o.json_path.empty()) {

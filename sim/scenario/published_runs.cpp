@@ -8,6 +8,7 @@
 #include "config/config_error.hpp"
 #include "config/loader.hpp"
 #include "config/overrides.hpp"
+#include "core/strings.hpp"
 #include "config/reader.hpp"
 #include "core/error.hpp"
 #include "scenario/scenario.hpp"
@@ -243,7 +244,17 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
   report.file = file.string();
   report.overrides = overrides;
   std::vector<double> errors;
-  for (auto& run : read_published_runs(file)) {
+  auto runs = read_published_runs(file);
+  // Every --only id must name a run: a typo would otherwise replay nothing and report no error.
+  std::vector<std::string> ids;
+  for (const auto& run : runs) ids.push_back(run.row.id);
+  for (const auto& id : only_ids) {
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+    const auto near = core::closest_match(id, ids);
+    throw core::InputError("--only: " + file.string() + " has no run '" + id + "'" +
+                           (near ? " (did you mean '" + *near + "'?)" : ""));
+  }
+  for (auto& run : runs) {
     ValidationRow row = run.row;
     if (!only_ids.empty() && std::find(only_ids.begin(), only_ids.end(), row.id) == only_ids.end()) continue;
     if (!run.unsupported.empty()) {
@@ -310,7 +321,9 @@ config::Node published_run_scenario(const std::filesystem::path& file, const std
     if (!b.unsupported.empty()) throw core::InputError(file.string() + ": " + id + ": " + b.unsupported);
     return b.scenario;
   }
-  throw core::InputError(file.string() + ": no run '" + id + "'");
+  const auto near = core::closest_match(id, ids);
+  throw core::InputError(file.string() + ": no run '" + id + "'" + (near ? " (did you mean '" + *near + "'?)" : "") + "; " +
+                         std::to_string(ids.size()) + " runs, e.g. " + (ids.empty() ? std::string("none") : ids.front()));
 }
 
 std::string format_validation(const ValidationReport& r) {

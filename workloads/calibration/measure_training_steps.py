@@ -18,7 +18,7 @@ accumulation 1, micro-batch sizes 1, 2, 4, 8, with no recompute or full recomput
 
 A step is zero_grad(set_to_none=True) + forward + loss + backward + optimizer.step(); it is timed with
 CUDA events (the host synchronizes after each step); 3 warm-up steps, then the median, 10th and 90th
-percentile over 10 timed steps. Peak memory: torch.cuda.max_memory_allocated / max_memory_reserved
+percentile over 10 timed steps (MFUSIM_TIMED_STEPS=N for N). Peak memory: torch.cuda.max_memory_allocated / max_memory_reserved
 over warm-up and timed steps, after reset_peak_memory_stats() right after the model and optimizer are
 built (so the peaks include the weights, gradients and AdamW states).
 """
@@ -72,7 +72,8 @@ DEFAULT_MODELS = "gpt-350m,llama-1b,gpt-1.3b,gpt-2.7b,llama-3b"
 MICRO_BATCHES = [1, 2, 4, 8]
 RECOMPUTE = ["none", "full"]
 WARMUP_STEPS = 3
-TIMED_STEPS = 10
+# MFUSIM_TIMED_STEPS overrides the timed-step count (the workers inherit the environment).
+TIMED_STEPS = int(os.environ.get("MFUSIM_TIMED_STEPS", "10"))
 
 FLOPS_FORMULA = (
     "model_flops_per_step = 6 * N_matmul * T + 12 * layers * (heads * head_dim) * seq * T, where "
