@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
+#include "core/unit_parser.hpp"
 #include "scenario/plan_search.hpp"
 
 namespace mfusim::cli {
@@ -48,6 +49,9 @@ CLI::App* add_search_command(CLI::App& app, SearchCommandOptions& o) {
                 "largest number of interleaved chunks per stage (default: no limit)");
   c->add_option("--min-micro-batch", o.min_micro_batch, "smallest micro-batch (default 1)");
   c->add_option("--max-micro-batch", o.max_micro_batch, "largest micro-batch (default 16)");
+  c->add_option("--headroom", o.headroom,
+                "memory to keep free on every GPU, e.g. 4GiB: plans must fit in the capacity minus this (default 0)")
+      ->type_name("SIZE");
   c->add_option("--refine", o.refine, "re-simulate the best N at the scenario's fidelity (default 16)");
   c->add_option("--threads", o.threads, "worker threads (default: all cores)");
   c->add_flag("--no-bound", o.no_bound,
@@ -69,6 +73,13 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   so.max_virtual_stages = o.max_virtual_stages;
   so.min_micro_batch = o.min_micro_batch;
   so.max_micro_batch = o.max_micro_batch;
+  if (!o.headroom.empty()) {
+    try {
+      so.headroom_bytes = core::parse_bytes(o.headroom).as_double();
+    } catch (const core::InputError& e) {
+      throw core::InputError(std::string("--headroom: ") + e.what());
+    }
+  }
   so.refine = o.refine;
   so.threads = o.threads;
   so.dry_run = o.dry_run;
@@ -118,7 +129,10 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   }
 
   out << "search     " << r.scenario << " (" << o.scenario << "), " << r.gpus << " GPUs, "
-      << fixed(r.memory_capacity / kGiB, 1) << " GiB per GPU\n";
+      << fixed(r.memory_capacity / kGiB, 1) << " GiB per GPU";
+  if (r.headroom_bytes > 0.0)
+    out << " (" << fixed((r.memory_capacity - r.headroom_bytes) / kGiB, 1) << " usable: --headroom)";
+  out << "\n";
   out << "plans      " << r.enumerated << " enumerated: " << r.invalid << " invalid, " << r.out_of_memory
       << " out of memory, " << r.dominated << " dominated (more recomputation than needed), " << r.simulated
       << " simulated (" << r.simulations << " step simulations, analytical collectives), " << r.pruned

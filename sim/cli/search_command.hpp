@@ -29,6 +29,7 @@ struct SearchCommandOptions {
   std::int64_t max_virtual_stages = 0;
   std::int64_t min_micro_batch = 1;
   std::int64_t max_micro_batch = 16;
+  std::string headroom;  // --headroom SIZE, e.g. 4GiB
   std::size_t refine = 16;
   unsigned threads = 0;
   bool dry_run = false;

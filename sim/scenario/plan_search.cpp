@@ -121,17 +121,21 @@ std::string_view recompute_name(Recompute r) {
 
 // What the user pinned with --fix (read back from the scenario the fixes were applied to, so values
 // went through the scenario's own parsing and checks).
+// A pin is one value (--fix key=v) or a set (--fix key=v1,v2,...): the values the search may use.
+template <class T>
+using Pin = std::optional<std::vector<T>>;
+
 struct Pins {
-  std::optional<std::int64_t> tp, cp, pp, dp, ep, virtual_stages, micro_batch;
-  std::optional<Schedule> schedule;
-  std::optional<Sharding> sharding;
-  std::optional<bool> sequence_parallel;
-  std::optional<Recompute> recompute;
+  Pin<std::int64_t> tp, cp, pp, dp, ep, virtual_stages, micro_batch;
+  Pin<Schedule> schedule;
+  Pin<Sharding> sharding;
+  Pin<bool> sequence_parallel;
+  Pin<Recompute> recompute;
 };
 
 template <class T>
-bool allowed(const std::optional<T>& pin, const T& v) {
-  return !pin || *pin == v;
+bool allowed(const Pin<T>& pin, const T& v) {
+  return !pin || std::find(pin->begin(), pin->end(), v) != pin->end();
 }
 
 struct Simulated {
@@ -483,12 +487,47 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   config::Node root = loaded;
   for (const auto& s : o.overrides) config::apply_override(root, s);
   std::vector<std::string> fixed;
+  // --fix key=v1,v2,...: a set of values for a searched key. Each value is read by applying it to a
+  // copy of the scenario (so it goes through the scenario's own parsing and checks); the scenario's
+  // own plan keeps its value.
+  std::map<std::string, std::vector<PlanCandidate>> sets;  // key -> the plan each listed value gives
+  std::vector<std::pair<std::string, std::vector<std::string>>> set_fixes;
   for (const auto& f : o.fixes) {
     const auto key = fix_key(f);
     if (std::find(fixed.begin(), fixed.end(), key) != fixed.end())
       throw core::InputError("--fix " + f + ": " + key + " is fixed twice");
     fixed.push_back(key);
-    config::apply_override(root, f, "--fix");
+    const std::string value = f.substr(f.find('=') + 1);
+    if (value.find(',') == std::string::npos) {
+      config::apply_override(root, f, "--fix");
+      continue;
+    }
+    const auto& searched = searched_keys();
+    if (std::find(searched.begin(), searched.end(), key) == searched.end()) {
+      throw core::InputError("--fix " + f + ": a list of values is only allowed for a searched key (" +
+                             core::join(searched) + ")");
+    }
+    std::vector<std::string> values;
+    std::size_t at = 0;
+    while (true) {
+      const auto comma = value.find(',', at);
+      values.push_back(value.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    for (const auto& v : values) {
+      if (v.empty()) throw core::InputError("--fix " + f + ": empty value in the list");
+    }
+    set_fixes.emplace_back(key, values);
+  }
+  for (const auto& [key, values] : set_fixes) {
+    for (const auto& v : values) {
+      config::Node copy = root;
+      config::apply_override(copy, key + "=" + v, "--fix");
+      const Scenario one = build_scenario(copy, source, /*check_plan=*/false);
+      if (!one.training) break;  // reported below for the scenario itself
+      sets[key].push_back(PlanCandidate{one.training->plan, one.training->recompute});
+    }
   }
   const Scenario base = build_scenario(root, source, /*check_plan=*/false);
   if (!base.training)
@@ -500,19 +539,44 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
 
   Pins pin;
   const auto is_fixed = [&fixed](const char* k) { return std::find(fixed.begin(), fixed.end(), k) != fixed.end(); };
-  if (is_fixed("parallel.tp")) check_pin("parallel.tp", *(pin.tp = t.plan.tp), gpus, true);
-  if (is_fixed("parallel.cp")) check_pin("parallel.cp", *(pin.cp = t.plan.cp), gpus, true);
-  if (is_fixed("parallel.pp")) check_pin("parallel.pp", *(pin.pp = t.plan.pp), gpus, true);
-  if (is_fixed("parallel.dp")) check_pin("parallel.dp", *(pin.dp = t.plan.dp), gpus, true);
-  if (is_fixed("parallel.ep")) check_pin("parallel.ep", *(pin.ep = t.plan.ep), gpus, false);
-  if (is_fixed("parallel.virtual_stages"))
-    check_pin("parallel.virtual_stages", *(pin.virtual_stages = t.plan.virtual_stages), gpus, false);
-  if (is_fixed("training.micro_batch"))
-    check_pin("training.micro_batch", *(pin.micro_batch = t.plan.micro_batch), gpus, false);
-  if (is_fixed("parallel.schedule")) pin.schedule = t.plan.schedule;
-  if (is_fixed("parallel.sharding")) pin.sharding = t.plan.sharding;
-  if (is_fixed("parallel.sequence_parallel")) pin.sequence_parallel = t.plan.sequence_parallel;
-  if (is_fixed("training.recompute")) pin.recompute = t.recompute;
+  // The pinned values of a key: from the value sets, else the (single-value) fixed scenario.
+  const auto pinned = [&](const char* key, auto& slot, auto get) {
+    using T = typename std::decay_t<decltype(slot)>::value_type::value_type;
+    if (!is_fixed(key)) return;
+    std::vector<T> values;
+    if (const auto it = sets.find(key); it != sets.end()) {
+      for (const auto& one : it->second) {
+        const T x = get(one);
+        if (std::find(values.begin(), values.end(), x) == values.end()) values.push_back(x);
+      }
+    } else {
+      values.push_back(get(PlanCandidate{t.plan, t.recompute}));
+    }
+    slot = values;
+  };
+  pinned("parallel.tp", pin.tp, [](const PlanCandidate& x) { return x.plan.tp; });
+  pinned("parallel.cp", pin.cp, [](const PlanCandidate& x) { return x.plan.cp; });
+  pinned("parallel.pp", pin.pp, [](const PlanCandidate& x) { return x.plan.pp; });
+  pinned("parallel.dp", pin.dp, [](const PlanCandidate& x) { return x.plan.dp; });
+  pinned("parallel.ep", pin.ep, [](const PlanCandidate& x) { return x.plan.ep; });
+  pinned("parallel.virtual_stages", pin.virtual_stages, [](const PlanCandidate& x) { return x.plan.virtual_stages; });
+  pinned("training.micro_batch", pin.micro_batch, [](const PlanCandidate& x) { return x.plan.micro_batch; });
+  pinned("parallel.schedule", pin.schedule, [](const PlanCandidate& x) { return x.plan.schedule; });
+  pinned("parallel.sharding", pin.sharding, [](const PlanCandidate& x) { return x.plan.sharding; });
+  pinned("parallel.sequence_parallel", pin.sequence_parallel,
+         [](const PlanCandidate& x) { return x.plan.sequence_parallel; });
+  pinned("training.recompute", pin.recompute, [](const PlanCandidate& x) { return x.recompute; });
+  for (auto [key, slot, divides] : {std::tuple{"parallel.tp", &pin.tp, true},
+                                    {"parallel.cp", &pin.cp, true},
+                                    {"parallel.pp", &pin.pp, true},
+                                    {"parallel.dp", &pin.dp, true},
+                                    {"parallel.ep", &pin.ep, false},
+                                    {"parallel.virtual_stages", &pin.virtual_stages, false},
+                                    {"training.micro_batch", &pin.micro_batch, false}}) {
+    if (*slot) {
+      for (const auto v : **slot) check_pin(key, v, gpus, divides);
+    }
+  }
 
   const std::int64_t domain = static_cast<std::int64_t>(t.topology.node_gpus(0).size());
   const std::int64_t max_tp = o.max_tp > 0 ? o.max_tp : domain;
@@ -527,6 +591,12 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   result.scenario = base.name;
   result.gpus = gpus;
   result.memory_capacity = t.memory_capacity;
+  if (!(o.headroom_bytes >= 0.0) || o.headroom_bytes >= t.memory_capacity) {
+    throw core::InputError("--headroom " + gib(o.headroom_bytes) + ": must be at least 0 and below the GPU's " +
+                           gib(t.memory_capacity));
+  }
+  result.headroom_bytes = o.headroom_bytes;
+  const double usable = t.memory_capacity - o.headroom_bytes;
   result.refine_fidelity = t.collectives;
   std::vector<PlanCandidate> candidates;
 
@@ -534,11 +604,11 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
                                           Sharding::kParameters};
   const std::array<Recompute, 3> recomputes{Recompute::kNone, Recompute::kSelective, Recompute::kFull};
   for (std::int64_t tp : divisors(gpus)) {
-    if (pin.tp ? tp != *pin.tp : tp > max_tp) continue;
+    if (pin.tp ? !allowed(pin.tp, tp) : tp > max_tp) continue;
     for (std::int64_t cp : divisors(gpus / tp)) {
-      if (pin.cp ? cp != *pin.cp : cp > max_cp) continue;
+      if (pin.cp ? !allowed(pin.cp, cp) : cp > max_cp) continue;
       for (std::int64_t pp : divisors(gpus / (tp * cp))) {
-        if (pin.pp ? pp != *pin.pp : pp > max_pp) continue;
+        if (pin.pp ? !allowed(pin.pp, pp) : pp > max_pp) continue;
         const std::int64_t dp = gpus / (tp * cp * pp);
         if (!allowed(pin.dp, dp)) continue;
         std::vector<std::int64_t> vs{1};
@@ -547,7 +617,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
             if (model.layers % (pp * v) == 0) vs.push_back(v);
           }
         }
-        if (pin.virtual_stages) vs = {*pin.virtual_stages};
+        if (pin.virtual_stages) vs = *pin.virtual_stages;
         std::vector<Schedule> v1_schedules{Schedule::kOneFOneB};
         if (pp > 1) {
           v1_schedules.push_back(Schedule::kGpipe);
@@ -561,12 +631,12 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
             if (dp % e == 0) eps.push_back(e);
           }
         }
-        if (pin.ep) eps = {*pin.ep};
+        if (pin.ep) eps = *pin.ep;
         // Micro-batches: divisors of the per-replica batch (none when dp does not divide the batch:
         // one candidate with micro_batch 1 then records why).
         std::vector<std::int64_t> mbs;
         if (pin.micro_batch) {
-          mbs = {*pin.micro_batch};
+          mbs = *pin.micro_batch;
         } else if (gbs % dp != 0) {
           mbs = {1};
         } else {
@@ -576,28 +646,44 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
         }
         for (std::int64_t v : vs) {
           std::vector<Schedule> schedules = v > 1 ? std::vector<Schedule>{Schedule::kInterleaved} : v1_schedules;
-          if (pin.schedule) schedules = {*pin.schedule};
+          if (pin.schedule && pin.schedule->size() == 1) {
+            schedules = *pin.schedule;  // one pinned schedule is tried wherever it is asked for
+          } else if (pin.schedule) {
+            // A set: those of its schedules that fit this pipeline shape (interleaved needs v > 1).
+            std::erase_if(schedules, [&](Schedule x) { return !allowed(pin.schedule, x); });
+          }
           for (Schedule schedule : schedules) {
             for (std::int64_t ep : eps) {
               for (std::int64_t mb : mbs) {
                 for (Sharding sh : shardings) {
-                  if (pin.sharding ? sh != *pin.sharding : (dp == 1 && sh != Sharding::kNone)) continue;
+                  if (pin.sharding ? !allowed(pin.sharding, sh) : (dp == 1 && sh != Sharding::kNone)) continue;
                   for (Recompute rc : recomputes) {
                     if (!allowed(pin.recompute, rc)) continue;
-                    PlanCandidate c;
-                    c.plan = templ;
-                    c.plan.tp = tp;
-                    c.plan.cp = cp;
-                    c.plan.pp = pp;
-                    c.plan.dp = dp;
-                    c.plan.ep = ep;
-                    c.plan.virtual_stages = v;
-                    c.plan.schedule = schedule;
-                    c.plan.micro_batch = mb;
-                    c.plan.sharding = sh;
-                    c.plan.sequence_parallel = pin.sequence_parallel ? *pin.sequence_parallel && tp > 1 : tp > 1;
-                    c.recompute = rc;
-                    candidates.push_back(std::move(c));
+                    // Sequence parallelism: on with tp > 1 unless pinned (a pinned set may try both).
+                    std::vector<bool> sps{tp > 1};
+                    if (pin.sequence_parallel) {
+                      sps.clear();
+                      for (bool want : *pin.sequence_parallel) {
+                        if (std::find(sps.begin(), sps.end(), want && tp > 1) == sps.end())
+                          sps.push_back(want && tp > 1);
+                      }
+                    }
+                    for (bool sp : sps) {
+                      PlanCandidate c;
+                      c.plan = templ;
+                      c.plan.tp = tp;
+                      c.plan.cp = cp;
+                      c.plan.pp = pp;
+                      c.plan.dp = dp;
+                      c.plan.ep = ep;
+                      c.plan.virtual_stages = v;
+                      c.plan.schedule = schedule;
+                      c.plan.micro_batch = mb;
+                      c.plan.sharding = sh;
+                      c.plan.sequence_parallel = sp;
+                      c.recompute = rc;
+                      candidates.push_back(std::move(c));
+                    }
                   }
                 }
               }
@@ -646,12 +732,16 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
     const auto memory = workload::estimate_memory(
         model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute, t.flash_attention, t.dropout > 0.0));
     e.peak_memory_bytes = memory.total_bytes;
-    if (memory.total_bytes > t.memory_capacity) {
+    if (memory.total_bytes > usable) {
       e.status = PlanStatus::kOutOfMemory;
       std::string largest;
       for (const auto& item : memory.largest())
         largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
-      e.reason = gib(memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " (largest: " + largest + ")";
+      e.reason =
+          gib(memory.total_bytes) + " per GPU > " + gib(usable) +
+          (o.headroom_bytes > 0.0 ? " (" + gib(t.memory_capacity) + " less " + gib(o.headroom_bytes) + " headroom)"
+                                  : "") +
+          " (largest: " + largest + ")";
       ++result.out_of_memory;
       continue;
     }
@@ -920,7 +1010,8 @@ std::string explain_win(const PlanEvaluation& best, const PlanEvaluation& runner
 std::string nothing_feasible_message(const SearchResult& r) {
   std::string m = "no feasible plan: " + std::to_string(r.enumerated) + " enumerated, " + std::to_string(r.invalid) +
                   " break a plan rule, " + std::to_string(r.out_of_memory) + " do not fit in " +
-                  gib(r.memory_capacity) + ", " + std::to_string(r.errors) + " failed to simulate";
+                  gib(r.memory_capacity - r.headroom_bytes) + (r.headroom_bytes > 0.0 ? " (after the headroom)" : "") +
+                  ", " + std::to_string(r.errors) + " failed to simulate";
   // The most common rule (first problem's key and message start) and the smallest memory need.
   std::map<std::string, std::size_t> rules;
   const PlanEvaluation* smallest = nullptr;

@@ -100,6 +100,9 @@ struct SearchOptions {
   std::int64_t max_cp = 0;             // 0: seq / kMinTokensPerCpRank
   std::int64_t max_micro_batch = kDefaultMaxMicroBatch;
   std::int64_t min_micro_batch = 1;
+  // Memory kept free on every GPU (bytes): a plan fits when its modelled peak is at most the capacity
+  // minus this (fragmentation, NCCL buffers, CUDA context beyond what the memory model counts).
+  double headroom_bytes = 0.0;
   std::int64_t max_virtual_stages = 0;  // 0: no limit but the layers
   std::size_t refine = 16;              // re-simulated at the scenario's fidelity
   unsigned threads = 0;                 // 0: all cores
@@ -117,6 +120,7 @@ struct SearchResult {
   std::string scenario;  // name
   std::int64_t gpus = 0;
   double memory_capacity = 0.0;                      // bytes per GPU
+  double headroom_bytes = 0.0;                       // kept free (SearchOptions::headroom_bytes)
   Fidelity refine_fidelity = Fidelity::kAnalytical;  // the scenario's collectives fidelity
   std::vector<PlanEvaluation> plans;                 // enumeration order; the scenario's plan last if outside the space
   std::vector<std::size_t> ranking;                  // indices into plans (status ok), best first

@@ -89,6 +89,77 @@ TEST(PlanSearch, FixNarrowsTheSpace) {
   EXPECT_EQ(search_plans(kQuickstart, o).enumerated, 2u) << "--max-pp 1 leaves tp=2 pp=1 with mb 1 and 2";
 }
 
+TEST(PlanSearch, FixWithAListAllowsExactlyThoseValues) {
+  // small_space() pins recompute to none; the list form lets a key take several values. Hand count
+  // with tp=2: pp=1 (1 shape) + pp=2 (1f1b, gpipe, zb-h1, dualpipe and interleaved v = 2, 4, 8, 16:
+  // 8 shapes); schedule=1f1b,interleaved keeps pp=1 and, at pp=2, 1f1b + the 4 interleaved shapes
+  // (6 shapes); x 2 micro-batches x 2 recomputes (none, full) x 2 sequence-parallel settings = 48, the
+  // scenario's own plan among them.
+  auto o = small_space();
+  o.dry_run = true;
+  o.fixes = {"parallel.cp=1", "parallel.sharding=optimizer", "parallel.tp=2", "training.recompute=none,full",
+             "parallel.schedule=1f1b,interleaved", "parallel.sequence_parallel=true,false"};
+  const auto r = search_plans(kQuickstart, o);
+  EXPECT_EQ(r.enumerated, 48u);
+  std::size_t sp = 0, full = 0;
+  for (const auto& e : r.plans) {
+    EXPECT_NE(e.candidate.recompute, workload::Recompute::kSelective) << e.name << ": selective is not in the list";
+    EXPECT_TRUE(e.candidate.plan.schedule == workload::PipelineSchedule::kOneFOneB ||
+                e.candidate.plan.schedule == workload::PipelineSchedule::kInterleaved)
+        << e.name << ": only 1f1b and interleaved were listed";
+    sp += e.candidate.plan.sequence_parallel ? 1u : 0u;
+    full += e.candidate.recompute == workload::Recompute::kFull ? 1u : 0u;
+  }
+  EXPECT_EQ(sp, 24u) << "half the plans with and half without sequence parallelism";
+  EXPECT_EQ(full, 24u) << "half the plans with full recomputation";
+  // The scenario's own plan keeps its values: the list is a constraint on the search, not an edit.
+  ASSERT_TRUE(r.scenario_plan.has_value());
+  EXPECT_EQ(r.plans[*r.scenario_plan].candidate.recompute, workload::Recompute::kNone);
+}
+
+TEST(PlanSearch, HeadroomShrinksTheMemoryThatPlansMayUse) {
+  auto o = small_space();
+  o.dry_run = true;
+  const auto all = search_plans(kQuickstart, o);
+  o.headroom_bytes = 16.0 * 1024 * 1024 * 1024;
+  const auto tight = search_plans(kQuickstart, o);
+  EXPECT_GT(tight.out_of_memory, all.out_of_memory) << "16 GiB of headroom must rule out some plans that fit in 80 GiB";
+  std::size_t checked = 0;
+  for (const auto& e : tight.plans) {
+    if (e.status == PlanStatus::kOutOfMemory) {
+      EXPECT_GT(e.peak_memory_bytes, tight.memory_capacity - o.headroom_bytes) << e.name;
+      EXPECT_NE(e.reason.find("headroom"), std::string::npos) << e.reason;
+    } else if (e.peak_memory_bytes > 0.0) {
+      EXPECT_LE(e.peak_memory_bytes, tight.memory_capacity - o.headroom_bytes) << e.name;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0u);
+  o.headroom_bytes = 100.0 * 1024 * 1024 * 1024;
+  EXPECT_THROW(search_plans(kQuickstart, o), core::InputError) << "headroom above the capacity";
+}
+
+TEST(PlanSearch, FixListErrorsNameTheProblem) {
+  auto o = small_space();
+  o.dry_run = true;
+  o.fixes = {"parallel.order=tp,dp,pp,cp"};
+  try {
+    search_plans(kQuickstart, o);
+    FAIL() << "a list for an unsearched key must be refused";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("a list of values is only allowed for a searched key"), std::string::npos) << e.what();
+  }
+  o.fixes = {"training.recompute=none,,full"};
+  EXPECT_THROW(search_plans(kQuickstart, o), core::InputError) << "an empty list element";
+  o.fixes = {"training.recompute=none,ful"};
+  try {
+    search_plans(kQuickstart, o);
+    FAIL() << "an unknown value in the list must be refused";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ful"), std::string::npos) << e.what();
+  }
+}
+
 TEST(PlanSearch, ResultsDoNotDependOnTheThreadCount) {
   SearchOptions o;
   o.fixes = {"parallel.tp=2", "parallel.cp=1"};
@@ -342,6 +413,8 @@ TEST_P(PlanSearchSlow, PublishedPlanRanksInTheTopTenPercent) {
 
 INSTANTIATE_TEST_SUITE_P(Published, PlanSearchSlow,
                          ::testing::Values(Published{"megatron-readme-h100-weak-1.7B", true},
+                                           Published{"megatron-readme-h100-weak-7.1B", true},
+                                           Published{"dgxc-nemotron4-340B-bf16-256xH100", true},
                                            Published{"kor22-22B-selective-sp", false}),
                          test_name);
 
