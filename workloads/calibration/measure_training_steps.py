@@ -18,7 +18,8 @@ accumulation 1, micro-batch sizes 1, 2, 4, 8, with no recompute or full recomput
 
 A step is zero_grad(set_to_none=True) + forward + loss + backward + optimizer.step(); it is timed with
 CUDA events (the host synchronizes after each step); 3 warm-up steps, then the median, 10th and 90th
-percentile over 10 timed steps (MFUSIM_TIMED_STEPS=N for N). Peak memory: torch.cuda.max_memory_allocated / max_memory_reserved
+percentile over 10 timed steps (MFUSIM_TIMED_STEPS=N for N; MFUSIM_CPUS=a,b pins the workers to
+those host cores). Peak memory: torch.cuda.max_memory_allocated / max_memory_reserved
 over warm-up and timed steps, after reset_peak_memory_stats() right after the model and optimizer are
 built (so the peaks include the weights, gradients and AdamW states).
 """
@@ -147,6 +148,11 @@ def model_flops(c, micro_batch):
 
 # ----------------------------------------------------------------------------- worker (one model)
 def worker(name, jsonl_path, deadline, micro_batches, recompute_modes):
+    # MFUSIM_CPUS=2,3 pins the worker (its Python thread issues every kernel of an eager step) to those
+    # cores, so that host-bound steps do not move between cores or share one with other processes.
+    cpus = os.environ.get("MFUSIM_CPUS")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
