@@ -154,6 +154,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.dropout = t.dropout > 0.0;
+  cfg.eager = t.eager;
   const auto program = workload::build_step_program(cfg, cost);
   core::Engine engine;
   CollectiveCommunication comm(engine, t.topology, fidelity);
@@ -290,7 +291,7 @@ class LowerBound {
     auto [it, inserted] = shards_.try_emplace(key);
     if (!inserted) return it->second;
     // As Builder (step_simulator.cpp) with the search's StepConfig (the scenario's attention and dropout).
-    const workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0);
+    const workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager);
     const workload::MicroBatch mb{p.micro_batch, t_.seq};
     auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
                          core::Duration* weight) {
@@ -730,7 +731,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
       continue;
     }
     const auto memory = workload::estimate_memory(
-        model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute, t.flash_attention, t.dropout > 0.0));
+        model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute, t.flash_attention, t.dropout > 0.0, t.eager));
     e.peak_memory_bytes = memory.total_bytes;
     if (memory.total_bytes > usable) {
       e.status = PlanStatus::kOutOfMemory;

@@ -38,6 +38,7 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.dropout = t.dropout > 0.0;
+  cfg.eager = t.eager;
   auto owned = std::make_shared<workload::StepProgram>(workload::build_step_program(cfg, cost));
   const workload::StepProgram& program = *owned;
   core::Engine engine;

@@ -90,13 +90,15 @@ std::string gib(double bytes) {
 }  // namespace
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t) {
-  return memory_plan(t.plan, t.seq, t.recompute, t.flash_attention, t.dropout > 0.0);
+  return memory_plan(t.plan, t.seq, t.recompute, t.flash_attention, t.dropout > 0.0, t.eager);
 }
 
 workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t seq, workload::Recompute recompute,
-                                 bool flash_attention, bool dropout) {
+                                 bool flash_attention, bool dropout, bool eager) {
   workload::MemoryPlan m;
-  m.shard = workload::shard_of(p, flash_attention, dropout);
+  m.shard = workload::shard_of(p, flash_attention, dropout, eager);
+  // Eager PyTorch's activation and state accounting (memory_model.hpp), as for the single-GPU ground truth.
+  m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
   m.dp = p.dp;
@@ -165,6 +167,10 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
        {"unfused", false, "Megatron-LM's core attention before FlashAttention: s x s scores, softmax, dropout, bmm"}}};
   t.flash_attention = tr.choice<bool>("attention", kAttention, true);
   t.dropout = tr.optional<double>("dropout", 0.0);
+  static constexpr std::array<Choice<bool>, 2> kKernels{
+      {{"fused", false, "Megatron-LM / Transformer Engine fused kernels, bf16 parameters"},
+       {"eager", true, "plain PyTorch modules under bf16 autocast with fp32 parameters (e.g. DDP / FSDP without mixed-precision parameters)"}}};
+  t.eager = tr.choice<bool>("kernels", kKernels, false);
   if (!(t.dropout >= 0.0 && t.dropout < 1.0)) tr.fail("dropout", "must be a probability in [0, 1)");
   const bool check_memory = tr.optional<bool>("check_memory", true);
   if (tr.has("tokens_to_train")) {

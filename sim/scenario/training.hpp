@@ -14,6 +14,8 @@
 //              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported),
 //              attention (flash | unfused: Megatron-LM's pre-FlashAttention core attention),
 //              dropout (probability, default 0: hidden and attention dropout kernels and masks),
+//              kernels (fused: Megatron-LM / Transformer Engine fused kernels, bf16 parameters | eager:
+//              plain PyTorch modules under bf16 autocast with fp32 parameters, workload::Shard::eager),
 //              tokens_to_train (a plain number, e.g. 15e12: what time, energy and cost to train are for)
 //   fidelity:  network (analytical | flow), collectives (analytical | flow)
 //   power:     optional overrides of the catalog's power figures, pue (energy.hpp)
@@ -60,6 +62,7 @@ struct TrainingSetup {
   FlopConvention flop_convention = FlopConvention::kMegatron;  // which one `mfu` reports
   bool flash_attention = true;  // training.attention (workload::Shard::flash_attention)
   double dropout = 0.0;         // training.dropout: probability; only > 0 matters for cost and memory
+  bool eager = false;           // training.kernels: eager (workload::StepConfig::eager)
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
   bool fits = true;                  // memory estimate within capacity
@@ -76,6 +79,6 @@ TrainingSetup read_training(config::Reader& r, bool check_plan = true);
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t);
 workload::MemoryPlan memory_plan(const workload::ParallelPlan& plan, std::int64_t seq, workload::Recompute recompute,
-                                 bool flash_attention = true, bool dropout = false);
+                                 bool flash_attention = true, bool dropout = false, bool eager = false);
 
 }  // namespace mfusim::scenario

@@ -360,6 +360,10 @@ std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBat
   return out;
 }
 
+Op memory_op(std::string name, Phase phase, std::int64_t layer, double bytes, MemoryOpClass cls) {
+  return memory(std::move(name), phase, layer, bytes, cls);
+}
+
 Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
   Op op;
   op.name = "adamw";

@@ -103,6 +103,8 @@ inline constexpr double kAdamBytesPerParameter = 30.0;
 // Eager PyTorch keeps fp32 parameters and no bf16 copy: 28 bytes (param r+w, grad r, moments r+w).
 inline constexpr double kAdamBytesPerParameterFp32Params = 28.0;
 Op optimizer_step(std::int64_t parameters, double bytes_per_parameter = kAdamBytesPerParameter);
+// A memory-bound op of `bytes` bytes moved (reads + writes) of the given class.
+Op memory_op(std::string name, Phase phase, std::int64_t layer, double bytes, compute::MemoryOpClass cls);
 
 // Every op of one full training step on a single GPU (no pipeline): per micro-batch, embedding,
 // all blocks and head forward, then backward in reverse; after all micro-batches, the optimizer.

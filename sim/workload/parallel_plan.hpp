@@ -77,7 +77,7 @@ struct PlanProblem {
 // What one rank of `plan` computes on (ops.hpp): the plan's partitioning plus the attention
 // implementation and dropout of the training setup. The one place a plan becomes a Shard, shared by the
 // step lowering, the memory model and plan search's lower bound so that they cannot disagree.
-Shard shard_of(const ParallelPlan& plan, bool flash_attention, bool dropout);
+Shard shard_of(const ParallelPlan& plan, bool flash_attention, bool dropout, bool eager = false);
 
 std::vector<PlanProblem> check_plan(const ParallelPlan& plan, const ModelSpec& model, std::int64_t gpus,
                                     std::int64_t seq_length);

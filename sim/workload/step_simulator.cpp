@@ -19,7 +19,8 @@ using core::TaskIndex;
 
 constexpr double kAct = 2.0;       // bf16 bytes per activation element
 constexpr double kGradBytes = 4.0; // fp32 gradient reduction (Megatron accumulates and reduces in fp32)
-constexpr double kParamBytes = 2.0;
+constexpr double kParamBytesBf16 = 2.0;  // parameters as gathered: bf16 (Megatron, FSDP mixed precision)
+constexpr double kParamBytesFp32 = 4.0;  // eager fp32 parameters (StepConfig::eager)
 
 core::Bytes bytes(double b) { return core::Bytes(static_cast<std::int64_t>(std::llround(b))); }
 
@@ -42,7 +43,8 @@ class Builder {
     shape_ = ScheduleShape{static_cast<std::int32_t>(p_.pp), static_cast<std::int32_t>(p_.microbatches()),
                            static_cast<std::int32_t>(p_.schedule == PipelineSchedule::kDualPipe ? 2 : p_.virtual_stages)};
     schedule_ = build_schedule(p_.schedule, shape_);
-    shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout);
+    shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout, cfg.eager);
+    param_bytes_ = cfg.eager ? kParamBytesFp32 : kParamBytesBf16;
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
     positions_ = p_.schedule == PipelineSchedule::kDualPipe ? p_.pp : p_.pp * shape_.chunks;
@@ -423,6 +425,7 @@ class Builder {
       const auto before = static_cast<TaskIndex>(g().tasks().size());
       if (p_.sharding == Sharding::kParameters) fsdp_gather(rs, a, lb, le);
       if (a.pass == PassKind::kForward) {
+        if (cfg_.eager) emit_ops(rs, {autocast_op(pos, lb, le, false)}, OpPart::kAutocast);
         if (first) {
           emit_ops(rs, embedding_forward(m_, shard_, mb_), OpPart::kEmbedding);
           tp_block_output(rs, OpPart::kEmbedding);
@@ -452,6 +455,7 @@ class Builder {
           }
         }
         if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), OpPart::kEmbedding, false, !zb);
+        if (cfg_.eager) emit_ops(rs, {autocast_op(pos, lb, le, true)}, OpPart::kAutocast, false, !zb);
       } else {
         if (last) emit_ops(rs, head_backward(m_, shard_, mb_), OpPart::kHead, true);
         for (std::int64_t l = le - 1; l >= lb; --l) {
@@ -459,6 +463,7 @@ class Builder {
           if (final_bwd[a.chunk] == k) layer_done.emplace_back(l, last_[rs.compute]);
         }
         if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), OpPart::kEmbedding, true);
+        if (cfg_.eager) emit_ops(rs, {autocast_op(pos, lb, le, true)}, OpPart::kAutocast, true);
       }
       const auto after = static_cast<TaskIndex>(g().tasks().size());
       if (after > before) {
@@ -531,6 +536,18 @@ class Builder {
     }
   }
 
+  // Eager autocast (StepConfig::eager), as workload::single_gpu_step counts it: once per micro-batch and
+  // chunk, every fp32 weight of the chunk except the embeddings is cast to bf16 before the forward (4 B
+  // read, 2 B written), and every bf16 weight gradient is accumulated into its fp32 .grad after the
+  // backward (2 B read, 4 B written).
+  Op autocast_op(std::int64_t pos, std::int64_t lb, std::int64_t le, bool grads) const {
+    double params = 0.0;
+    for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false) + params_of_layer(l, true);
+    if (pos == positions_ - 1) params += static_cast<double>(m_.output_parameters()) / static_cast<double>(p_.tp);
+    return memory_op(grads ? "autocast.grads" : "autocast.weights", grads ? Phase::kBackwardWeight : Phase::kForward, -1,
+                  6.0 * params, compute::MemoryOpClass::kCopy);
+  }
+
   double params_of_layer(std::int64_t l, bool experts) const {
     const double tp = static_cast<double>(p_.tp);
     if (experts) {
@@ -577,7 +594,7 @@ class Builder {
       ctx_.layer_begin = static_cast<std::int32_t>(lb);
       ctx_.layer_end = static_cast<std::int32_t>(le);
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                    params * kParamBytes, groups_for(Dim::kDp, rs.rank));
+                                    params * param_bytes_, groups_for(Dim::kDp, rs.rank));
       gather_[{rs.rank, c}] = t + 1;
     }
   }
@@ -604,7 +621,7 @@ class Builder {
     const TaskLabel saved = ctx_;
     if (le <= lb) {
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                    non_block * kParamBytes, groups_for(Dim::kDp, rs.rank));
+                                    non_block * param_bytes_, groups_for(Dim::kDp, rs.rank));
       fsdp_waiters_.push_back({t, g().tasks().size()});
       return;
     }
@@ -614,7 +631,7 @@ class Builder {
       ctx_.layer_begin = static_cast<std::int32_t>(l);
       ctx_.layer_end = static_cast<std::int32_t>(l + 1);
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                    params * kParamBytes, groups_for(Dim::kDp, rs.rank));
+                                    params * param_bytes_, groups_for(Dim::kDp, rs.rank));
       fsdp_units_.push_back({l, t});
     }
     ctx_ = saved;
@@ -739,13 +756,13 @@ class Builder {
                          expert_params / (sharded ? static_cast<double>(std::max<std::int64_t>(1, p_.dp / p_.ep)) : 1.0);
     ctx_ = TaskLabel{};
     ctx_.pass = Pass::kOptimizer;
-    const TaskIndex opt = task(rs, rs.compute, OpPart::kOptimizer, cost_.time(optimizer_step(static_cast<std::int64_t>(local)).kernel),
+    const TaskIndex opt = task(rs, rs.compute, OpPart::kOptimizer, cost_.time(optimizer_step(static_cast<std::int64_t>(local), cfg_.eager ? kAdamBytesPerParameterFp32Params : kAdamBytesPerParameter).kernel),
                                TaskKind::kOptimizer);
     for (TaskIndex r : reduces) g().add_dependency(opt, r);
     if (sharded && p_.dp > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {
       ctx_.pass = Pass::kParameterSync;
       comm_task(rs, rs.compute, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                stage_params(rs, false) * kParamBytes, groups_for(Dim::kDp, rs.rank));
+                stage_params(rs, false) * param_bytes_, groups_for(Dim::kDp, rs.rank));
     }
   }
 
@@ -780,6 +797,7 @@ class Builder {
   ScheduleShape shape_;
   std::vector<std::vector<PipelineAction>> schedule_;
   Shard shard_;
+  double param_bytes_ = kParamBytesBf16;  // bytes per parameter in parameter all-gathers
   MicroBatch mb_;
   double tokens_ = 0.0;
   std::int64_t positions_ = 1;

@@ -50,6 +50,10 @@ struct StepConfig {
   Expansion expansion = Expansion::kSymmetric;
   bool flash_attention = true;  // Shard::flash_attention
   bool dropout = false;         // Shard::dropout
+  // Eager PyTorch under bf16 autocast with fp32 parameters (Shard::eager): the eager op forms, autocast
+  // weight casts and fp32 gradient accumulation per micro-batch, fused AdamW on fp32 parameters (28 B
+  // per parameter) and fp32 parameter all-gathers (ZeRO-3 / FSDP without mixed-precision parameters).
+  bool eager = false;
 };
 
 enum class TaskKind : std::uint8_t { kCompute, kRecompute, kComm, kOptimizer };

@@ -17,6 +17,7 @@ std::string_view to_string(OpPart p) {
     case OpPart::kLayer: return "layer";
     case OpPart::kOptimizer: return "optimizer";
     case OpPart::kStage: return "stage";
+    case OpPart::kAutocast: return "autocast";
     case OpPart::kTpInput: return "tp-input";
     case OpPart::kTpOutput: return "tp-output";
     case OpPart::kEpDispatch: return "ep-dispatch";

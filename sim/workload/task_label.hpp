@@ -27,6 +27,7 @@ enum class OpPart : std::uint8_t {
   kLayer,          // a whole block (weight-gradient pass: all its segments' wgrad GEMMs)
   kOptimizer,      // the optimizer step on the rank's (sharded) parameters
   kStage,          // pipeline exercise: one stage's whole forward or backward pass
+  kAutocast,       // eager autocast: fp32 weights cast to bf16 (forward), bf16 weight grads into fp32 (backward)
   // communication
   kTpInput,         // sequence parallelism: all-gather before a block
   kTpOutput,        // reduce-scatter (SP) or all-reduce after a block

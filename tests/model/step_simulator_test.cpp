@@ -12,6 +12,7 @@
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "workload/model_spec.hpp"
+#include "workload/single_gpu_step.hpp"
 #include "workload/step_simulator.hpp"
 
 namespace mfusim::workload {
@@ -419,6 +420,57 @@ TEST(StepSimulator, HfuEqualsMfuWithoutRecomputationAcrossUnevenStages) {
   m.vocab = 32000;  // a large output layer on the last stage only
   const Outcome r = simulate(m, plan(1, 4, 1, 8));
   EXPECT_NEAR(r.result.hfu / r.result.mfu, 1.0, 1e-9) << "hfu " << r.result.hfu << " mfu " << r.result.mfu;
+}
+
+TEST(StepSimulator, EagerOnOneGpuIsTheSingleGpuStepsKernelTime) {
+  // training.kernels: eager ties the step simulator to the single-GPU ground-truth path: on one GPU
+  // (no communication) with the measured H100 tables, a step is the single-GPU op list's kernels
+  // back to back, so the simulated step equals predict_single_gpu_step's GPU time (its host-launch
+  // queue aside). GPT-style 1.3B of workloads/calibration/measure_training_steps.py, micro-batches
+  // 1 and 4 (gradient accumulation 1 and 2), with and without full recomputation.
+  const auto& gpu = catalog().gpu("H100-SXM5-80GB");
+  const auto cost = compute::KernelCostModel::for_gpu(catalog(), gpu, compute::KernelCostModel::default_calibration_dir());
+  ModelSpec m;
+  m.name = "gpt-1.3b";
+  m.family = "gpt";
+  m.layers = 24;
+  m.hidden = 2048;
+  m.heads = 16;
+  m.kv_heads = 16;
+  m.head_dim = 128;
+  m.ffn = 8192;
+  m.vocab = 50304;
+  m.seq_length = 2048;
+  m.norm = Norm::kLayerNorm;
+  m.activation = Activation::kGelu;
+  m.position = Position::kLearned;
+  m.tied_embeddings = true;
+  m.linear_bias = true;
+  m.attention = AttentionType::kMha;
+  for (auto [mb, accumulation] : {std::pair{1, 1}, std::pair{4, 2}}) {
+    for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
+      StepConfig cfg;
+      cfg.model = &m;
+      cfg.plan = plan(1, 1, 1, accumulation);
+      cfg.plan.micro_batch = mb;
+      cfg.plan.global_batch = mb * accumulation;
+      cfg.plan.sequence_parallel = false;
+      cfg.plan.sharding = Sharding::kNone;
+      cfg.seq = m.seq_length;
+      cfg.recompute = rc;
+      cfg.eager = true;
+      const StepProgram prog = build_step_program(cfg, cost);
+      core::Engine e;
+      AlphaBeta comm(e, 0, Duration::zero());
+      const StepResult r = simulate_step(cfg, prog, cost, comm, e);
+      ASSERT_EQ(r.run.status, core::RunStatus::kCompleted);
+      const StepPrediction single = predict_single_gpu_step(m, MicroBatch{mb, m.seq_length}, accumulation, rc, cost, true, {});
+      EXPECT_NEAR(r.step_time.seconds() / single.gpu_time.seconds(), 1.0, 0.002)
+          << "mb " << mb << " x " << accumulation << " recompute " << static_cast<int>(rc) << ": simulated "
+          << r.step_time.seconds() * 1e3 << " ms, single-GPU kernels " << single.gpu_time.seconds() * 1e3 << " ms";
+      EXPECT_EQ(comm.calls, 0) << "one GPU: no communication";
+    }
+  }
 }
 
 }  // namespace
