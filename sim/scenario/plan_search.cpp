@@ -730,8 +730,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
       ++result.invalid;
       continue;
     }
-    const auto memory = workload::estimate_memory(
-        model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute, t.flash_attention, t.dropout > 0.0, t.eager));
+    const auto memory = workload::estimate_memory(model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute,
+                                                                     t.flash_attention, t.dropout > 0.0, t.eager));
     e.peak_memory_bytes = memory.total_bytes;
     if (memory.total_bytes > usable) {
       e.status = PlanStatus::kOutOfMemory;

@@ -97,8 +97,12 @@ TEST(PlanSearch, FixWithAListAllowsExactlyThoseValues) {
   // scenario's own plan among them.
   auto o = small_space();
   o.dry_run = true;
-  o.fixes = {"parallel.cp=1", "parallel.sharding=optimizer", "parallel.tp=2", "training.recompute=none,full",
-             "parallel.schedule=1f1b,interleaved", "parallel.sequence_parallel=true,false"};
+  o.fixes = {"parallel.cp=1",
+             "parallel.sharding=optimizer",
+             "parallel.tp=2",
+             "training.recompute=none,full",
+             "parallel.schedule=1f1b,interleaved",
+             "parallel.sequence_parallel=true,false"};
   const auto r = search_plans(kQuickstart, o);
   EXPECT_EQ(r.enumerated, 48u);
   std::size_t sp = 0, full = 0;
@@ -147,7 +151,8 @@ TEST(PlanSearch, FixListErrorsNameTheProblem) {
     search_plans(kQuickstart, o);
     FAIL() << "a list for an unsearched key must be refused";
   } catch (const core::InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("a list of values is only allowed for a searched key"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("a list of values is only allowed for a searched key"), std::string::npos)
+        << e.what();
   }
   o.fixes = {"training.recompute=none,,full"};
   EXPECT_THROW(search_plans(kQuickstart, o), core::InputError) << "an empty list element";
