@@ -1,6 +1,7 @@
 #include "cli/app.hpp"
 #include "cli/collective_command.hpp"
 #include "cli/compare_command.hpp"
+#include "cli/output.hpp"
 #include "cli/step_timeline.hpp"
 #include "cli/sweep_command.hpp"
 #include "cli/search_command.hpp"
@@ -12,7 +13,6 @@
 
 #include <CLI/CLI.hpp>
 #include <cmath>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -52,18 +52,6 @@ struct RunOptions {
   std::string time_limit;
   std::optional<double> max_wall;  // host seconds
 };
-
-// Writes `text` to `path` ("-" = stdout); an unwritable path is bad input.
-void write_output(const std::string& path, const std::string& text, std::ostream& out, const char* what) {
-  if (path == "-") {
-    out << text;
-    return;
-  }
-  std::ofstream f(path, std::ios::binary);
-  if (!f || !(f << text) || !f.flush()) {
-    throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
-  }
-}
 
 int command_run(const RunOptions& o, std::ostream& out, spdlog::logger& log) {
   scenario::Scenario sc = scenario::load_scenario(o.scenario, o.overrides);

@@ -5,13 +5,13 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli/output.hpp"
 #include "cli/app.hpp"
 #include "collective/analytical_collectives.hpp"
 #include "collective/collective_model.hpp"
@@ -89,15 +89,6 @@ struct Row {
   double busbw = 0;
   collective::CollectivePlan plan;
 };
-
-void write_file(const std::string& path, const std::string& text, std::ostream& out) {
-  if (path == "-") {
-    out << text;
-    return;
-  }
-  std::ofstream f(path, std::ios::binary);
-  if (!f || !(f << text) || !f.flush()) throw core::InputError("--json: cannot write '" + path + "'");
-}
 
 }  // namespace
 
@@ -295,7 +286,7 @@ int run_collective_command(const CollectiveCommandOptions& o, std::ostream& out,
               std::string(collective::to_string(r.plan.protocol)) + "\"}" + (i + 1 < rows.size() ? "," : "") + "\n";
     }
     json += "]\n";
-    write_file(o.json_path, json, out);
+    write_output(o.json_path, json, out, "the JSON");
   }
   return kOk;
 }

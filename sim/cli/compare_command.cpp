@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <iterator>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <tuple>
 
+#include "cli/output.hpp"
 #include "cli/app.hpp"
 #include "cli/training_summary.hpp"
 #include "core/error.hpp"
@@ -129,15 +129,6 @@ const std::vector<Row>& rows() {
 }
 
 std::string column_name(const std::string& file) { return std::filesystem::path(file).stem().string(); }
-
-void write_file(const std::string& path, const std::string& text, std::ostream& out, const char* what) {
-  if (path == "-") {
-    out << text;
-    return;
-  }
-  std::ofstream f(path, std::ios::binary);
-  if (!f || !(f << text) || !f.flush()) throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
-}
 
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"\n") == std::string::npos) return v;
@@ -383,12 +374,12 @@ int run_compare_command(const CompareOptions& o, std::ostream& out, spdlog::logg
     runs.push_back(std::move(r));
   }
   if (o.json_path != "-" && o.csv_path != "-") out << format_comparison(runs);
-  if (!o.json_path.empty()) write_file(o.json_path, comparison_json(runs), out, "the JSON comparison");
-  if (!o.csv_path.empty()) write_file(o.csv_path, comparison_csv(runs), out, "the CSV comparison");
+  if (!o.json_path.empty()) write_output(o.json_path, comparison_json(runs), out, "the JSON comparison");
+  if (!o.csv_path.empty()) write_output(o.csv_path, comparison_csv(runs), out, "the CSV comparison");
   if (!o.plot_path.empty()) {
     const auto chart = comparison_chart(runs, o.plot_x.empty() ? "time_to_train_days" : o.plot_x,
                                         o.plot_y.empty() ? "cost_to_train" : o.plot_y);
-    write_file(o.plot_path, report::render_svg(chart), out, "the chart");
+    write_output(o.plot_path, report::render_svg(chart), out, "the chart");
   }
   if (!all_completed) {
     log.error("a simulation did not complete (see its status column)");

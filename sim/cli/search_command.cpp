@@ -3,10 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <ostream>
 
+#include "cli/output.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
@@ -102,13 +102,7 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   const unsigned threads = o.threads > 0 ? o.threads : core::default_thread_count();
 
   if (!o.csv_path.empty()) {
-    const std::string text = scenario::search_csv(r);
-    if (o.csv_path == "-") {
-      out << text;
-    } else {
-      std::ofstream f(o.csv_path, std::ios::binary);
-      if (!f || !(f << text) || !f.flush()) throw core::InputError("cannot write the CSV to '" + o.csv_path + "'");
-    }
+    write_output(o.csv_path, scenario::search_csv(r), out, "the CSV");
   }
   char line[256];
   std::snprintf(line, sizeof line, "search: %zu plans in %.2f s on %u thread%s\n", r.enumerated, wall, threads,

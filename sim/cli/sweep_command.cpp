@@ -5,9 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <ostream>
 
+#include "cli/output.hpp"
 #include "cli/sweep.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -17,16 +17,6 @@
 
 namespace mfusim::cli {
 namespace {
-
-void write_file(const std::string& path, const std::string& text, std::ostream& out, const char* what) {
-  if (path == "-") {
-    out << text;
-    return;
-  }
-  std::ofstream f(path, std::ios::binary);
-  if (!f || !(f << text) || !f.flush())
-    throw core::InputError(std::string("cannot write ") + what + " to '" + path + "'");
-}
 
 }  // namespace
 
@@ -97,9 +87,9 @@ int run_sweep_command(const SweepCommandOptions& o, std::ostream& out, std::ostr
   // The chart is built first: a bad --y is reported before anything is written.
   const std::string svg = o.plot_path.empty() ? std::string() : report::render_svg(sweep_chart(r, plot));
   if (o.csv_path != "-" && o.json_path != "-") out << sweep_table(r);
-  if (!o.csv_path.empty()) write_file(o.csv_path, sweep_csv(r), out, "the CSV");
-  if (!o.json_path.empty()) write_file(o.json_path, sweep_json(r), out, "the JSON");
-  if (!o.plot_path.empty()) write_file(o.plot_path, svg, out, "the chart");
+  if (!o.csv_path.empty()) write_output(o.csv_path, sweep_csv(r), out, "the CSV");
+  if (!o.json_path.empty()) write_output(o.json_path, sweep_json(r), out, "the JSON");
+  if (!o.plot_path.empty()) write_output(o.plot_path, svg, out, "the chart");
   return 0;
 }
 

@@ -1,9 +1,9 @@
 #include "cli/validate_command.hpp"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "cli/output.hpp"
 #include "config/loader.hpp"
 #include "config/overrides.hpp"
 #include "core/error.hpp"
@@ -16,13 +16,7 @@ int command_validate(const ValidateOptions& o, std::ostream& out) {
     if (o.only.size() != 1) throw core::InputError("--scenario needs exactly one run: add --only ID");
     auto node = scenario::published_run_scenario(o.file, o.only.front());
     for (const auto& ov : o.overrides) config::apply_override(node, ov);
-    const std::string text = config::to_yaml(node);
-    if (o.scenario_out == "-") {
-      out << text;
-    } else {
-      std::ofstream f(o.scenario_out, std::ios::binary);
-      if (!f || !(f << text)) throw core::InputError("cannot write the scenario to '" + o.scenario_out + "'");
-    }
+    write_output(o.scenario_out, config::to_yaml(node), out, "the scenario");
     return 0;
   }
   const auto report = scenario::validate_published_runs(o.file, o.only, o.overrides);
@@ -62,13 +56,7 @@ int command_validate(const ValidateOptions& o, std::ostream& out) {
     j["mape_pct"] = report.mape_pct;
     j["median_abs_error_pct"] = report.median_abs_error_pct;
     j["max_abs_error_pct"] = report.max_abs_error_pct;
-    const std::string text = j.dump(2) + "\n";
-    if (o.json_path == "-") {
-      out << text;
-    } else {
-      std::ofstream f(o.json_path, std::ios::binary);
-      if (!f || !(f << text)) throw core::InputError("cannot write the JSON report to '" + o.json_path + "'");
-    }
+    write_output(o.json_path, j.dump(2) + "\n", out, "the JSON report");
   }
   return 0;
 }

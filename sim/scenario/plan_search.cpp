@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <sstream>
 
 #include "compute/kernel_cost_model.hpp"
 #include "config/loader.hpp"
@@ -119,12 +120,12 @@ std::string_view recompute_name(Recompute r) {
   return "?";
 }
 
-// What the user pinned with --fix (read back from the scenario the fixes were applied to, so values
-// went through the scenario's own parsing and checks).
 // A pin is one value (--fix key=v) or a set (--fix key=v1,v2,...): the values the search may use.
 template <class T>
 using Pin = std::optional<std::vector<T>>;
 
+// What the user pinned with --fix (read back from scenarios the fixes were applied to, so values went
+// through the scenario's own parsing and checks).
 struct Pins {
   Pin<std::int64_t> tp, cp, pp, dp, ep, virtual_stages, micro_batch;
   Pin<Schedule> schedule;
@@ -509,15 +510,10 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
                              core::join(searched) + ")");
     }
     std::vector<std::string> values;
-    std::size_t at = 0;
-    while (true) {
-      const auto comma = value.find(',', at);
-      values.push_back(value.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
-    for (const auto& v : values) {
+    std::istringstream list(value + ",");  // the trailing comma makes a final empty item visible
+    for (std::string v; std::getline(list, v, ',');) {
       if (v.empty()) throw core::InputError("--fix " + f + ": empty value in the list");
+      values.push_back(v);
     }
     set_fixes.emplace_back(key, values);
   }

@@ -8,9 +8,9 @@
 #include "config/config_error.hpp"
 #include "config/loader.hpp"
 #include "config/overrides.hpp"
-#include "core/strings.hpp"
 #include "config/reader.hpp"
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "scenario/scenario.hpp"
 #include "scenario/simulation.hpp"
 
@@ -238,6 +238,19 @@ std::vector<PublishedRun> read_published_runs(const std::filesystem::path& file)
   return out;
 }
 
+namespace {
+
+// An id that names no run of the file, with the closest id as a suggestion.
+core::InputError no_such_run(const std::string& prefix, const std::filesystem::path& file, const std::string& id,
+                             const std::vector<std::string>& ids) {
+  const auto near = core::closest_match(id, ids);
+  return core::InputError(prefix + file.string() + " has no run '" + id + "'" +
+                          (near ? " (did you mean '" + *near + "'?)" : "") + "; it has " + std::to_string(ids.size()) +
+                          " runs");
+}
+
+}  // namespace
+
 ValidationReport validate_published_runs(const std::filesystem::path& file, const std::vector<std::string>& only_ids,
                                          const std::vector<std::string>& overrides) {
   ValidationReport report;
@@ -249,10 +262,7 @@ ValidationReport validate_published_runs(const std::filesystem::path& file, cons
   std::vector<std::string> ids;
   for (const auto& run : runs) ids.push_back(run.row.id);
   for (const auto& id : only_ids) {
-    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
-    const auto near = core::closest_match(id, ids);
-    throw core::InputError("--only: " + file.string() + " has no run '" + id + "'" +
-                           (near ? " (did you mean '" + *near + "'?)" : ""));
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) throw no_such_run("--only: ", file, id, ids);
   }
   for (auto& run : runs) {
     ValidationRow row = run.row;
@@ -321,9 +331,7 @@ config::Node published_run_scenario(const std::filesystem::path& file, const std
     if (!b.unsupported.empty()) throw core::InputError(file.string() + ": " + id + ": " + b.unsupported);
     return b.scenario;
   }
-  const auto near = core::closest_match(id, ids);
-  throw core::InputError(file.string() + ": no run '" + id + "'" + (near ? " (did you mean '" + *near + "'?)" : "") + "; " +
-                         std::to_string(ids.size()) + " runs, e.g. " + (ids.empty() ? std::string("none") : ids.front()));
+  throw no_such_run("", file, id, ids);
 }
 
 std::string format_validation(const ValidationReport& r) {

@@ -167,11 +167,11 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
        {"unfused", false, "Megatron-LM's core attention before FlashAttention: s x s scores, softmax, dropout, bmm"}}};
   t.flash_attention = tr.choice<bool>("attention", kAttention, true);
   t.dropout = tr.optional<double>("dropout", 0.0);
+  if (!(t.dropout >= 0.0 && t.dropout < 1.0)) tr.fail("dropout", "must be a probability in [0, 1)");
   static constexpr std::array<Choice<bool>, 2> kKernels{
       {{"fused", false, "Megatron-LM / Transformer Engine fused kernels, bf16 parameters"},
        {"eager", true, "plain PyTorch modules under bf16 autocast with fp32 parameters (e.g. DDP / FSDP without mixed-precision parameters)"}}};
   t.eager = tr.choice<bool>("kernels", kKernels, false);
-  if (!(t.dropout >= 0.0 && t.dropout < 1.0)) tr.fail("dropout", "must be a probability in [0, 1)");
   const bool check_memory = tr.optional<bool>("check_memory", true);
   if (tr.has("tokens_to_train")) {
     t.tokens_to_train = tr.required<double>("tokens_to_train");

@@ -6,6 +6,17 @@
 #include "core/error.hpp"
 
 namespace mfusim::workload {
+Op memory(std::string name, Phase phase, std::int64_t layer, double bytes, compute::MemoryOpClass cls) {
+  Op op;
+  op.name = std::move(name);
+  op.phase = phase;
+  op.layer = layer;
+  op.kernel.kind = compute::KernelKind::kMemory;
+  op.kernel.memory_class = cls;
+  op.kernel.bytes = bytes;
+  return op;
+}
+
 namespace {
 
 using compute::Kernel;
@@ -31,17 +42,6 @@ Op gemm(std::string name, Phase phase, std::int64_t layer, std::int64_t m, std::
   op.kernel.bytes = (d(m) * d(k) + d(k) * d(n) + d(m) * d(n)) * kAct * d(count);
   op.model_flops = op.kernel.flops;
   op.hardware_flops = op.kernel.flops;
-  return op;
-}
-
-Op memory(std::string name, Phase phase, std::int64_t layer, double bytes, MemoryOpClass cls) {
-  Op op;
-  op.name = std::move(name);
-  op.phase = phase;
-  op.layer = layer;
-  op.kernel.kind = KernelKind::kMemory;
-  op.kernel.memory_class = cls;
-  op.kernel.bytes = bytes;
   return op;
 }
 
@@ -360,10 +360,6 @@ std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBat
   return out;
 }
 
-Op memory_op(std::string name, Phase phase, std::int64_t layer, double bytes, MemoryOpClass cls) {
-  return memory(std::move(name), phase, layer, bytes, cls);
-}
-
 Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
   Op op;
   op.name = "adamw";
@@ -382,7 +378,7 @@ std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::i
   auto append = [&out](std::vector<Op> ops) { out.insert(out.end(), ops.begin(), ops.end()); };
   // Eager autocast casts every fp32 weight to bf16 once per forward (4 B read, 2 B written) and
   // accumulates each bf16 weight gradient into the fp32 .grad (2 B read, 4 B written).
-  const double casts = eager ? 6.0 * d(m.total_parameters() - m.embedding_parameters()) : 0.0;
+  const double casts = eager ? kAutocastBytesPerParameter * d(m.total_parameters() - m.embedding_parameters()) : 0.0;
   for (std::int64_t i = 0; i < microbatches; ++i) {
     if (eager) out.push_back(memory("autocast.weights", Phase::kForward, -1, casts, MemoryOpClass::kCopy));
     append(embedding_forward(m, s, mb));

@@ -104,7 +104,11 @@ inline constexpr double kAdamBytesPerParameter = 30.0;
 inline constexpr double kAdamBytesPerParameterFp32Params = 28.0;
 Op optimizer_step(std::int64_t parameters, double bytes_per_parameter = kAdamBytesPerParameter);
 // A memory-bound op of `bytes` bytes moved (reads + writes) of the given class.
-Op memory_op(std::string name, Phase phase, std::int64_t layer, double bytes, compute::MemoryOpClass cls);
+Op memory(std::string name, Phase phase, std::int64_t layer, double bytes, compute::MemoryOpClass cls);
+// Eager autocast with fp32 parameters, per parameter and micro-batch: the forward's cast of the fp32
+// weight to bf16 (4 B read, 2 B written), and the backward's accumulation of the bf16 weight gradient
+// into the fp32 .grad (2 B read, 4 B written): 6 B each.
+inline constexpr double kAutocastBytesPerParameter = 6.0;
 
 // Every op of one full training step on a single GPU (no pipeline): per micro-batch, embedding,
 // all blocks and head forward, then backward in reverse; after all micro-batches, the optimizer.

@@ -537,15 +537,15 @@ class Builder {
   }
 
   // Eager autocast (StepConfig::eager), as workload::single_gpu_step counts it: once per micro-batch and
-  // chunk, every fp32 weight of the chunk except the embeddings is cast to bf16 before the forward (4 B
-  // read, 2 B written), and every bf16 weight gradient is accumulated into its fp32 .grad after the
-  // backward (2 B read, 4 B written).
+  // chunk, every fp32 weight of the chunk except the embeddings is cast to bf16 before the forward, and
+  // every bf16 weight gradient is accumulated into its fp32 .grad after the backward
+  // (kAutocastBytesPerParameter each).
   Op autocast_op(std::int64_t pos, std::int64_t lb, std::int64_t le, bool grads) const {
     double params = 0.0;
     for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false) + params_of_layer(l, true);
     if (pos == positions_ - 1) params += static_cast<double>(m_.output_parameters()) / static_cast<double>(p_.tp);
-    return memory_op(grads ? "autocast.grads" : "autocast.weights", grads ? Phase::kBackwardWeight : Phase::kForward, -1,
-                  6.0 * params, compute::MemoryOpClass::kCopy);
+    return memory(grads ? "autocast.grads" : "autocast.weights", grads ? Phase::kBackwardWeight : Phase::kForward, -1,
+                  kAutocastBytesPerParameter * params, compute::MemoryOpClass::kCopy);
   }
 
   double params_of_layer(std::int64_t l, bool experts) const {
