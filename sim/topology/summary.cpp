@@ -57,8 +57,12 @@ TopologySummary summarize(const Topology& t, Router& router) {
   } else if (t.fabric_kind == "ring" || t.fabric_kind == "torus") {
     // Cutting the largest dimension k in half crosses 2 cables (1 when k = 2) in each of its N / k rings.
     const std::size_t k = static_cast<std::size_t>(*std::max_element(t.torus_dims.begin(), t.torus_dims.end()));
-    const core::Bandwidth link_bw = links[t.out_links(g0).front()].bandwidth;
-    if (k > 1) s.bisection = core::Bandwidth(link_bw.value() * (k > 2 ? 2.0 : 1.0) * static_cast<double>(s.gpus / k));
+    // A ring of one GPU (k = 1) has no cables and no cut.
+    const auto g0_links = t.out_links(g0);
+    if (k > 1 && !g0_links.empty()) {
+      const core::Bandwidth link_bw = links[g0_links.front()].bandwidth;
+      s.bisection = core::Bandwidth(link_bw.value() * (k > 2 ? 2.0 : 1.0) * static_cast<double>(s.gpus / k));
+    }
   }
 
   std::vector<GpuIndex> sources{0};
@@ -80,7 +84,7 @@ std::string format_summary(const Topology& t, const TopologySummary& s) {
   std::string out;
   out += "topology     " + t.name + "\n";
   if (!t.description.empty()) out += "             " + t.description + "\n";
-  out += "GPUs         " + std::to_string(s.gpus) + " (" + std::to_string(s.nodes) + " nodes x " +
+  out += "GPUs         " + std::to_string(s.gpus) + " (" + std::to_string(s.nodes) + (s.nodes == 1 ? " node x " : " nodes x ") +
          std::to_string(s.gpus_per_node) + " " + t.gpu_spec->name + ")\n";
   out += "fabric       " + t.fabric_kind;
   if (t.switch_spec != nullptr) {
@@ -94,9 +98,16 @@ std::string format_summary(const Topology& t, const TopologySummary& s) {
   for (const auto& [k, n] : s.devices) out += " " + k + ": " + std::to_string(n) + ";";
   out += "\ncables      ";
   for (const auto& [k, n] : s.cables) out += " " + k + ": " + std::to_string(n) + ";";
+  if (s.cables.empty()) out += " none";
   out += "\nper GPU      NVLink " + gbps(s.nvlink_per_gpu) + ", scale-out " + gbps(s.scale_out_per_gpu) +
          " (per direction)\n";
-  out += "bisection    " + (s.bisection ? gbps(*s.bisection) + " per direction" : std::string("not computed for this topology kind")) + "\n";
+  std::string bisection = "not computed for this topology kind";
+  if (s.bisection) {
+    bisection = gbps(*s.bisection) + " per direction";
+  } else if (s.gpus == 1) {
+    bisection = "none (one GPU)";
+  }
+  out += "bisection    " + bisection + "\n";
   out += "diameter     " + std::to_string(s.diameter) + " links\n";
   return out;
 }

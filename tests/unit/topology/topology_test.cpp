@@ -118,6 +118,20 @@ TEST(Routing, RingRoutesTheShortWayAround) {
   EXPECT_EQ(r.route(0, 4).size(), 4u);
 }
 
+TEST(Topology, RingOfOneGpuHasNoCutAndNoCrash) {
+  // A one-node ring has no cables: its summary must say "no bisection", not read GPU 0's first link.
+  // (Found by the topology fuzzer.)
+  const Topology t = from_text("name: x\nnodes: 1\nnode: {gpu: H100-SXM5-80GB, gpus: 1}\nfabric: {kind: ring}\n");
+  Router r(t);
+  const auto s = summarize(t, r);
+  EXPECT_FALSE(s.bisection.has_value()) << "one GPU cannot be cut in half";
+  EXPECT_EQ(s.diameter, 0u);
+  const Topology ring8 = preset("ring-8");
+  Router r8(ring8);
+  ASSERT_TRUE(summarize(ring8, r8).bisection.has_value());
+  EXPECT_DOUBLE_EQ(summarize(ring8, r8).bisection->value(), 2 * 50e9) << "cutting a ring crosses two 50 GB/s cables";
+}
+
 TEST(TopologyErrors, BadInputsNameTheProblem) {
   EXPECT_NE(error_of("name: x\nnodes: 2\nnode: {kind: dgx-h100}\nfabric: {kind: none}\n")
                 .find("'none' connects nothing between nodes, but there are 2 nodes"),
