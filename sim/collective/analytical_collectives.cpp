@@ -13,9 +13,10 @@ AnalyticalCollectives::AnalyticalCollectives(core::Engine& engine, const topolog
 CollectiveId AnalyticalCollectives::start(const Communicator& comm, const CollectiveCall& call, Callback on_done) {
   if (&comm.topology() != &topology_) throw core::InputError("the communicator belongs to another topology");
   CollectivePlan plan = cost_model_.plan(comm, call);  // throws on bad input before any state changes
-  const std::uint32_t slot = begin(comm, call, std::move(plan), std::move(on_done));
+  const core::Duration time = plan.time();
+  const std::uint32_t slot = begin(comm, call, std::move(plan), std::move(on_done), engine_.now() + time);
   const CollectiveId id = running_[slot].id;
-  engine_.schedule_after(running_[slot].plan.time(), [this, slot] { finish(slot); });
+  engine_.schedule_after(time, [this, slot] { finish(slot); });
   return id;
 }
 

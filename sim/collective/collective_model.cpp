@@ -14,7 +14,8 @@ CollectiveModel::CollectiveModel(core::Engine& engine, const topology::Topology&
       topology_(topology),
       cost_model_(std::move(cost_model)),
       sm_(sm),
-      busy_(topology.gpu_count(), 0) {
+      busy_(topology.gpu_count(), 0),
+      holds_(topology.gpu_count()) {
   if (!(sm_.k >= 0)) throw core::InputError("SM contention factor k must not be negative");
 }
 
@@ -22,8 +23,37 @@ double CollectiveModel::compute_slowdown(topology::GpuIndex gpu) const {
   return sm_.slowdown(busy_[gpu], topology_.gpu_spec != nullptr ? topology_.gpu_spec->sm_count : 1);
 }
 
+core::Duration CollectiveModel::kernel_time(topology::GpuIndex gpu, core::Duration planned) const {
+  const auto& holds = holds_[gpu];
+  if (holds.empty() || planned <= core::Duration::zero()) return planned;
+  const int sms = topology_.gpu_spec != nullptr ? topology_.gpu_spec->sm_count : 1;
+  std::vector<Hold> by_end(holds.begin(), holds.end());
+  std::sort(by_end.begin(), by_end.end(), [](const Hold& a, const Hold& b) { return a.until < b.until || (a.until == b.until && a.id < b.id); });
+  // Piecewise: within each interval between two collectives' ends the kernel runs at 1 / slowdown.
+  const core::SimTime now = engine_.now();
+  int busy = busy_[gpu];
+  double work = planned.seconds();  // seconds of the kernel alone still to do
+  double elapsed = 0.0;
+  core::SimTime t = now;
+  for (const Hold& h : by_end) {
+    if (h.until <= t) {  // flow fidelity: past the time it would take alone; counted as done
+      busy -= h.ctas;
+      continue;
+    }
+    const double f = sm_.slowdown(busy, sms);
+    if (h.until == core::SimTime::max()) return core::Duration::from_seconds(elapsed + work * f);
+    const double span = (h.until - t).seconds();
+    if (work * f <= span) return core::Duration::from_seconds(elapsed + work * f);
+    elapsed += span;
+    work -= span / f;
+    t = h.until;
+    busy -= h.ctas;
+  }
+  return core::Duration::from_seconds(elapsed + work * sm_.slowdown(busy, sms));
+}
+
 std::uint32_t CollectiveModel::begin(const Communicator& comm, const CollectiveCall& call, CollectivePlan plan,
-                                     Callback on_done) {
+                                     Callback on_done, core::SimTime until) {
   std::uint32_t slot = 0;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -40,6 +70,8 @@ std::uint32_t CollectiveModel::begin(const Communicator& comm, const CollectiveC
   r.plan = std::move(plan);
   r.start = engine_.now();
   r.callback = std::move(on_done);
+  r.until = until;
+  r.ctas = call.sms >= 0 ? call.sms : r.plan.channels;
   r.live = true;
   ++live_;
   take_sms(r, +1);
@@ -61,14 +93,26 @@ void CollectiveModel::finish(std::uint32_t slot) {
 }
 
 void CollectiveModel::take_sms(const Running& r, int sign) {
-  const int ctas = r.plan.channels * sign;
-  if (ctas == 0) return;
+  if (r.ctas == 0) return;
   if (r.plan.op == CollectiveOp::kSendRecv) {
-    busy_[r.comm->gpu(r.call.root)] += ctas;
-    if (r.call.peer != r.call.root) busy_[r.comm->gpu(r.call.peer)] += ctas;
+    hold(r.comm->gpu(r.call.root), r, sign);
+    if (r.call.peer != r.call.root) hold(r.comm->gpu(r.call.peer), r, sign);
     return;
   }
-  for (const topology::GpuIndex g : r.comm->gpus()) busy_[g] += ctas;
+  for (const topology::GpuIndex g : r.comm->gpus()) hold(g, r, sign);
+}
+
+void CollectiveModel::hold(topology::GpuIndex gpu, const Running& r, int sign) {
+  busy_[gpu] += r.ctas * sign;
+  auto& holds = holds_[gpu];
+  if (sign > 0) {
+    holds.push_back(Hold{r.id, r.until, r.ctas});
+    return;
+  }
+  const auto it = std::find_if(holds.begin(), holds.end(), [&](const Hold& h) { return h.id == r.id; });
+  MFUSIM_CHECK(it != holds.end(), "collective released SMs it did not hold");
+  *it = holds.back();
+  holds.pop_back();
 }
 
 void CollectiveModel::describe_pending(std::vector<std::string>& out, std::size_t max_items) const {

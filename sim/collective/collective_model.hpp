@@ -54,6 +54,11 @@ class CollectiveModel : public core::PendingWork {
   // CTAs (SMs) that running collectives hold on a GPU, and the resulting compute slowdown factor.
   int busy_ctas(topology::GpuIndex gpu) const { return busy_[gpu]; }
   double compute_slowdown(topology::GpuIndex gpu) const;
+  // How long a kernel that starts now on `gpu` and takes `planned` alone runs beside the collectives
+  // holding SMs there: it progresses at 1 / compute_slowdown while they run, the factor falling as each
+  // ends (collectives that start later are not foreseen). Each collective's end is the cost model's
+  // time for it (exact at analytical fidelity; at flow fidelity the time it would take alone).
+  core::Duration kernel_time(topology::GpuIndex gpu, core::Duration planned) const;
 
   std::size_t pending_count() const override { return live_; }
   void describe_pending(std::vector<std::string>& out, std::size_t max_items) const override;
@@ -71,11 +76,15 @@ class CollectiveModel : public core::PendingWork {
     Callback callback;
     std::size_t transfers_total = 0;
     std::size_t transfers_left = 0;
+    core::SimTime until = core::SimTime::max();
+    int ctas = 0;  // SMs held per GPU (CollectiveCall::sms, else the plan's channels)
     bool live = false;
   };
 
-  // Records a planned call (CostModel::plan) and takes its SMs; returns the record's slot.
-  std::uint32_t begin(const Communicator& comm, const CollectiveCall& call, CollectivePlan plan, Callback on_done);
+  // Records a planned call (CostModel::plan) and takes its SMs until `until` (when it will end, if the
+  // model knows; SimTime::max() otherwise); returns the record's slot.
+  std::uint32_t begin(const Communicator& comm, const CollectiveCall& call, CollectivePlan plan, Callback on_done,
+                      core::SimTime until = core::SimTime::max());
   // Releases the SMs and the slot, then runs the callback (call from an engine event).
   void finish(std::uint32_t slot);
 
@@ -88,8 +97,17 @@ class CollectiveModel : public core::PendingWork {
  private:
   void take_sms(const Running& r, int sign);
 
+  // SMs a running collective holds on one GPU, and until when.
+  struct Hold {
+    CollectiveId id;
+    core::SimTime until;
+    int ctas;
+  };
+  void hold(topology::GpuIndex gpu, const Running& r, int sign);
+
   std::vector<std::uint32_t> free_slots_;
   std::vector<int> busy_;
+  std::vector<std::vector<Hold>> holds_;  // per GPU
   CollectiveId next_id_ = 0;
   std::size_t live_ = 0;
 };

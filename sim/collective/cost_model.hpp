@@ -85,6 +85,7 @@ struct CollectiveCall {
   Rank peer = 0;                        // send/recv: the receiver
   std::vector<core::Bytes> pair_bytes;  // all-to-allv: n x n, [src * n + dst]
   Selection selection;                  // overrides TuningOptions::selection for this call when not empty
+  int sms = -1;                         // SMs held per GPU while it runs; -1: the plan's channels
 };
 
 // What the tuner decided and how long it takes (analytical fidelity).

@@ -31,7 +31,10 @@ CollectiveId FlowCollectives::start(const Communicator& comm, const CollectiveCa
                            std::to_string(count) + " transfers (limit " + std::to_string(kMaxTransfers) +
                            "); use the analytical fidelity");
   }
-  const std::uint32_t slot = begin(comm, call, std::move(plan), std::move(on_done));
+  // Its SMs are counted as held until the cost model's time for it alone (the flows' real end depends
+  // on traffic still to come): the contention a kernel sees is then the same as at analytical fidelity.
+  const core::SimTime until = engine_.now() + plan.time();
+  const std::uint32_t slot = begin(comm, call, std::move(plan), std::move(on_done), until);
   Running& r = running_[slot];
   const CollectiveId id = r.id;
 

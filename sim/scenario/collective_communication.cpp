@@ -51,8 +51,8 @@ const collective::Communicator& CollectiveCommunication::communicator(const std:
   return *communicators_.emplace(gpus, std::move(comm)).first->second;
 }
 
-double CollectiveCommunication::compute_slowdown(std::int64_t gpu) const {
-  return model_->compute_slowdown(static_cast<topology::GpuIndex>(gpu));
+core::Duration CollectiveCommunication::kernel_time(std::int64_t gpu, core::Duration planned) const {
+  return model_->kernel_time(static_cast<topology::GpuIndex>(gpu), planned);
 }
 
 std::string CollectiveCommunication::describe_plan(const workload::CommRequest& request) {
@@ -79,6 +79,7 @@ void CollectiveCommunication::start(const workload::CommRequest& request, std::f
   collective::CollectiveCall call;
   call.op = op_of(request.kind);
   call.bytes = request.bytes;
+  call.sms = request.sms;
   if (request.kind == workload::CollectiveKind::kSendRecv) {
     call.root = 0;
     call.peer = 1;

@@ -29,7 +29,7 @@ class CollectiveCommunication final : public workload::CommunicationModel {
   CollectiveCommunication(core::Engine& engine, const topology::Topology& topology, Fidelity fidelity);
   ~CollectiveCommunication() override;
   void start(const workload::CommRequest& request, std::function<void()> done) override;
-  double compute_slowdown(std::int64_t gpu) const override;
+  core::Duration kernel_time(std::int64_t gpu, core::Duration planned) const override;
 
   std::size_t collectives_started() const { return started_; }
 

@@ -46,6 +46,7 @@ const std::vector<std::string>& other_plan_keys() {
                                              "parallel.overlap_grad_reduce",
                                              "parallel.overlap_param_gather",
                                              "parallel.tp_comm_overlap",
+                                             "parallel.tp_backward_overlap",
                                              "parallel.bucket_size"};
   return keys;
 }
@@ -219,12 +220,13 @@ class LowerBound {
       const auto i = static_cast<std::size_t>(pos);
       const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
       const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
-      const core::Duration tp_layer = tp_per_layer_pass(c, layout, stage_of[i]);
+      const core::Duration tp_layer = tp_per_layer_pass(c, layout, stage_of[i], false);
+      const core::Duration tp_layer_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
       core::Duration f, bi, bw;
       for (std::int64_t l = lb; l < le; ++l) {
         const auto& lt = st.layers[static_cast<std::size_t>(l)];
         f += lt.fwd + tp_layer;
-        bi += lt.bwd_input + tp_layer;
+        bi += lt.bwd_input + tp_layer_bwd;
         if (c.recompute == Recompute::kFull) bi += lt.fwd + tp_layer;
         bw += lt.bwd_weight;
       }
@@ -326,17 +328,23 @@ class LowerBound {
 
   // The TP collectives one layer pass (forward, backward or its recomputation) puts on the compute
   // stream: sequence parallelism: an all-gather before and a reduce-scatter after each of the two blocks;
-  // without: an all-reduce after each. None when tp_comm_overlap runs them on their own stream.
-  core::Duration tp_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage) {
+  // without: an all-reduce after each. None when tp_comm_overlap runs them on their own stream. In a
+  // backward pass with tp_backward_overlap the block's output collective runs beside the wgrad GEMM
+  // (left out); the all-gather before the block remains.
+  core::Duration tp_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage,
+                                   bool backward) {
     const auto& p = c.plan;
     if (p.tp == 1 || p.tp_comm_overlap) return core::Duration::zero();
+    const bool async = backward && p.tp_backward_overlap;
     const double nbytes =
         static_cast<double>(p.micro_batch * t_.seq / p.cp) * static_cast<double>(t_.model.hidden) * 2.0;  // bf16
     const auto group = layout.group_of(layout.rank(0, 0, 0, stage), workload::Dim::kTp);
-    if (p.sequence_parallel)
-      return (collective_time(group, workload::CollectiveKind::kAllGather, nbytes) +
-              collective_time(group, workload::CollectiveKind::kReduceScatter, nbytes)) *
-             2;
+    if (p.sequence_parallel) {
+      const core::Duration gather = collective_time(group, workload::CollectiveKind::kAllGather, nbytes);
+      if (async) return gather * 2;
+      return (gather + collective_time(group, workload::CollectiveKind::kReduceScatter, nbytes)) * 2;
+    }
+    if (async) return core::Duration::zero();
     return collective_time(group, workload::CollectiveKind::kAllReduce, nbytes) * 2;
   }
 

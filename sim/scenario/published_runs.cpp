@@ -30,9 +30,23 @@ std::string number(double v) {
   return buf;
 }
 
+bool sc21_source(const std::string& source) {
+  return source.find("SC'21") != std::string::npos || source.find("arXiv:2104.04473") != std::string::npos;
+}
+// NVIDIA's throughput benchmarks that state Transformer Engine's TP communication overlap: the
+// Megatron-LM README ("We perform fine-grained overlapping of data-parallel (--overlap-grad-reduce
+// --overlap-param-gather), tensor-parallel (--tp-comm-overlap) and pipeline-parallel communication"),
+// and the NeMo recipes of dgxc-benchmarking (ub_tp_comm_overlap: true in nemo_megatron's GPT-3 175B
+// configuration; MegatronCommOverlapCallback(tp_comm_overlap=True) with userbuffers configurations in
+// the NeMo 2.0 Llama 3.1 405B and Nemotron-4 340B performance recipes). Not MaxText (JAX).
+bool tp_comm_overlap_source(const std::string& source) {
+  if (source.find("Megatron-LM README") != std::string::npos) return true;
+  if (source.find("dgxc-benchmarking") == std::string::npos) return false;
+  return source.find("nemo_megatron/") != std::string::npos || source.find("llama3.1/") != std::string::npos ||
+         source.find("nemotron/") != std::string::npos;
+}
 bool pre_flash_attention_source(const std::string& source) {
-  return source.find("SC'21") != std::string::npos || source.find("arXiv:2104.04473") != std::string::npos ||
-         source.find("arXiv:2205.05198") != std::string::npos;
+  return sc21_source(source) || source.find("arXiv:2205.05198") != std::string::npos;
 }
 
 // One run, read strictly (unknown keys are errors), turned into a scenario tree, or a reason why not.
@@ -172,6 +186,11 @@ Built build_run(Reader& run, ValidationRow& row) {
   if (zero < 0 || zero > 3) p.fail("zero", std::to_string(zero) + " is not a ZeRO stage (valid: 0, 1, 2, 3)");
   static const char* kSharding[] = {"none", "optimizer", "gradients", "parameters"};
   plan.set("sharding", scalar(kSharding[zero]));
+  // Framework era: the SC'21 runs (Megatron-LM of early 2021) all-reduced a column-parallel linear's
+  // input gradient after its whole backward; the async tensor-parallel all-reduce that overlaps it with
+  // the weight-gradient GEMM came to Megatron-LM later in 2021 (ParallelPlan::tp_backward_overlap).
+  if (sc21_source(source)) plan.set("tp_backward_overlap", scalar("false"));
+  if (tp_comm_overlap_source(source) && sp && p.required<std::int64_t>("tp") > 1) plan.set("tp_comm_overlap", scalar("true"));
   p.finish();
 
   Reader t = run.mapping("training");

@@ -206,6 +206,7 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.overlap_grad_reduce = p.optional<bool>("overlap_grad_reduce", true);
   plan.overlap_param_gather = p.optional<bool>("overlap_param_gather", true);
   plan.tp_comm_overlap = p.optional<bool>("tp_comm_overlap", false);
+  plan.tp_backward_overlap = p.optional<bool>("tp_backward_overlap", true);
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   for (const auto& problem : check_plan ? workload::check_plan(plan, t.model, gpus, t.seq) : std::vector<workload::PlanProblem>{}) {
     const std::string key = problem.key;

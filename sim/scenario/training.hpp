@@ -8,7 +8,8 @@
 //              sequence_parallel, schedule (gpipe | 1f1b | interleaved | zb-h1 | dualpipe),
 //              sharding (none | optimizer | gradients | parameters; zero1 | zero2 | zero3 | fsdp as aliases),
 //              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,
-//              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, bucket_size (elements)
+//              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, tp_backward_overlap,
+//              bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
 //              recompute (none | selective | full), optimizer (adamw),
 //              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported),

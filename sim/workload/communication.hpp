@@ -31,6 +31,9 @@ struct CommRequest {
   // output; reduce-scatter the input; all-to-all the bytes each rank sends in total; send/recv the message.
   core::Bytes bytes;
   std::shared_ptr<const GroupSet> groups;  // equivalent groups, representative first
+  // SMs the communication holds on each GPU while it runs (compute contention); -1: one per NCCL
+  // channel the tuner picks. Transformer Engine's userbuffer overlap sets its own (step_simulator.cpp).
+  int sms = -1;
 };
 
 class CommunicationModel {
@@ -38,11 +41,12 @@ class CommunicationModel {
   virtual ~CommunicationModel() = default;
   // Starts now on the shared engine; calls `done` exactly once when the representative group finishes.
   virtual void start(const CommRequest& request, std::function<void()> done) = 0;
-  // Factor by which communication running now on `gpu` slows a compute kernel that starts now
-  // (collective CTAs occupy SMs and compete for HBM bandwidth); 1 = no contention.
-  virtual double compute_slowdown(std::int64_t gpu) const {
+  // How long a compute kernel that starts now on `gpu` and takes `planned` alone runs while the
+  // communication running there slows it (collective CTAs occupy SMs and compete for HBM bandwidth);
+  // `planned` = no contention.
+  virtual core::Duration kernel_time(std::int64_t gpu, core::Duration planned) const {
     (void)gpu;
-    return 1.0;
+    return planned;
   }
 };
 

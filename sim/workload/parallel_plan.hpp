@@ -53,6 +53,13 @@ struct ParallelPlan {
   bool overlap_grad_reduce = true;   // --overlap-grad-reduce
   bool overlap_param_gather = true;  // --overlap-param-gather
   bool tp_comm_overlap = false;      // --tp-comm-overlap
+  // Backward of a column-parallel linear (QKV, FC1): the input-gradient collective (all-reduce, or
+  // reduce-scatter with SP) is issued asynchronously after the dgrad GEMM and overlaps the wgrad GEMM;
+  // with SP the input is re-gathered for the wgrad while the dgrad runs. Megatron-LM's
+  // LinearWithGradAccumulationAndAsyncCommunication (the async tensor-parallel all-reduce, default since
+  // late 2021; with SP since v3.0). false: the collective follows the whole block backward (Megatron-LM
+  // of SC'21).
+  bool tp_backward_overlap = true;
   std::int64_t bucket_bytes = 40'000'000 * 2;  // --ddp-bucket-size: 40M elements (bf16) by default
 
   std::int64_t gpus() const { return tp * pp * dp * cp; }

@@ -145,7 +145,7 @@ class Builder {
   }
 
   TaskIndex comm_task(const RankStreams& rs, StreamIndex stream, OpPart part, OpPart of, CollectiveKind kind, Dim dim,
-                      double nbytes, std::shared_ptr<const GroupSet> groups) {
+                      double nbytes, std::shared_ptr<const GroupSet> groups, int sms = -1) {
     const TaskIndex t = g().add_async_task(std::string(), stream);
     TaskInfo info;
     info.kind = TaskKind::kComm;
@@ -155,7 +155,7 @@ class Builder {
     info.dim = dim;
     info.rank = rs.rank;
     info.request = static_cast<std::int32_t>(prog_.requests.size());
-    prog_.requests.push_back(CommRequest{kind, dim, bytes(nbytes), groups});
+    prog_.requests.push_back(CommRequest{kind, dim, bytes(nbytes), groups, sms});
     if (cfg_.expansion == Expansion::kFull && kind != CollectiveKind::kSendRecv && groups->front().size() > 1) {
       // Members of one group issue their collectives in the same order: the k-th of this group.
       const auto key = std::tuple{static_cast<int>(dim), groups->front().front(), rendezvous_count_[{static_cast<int>(dim), rs.rank}]++};
@@ -195,6 +195,26 @@ class Builder {
     }
   }
 
+  // A GEMM run as `chunks` GEMMs of m / chunks rows each (Transformer Engine's split overlaps): each
+  // chunk is looked up in the efficiency tables at its own size and pays its own launch; the B operand
+  // is read once per chunk.
+  void add_chunked(Pending& pend, const Op* op, std::int64_t chunks) {
+    compute::Kernel k = op->kernel;
+    if (k.kind != compute::KernelKind::kGemm || chunks <= 1 || k.gemm.m < 2 * chunks) {
+      add_ops(pend, {op});
+      return;
+    }
+    k.dtype = cfg_.gemm_dtype;
+    const double m = static_cast<double>(k.gemm.m), n = static_cast<double>(k.gemm.n), kk = static_cast<double>(k.gemm.k);
+    k.gemm.m = k.gemm.m / chunks;
+    const double mc = static_cast<double>(k.gemm.m);
+    k.flops *= mc / m;
+    k.bytes *= (mc * kk + kk * n + mc * n) / (m * kk + kk * n + m * n);
+    pend.time += cost_.time(k) * chunks;
+    pend.flops += op->hardware_flops;
+    pend.any = true;
+  }
+
   void flush(RankStreams& rs, Pending& pend, OpPart part) {
     if (!pend.any) return;
     task(rs, rs.compute, part, pend.time, pend.kind);
@@ -225,6 +245,133 @@ class Builder {
     const auto prev = last_.find(rs.compute);
     tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
     if (p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, OpPart::kTpInput, of);
+  }
+  // Index of the block's column-parallel wgrad (QKV / FC1: the last weight-gradient GEMM of a backward
+  // block, right after its dgrad), or v.size() when there is none (weight-split passes, odd blocks).
+  static std::size_t column_parallel_wgrad(const std::vector<const Op*>& v) {
+    for (std::size_t i = v.size(); i-- > 1;) {
+      if (v[i]->phase != Phase::kBackwardWeight) continue;
+      const bool dgrad_before = v[i - 1]->phase == Phase::kBackwardInput && v[i - 1]->kernel.kind == compute::KernelKind::kGemm;
+      return dgrad_before ? i : v.size();
+    }
+    return v.size();
+  }
+  double tp_bytes() const { return tokens_ * static_cast<double>(m_.hidden) * kAct; }
+
+  // Emits v[from..] of a backward block whose column-parallel dgrad / wgrad are v[w - 1] / v[w]:
+  //   [v[from] .. before the dgrad] | SP: the input re-gathered (tp stream) beside the dgrad, for the
+  //   wgrad | the input-gradient reduce-scatter (SP) or all-reduce (tp stream) beside the wgrad |
+  //   [the rest] after the collective.
+  // sms_*: SMs the two collectives hold (-1: NCCL's channels).
+  void column_parallel_backward(RankStreams& rs, Pending& pend, const std::vector<const Op*>& v, std::size_t from,
+                                std::size_t w, OpPart part, OpPart of, int sms_regather, int sms_reduce) {
+    const auto groups = groups_for(Dim::kTp, rs.rank);
+    add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(from), v.begin() + static_cast<std::ptrdiff_t>(w - 1)});
+    flush(rs, pend, part);
+    TaskIndex regather = core::TaskIndex(-1);
+    if (p_.sequence_parallel) {
+      const auto prev = last_.find(rs.compute);
+      regather = comm_task(rs, rs.tp, OpPart::kTpRegather, of, CollectiveKind::kAllGather, Dim::kTp, tp_bytes(), groups, sms_regather);
+      if (prev != last_.end()) g().add_dependency(regather, prev->second);
+    }
+    add_ops(pend, {v[w - 1]});
+    flush(rs, pend, part);
+    const TaskIndex dgrad = last_[rs.compute];
+    const TaskIndex out = comm_task(rs, rs.tp, OpPart::kTpOutput, of,
+                                    p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
+                                    Dim::kTp, tp_bytes(), groups, sms_reduce);
+    g().add_dependency(out, dgrad);
+    add_ops(pend, {v[w]});
+    flush(rs, pend, part);
+    if (regather != core::TaskIndex(-1)) g().add_dependency(last_[rs.compute], regather);
+    tp_join_.push_back(out);  // the next kernel (the norm's backward, or the next block) waits for it
+    add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(w + 1), v.end()});
+    flush(rs, pend, part);
+  }
+
+  // Megatron's async backward of a column-parallel linear (ParallelPlan::tp_backward_overlap), without
+  // --tp-comm-overlap: the block's all-gather (SP) stays before it on the compute stream (the caller's
+  // tp_block_input); the input-gradient collective runs beside the wgrad. Returns false (nothing
+  // emitted) where it does not apply: the collective then follows the block.
+  bool async_backward_block(RankStreams& rs, Pending& pend, const std::vector<const Op*>& v, OpPart part, OpPart of) {
+    if (p_.tp == 1 || !p_.tp_backward_overlap || p_.tp_comm_overlap) return false;
+    const std::size_t w = column_parallel_wgrad(v);
+    if (w == v.size()) return false;
+    column_parallel_backward(rs, pend, v, 0, w, part, of, -1, -1);
+    return true;
+  }
+
+  // --tp-comm-overlap: Transformer Engine's userbuffer overlap, GEMM by GEMM, as Megatron-Core / NeMo
+  // configure it for H100 (the ub_tp_comm_overlap_cfg of NVIDIA's GPT-3 175B benchmark,
+  // docs/models/parallelism.md; sequence parallelism only):
+  //   forward:  the input all-gather beside the block's first GEMM (QKV / FC1: ring exchange over copy
+  //             engines, no SMs), which the next kernels wait for; the output reduce-scatter pipelined
+  //             with the last GEMM (proj / FC2) in kUbSplits chunks on rs_sms SMs: all but the last
+  //             chunk's reduce-scatter beside the GEMM, the last chunk's after it, exposed;
+  //   backward: the output-gradient all-gather beside the first dgrad (proj / FC2, ring exchange); the
+  //             input re-gather beside the column-parallel dgrad and the input-gradient reduce-scatter
+  //             beside its wgrad (bulk overlap on bulk_*_sms SMs).
+  // Returns false (nothing emitted) where the block does not have that shape; the block-level
+  // approximation of tp_collective() then applies.
+  bool ub_block(RankStreams& rs, Pending& pend, const std::vector<const Op*>& v, OpPart part, bool backward) {
+    if (p_.tp == 1 || !p_.tp_comm_overlap || !p_.sequence_parallel) return false;
+    const bool attn = part == OpPart::kAttention;
+    // NeMo's H100 userbuffer configuration: proj_fprop pipeline 24 SMs / 4 splits, fc2_fprop 20 / 4;
+    // qkv_dgrad bulk 4 SMs, qkv_wgrad 8; fc1_dgrad 2, fc1_wgrad 4; *_fprop / *_dgrad ring exchange.
+    constexpr int kUbSplits = 4;
+    const int rs_sms = attn ? 24 : 20;
+    const int bulk_dgrad_sms = attn ? 4 : 2;
+    const int bulk_wgrad_sms = attn ? 8 : 4;
+    const auto is_linear = [](const Op* op) {
+      return op->kernel.kind == compute::KernelKind::kGemm && !op->attention_core && op->phase != Phase::kRecompute;
+    };
+    std::size_t first = v.size();
+    for (std::size_t i = 0; i < v.size() && first == v.size(); ++i) {
+      if (is_linear(v[i])) first = i;
+    }
+    if (first == v.size()) return false;
+    const auto groups = groups_for(Dim::kTp, rs.rank);
+    const auto gather_beside = [&](std::size_t i) {
+      // ops before v[i], then the all-gather on the tp stream beside v[i] (split into tp chunks, one per
+      // peer's shard); the kernels after wait for it.
+      add_ops(pend, {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i)});
+      flush(rs, pend, part);
+      const auto prev = last_.find(rs.compute);
+      const TaskIndex ag = comm_task(rs, rs.tp, OpPart::kTpInput, part, CollectiveKind::kAllGather, Dim::kTp, tp_bytes(), groups, 0);
+      if (prev != last_.end()) g().add_dependency(ag, prev->second);
+      add_chunked(pend, v[i], p_.tp);
+      flush(rs, pend, part);
+      tp_join_.push_back(ag);
+    };
+    if (backward) {
+      const std::size_t w = column_parallel_wgrad(v);
+      if (w == v.size() || w < first + 2) return false;
+      gather_beside(first);
+      column_parallel_backward(rs, pend, v, first + 1, w, part, part, bulk_dgrad_sms, bulk_wgrad_sms);
+      return true;
+    }
+    std::size_t last = v.size();
+    for (std::size_t i = v.size(); i-- > first + 1 && last == v.size();) {
+      if (is_linear(v[i])) last = i;
+    }
+    if (last == v.size()) return false;
+    gather_beside(first);
+    add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(first + 1), v.begin() + static_cast<std::ptrdiff_t>(last)});
+    flush(rs, pend, part);
+    const auto prev = last_.find(rs.compute);
+    const double splits = static_cast<double>(kUbSplits);
+    const TaskIndex body = comm_task(rs, rs.tp, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, Dim::kTp,
+                                     tp_bytes() * (splits - 1.0) / splits, groups, rs_sms);
+    if (prev != last_.end()) g().add_dependency(body, prev->second);
+    add_chunked(pend, v[last], kUbSplits);
+    flush(rs, pend, part);
+    const TaskIndex tail = comm_task(rs, rs.tp, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, Dim::kTp,
+                                     tp_bytes() / splits, groups, rs_sms);
+    g().add_dependency(tail, last_[rs.compute]);
+    tp_join_.push_back(tail);
+    add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(last + 1), v.end()});
+    flush(rs, pend, part);
+    return true;
   }
   void ep_all_to_all(RankStreams& rs, OpPart part) {
     if (p_.ep == 1) return;
@@ -295,8 +442,9 @@ class Builder {
     }
     const bool moe = m_.is_moe_layer(layer);
     auto attention = [&] {
-      tp_block_input(rs, OpPart::kAttention);
       auto v = select(Segment::kAttention);
+      if (p_.cp == 1 && ub_block(rs, pend, v, OpPart::kAttention, backward)) return;
+      tp_block_input(rs, OpPart::kAttention);
       if (p_.cp > 1 && !backward) {
         // Ring attention: KV chunks circulate (cp stream) while the attention kernel runs.
         std::vector<const Op*> pre, core, post;
@@ -332,6 +480,7 @@ class Builder {
           flush(rs, pend, OpPart::kAttention);
           comm_task(rs, rs.compute, OpPart::kCpReduceScatter, OpPart::kAttention, CollectiveKind::kReduceScatter, Dim::kCp, kv_bytes(), groups_for(Dim::kCp, rs.rank));
         } else {
+          if (backward && with_weight && async_backward_block(rs, pend, v, OpPart::kAttention, OpPart::kAttention)) return;
           add_ops(pend, v);
           flush(rs, pend, OpPart::kAttention);
         }
@@ -340,8 +489,11 @@ class Builder {
     };
     auto mlp = [&] {
       if (!moe) {
+        const auto v = select(Segment::kMlp);
+        if (ub_block(rs, pend, v, OpPart::kMlp, backward)) return;
         tp_block_input(rs, OpPart::kMlp);
-        add_ops(pend, select(Segment::kMlp));
+        if (backward && with_weight && async_backward_block(rs, pend, v, OpPart::kMlp, OpPart::kMlp)) return;
+        add_ops(pend, v);
         flush(rs, pend, OpPart::kMlp);
         tp_block_output(rs, OpPart::kMlp);
         return;
@@ -894,13 +1046,13 @@ StepResult simulate_step(const StepConfig& config, const StepProgram& program, c
       });
     }
   }, [&](TaskIndex t, core::Duration planned) {
-    // Kernels slow down while this rank's collectives hold SMs (the slowdown at the kernel's start).
+    // Kernels slow down while this rank's collectives hold SMs (those running at the kernel's start,
+    // until they end).
     const TaskInfo& info = program.info[t];
     if (info.kind == TaskKind::kComm) return planned;
-    const double f = comm.compute_slowdown(info.rank);
-    if (f <= 1.0) return planned;
-    r.slowdown_time += core::Duration::from_seconds(planned.seconds() * (f - 1.0));
-    return core::Duration::from_seconds(planned.seconds() * f);
+    const core::Duration d = comm.kernel_time(info.rank, planned);
+    if (d > planned) r.slowdown_time += d - planned;
+    return d;
   });
   run.set_namer([&program](TaskIndex t) { return task_name(program, t); });
   const auto t0 = std::chrono::steady_clock::now();

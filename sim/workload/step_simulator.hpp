@@ -15,8 +15,9 @@
 // overlapped with the next step's forward (--overlap-param-gather), i.e. issued at the start of the step
 // and awaited by each chunk's first forward.
 //
-// Contention: a kernel that starts while collectives of its rank are running takes longer by the
-// communication model's compute_slowdown() factor (SM and HBM contention, collective/sm_contention.hpp).
+// Contention: a kernel that starts while collectives of its rank are running progresses at 1 / the
+// slowdown factor until they end (CommunicationModel::kernel_time; SM and HBM contention,
+// collective/sm_contention.hpp).
 //
 // Symmetry: in `symmetric` mode only one rank per pipeline stage is simulated (tp = cp = dp = 0); each
 // collective lists every equivalent group (CommRequest::groups) so the network sees all their traffic.

@@ -20,6 +20,7 @@ std::string_view to_string(OpPart p) {
     case OpPart::kAutocast: return "autocast";
     case OpPart::kTpInput: return "tp-input";
     case OpPart::kTpOutput: return "tp-output";
+    case OpPart::kTpRegather: return "tp-regather";
     case OpPart::kEpDispatch: return "ep-dispatch";
     case OpPart::kEpCombine: return "ep-combine";
     case OpPart::kCpAllGather: return "cp-all-gather";

@@ -31,6 +31,7 @@ enum class OpPart : std::uint8_t {
   // communication
   kTpInput,         // sequence parallelism: all-gather before a block
   kTpOutput,        // reduce-scatter (SP) or all-reduce after a block
+  kTpRegather,      // SP backward: the block's input gathered again for the weight gradient
   kEpDispatch,      // expert parallelism: all-to-all of tokens to their experts
   kEpCombine,       // ... and back
   kCpAllGather,     // context parallelism (all-gather variant): K and V of the whole sequence

@@ -62,7 +62,9 @@ class AlphaBeta final : public CommunicationModel {
     });
   }
   // Any running collective slows compute by `slowdown` (a stand-in for SM contention).
-  double compute_slowdown(std::int64_t) const override { return active_ > 0 ? slowdown : 1.0; }
+  Duration kernel_time(std::int64_t, Duration planned) const override {
+    return active_ > 0 ? Duration::from_seconds(planned.seconds() * slowdown) : planned;
+  }
   int calls = 0;
   double slowdown = 1.0;
 
@@ -229,6 +231,64 @@ TEST(StepSimulator, TensorParallelCommOverlapHidesCollectivesBehindKernels) {
   EXPECT_EQ(full.result.step_time, overlapped.result.step_time) << "symmetric = full expansion with overlap too";
 }
 
+TEST(StepSimulator, AsyncBackwardRunsTheInputGradientCollectiveBesideTheWgrad) {
+  // Megatron's backward of a column-parallel linear: the input-gradient reduce-scatter (SP) or
+  // all-reduce starts after the dgrad GEMM and runs beside the wgrad GEMM; with SP the block's input is
+  // gathered again for the wgrad beside the dgrad. Without the overlap (Megatron-LM of SC'21) the
+  // collective follows the block.
+  ModelSpec m = tiny_model(8);
+  m.seq_length = 4096;
+  m.hidden = 4096;
+  m.heads = 32;
+  m.kv_heads = 32;
+  m.ffn = 16384;
+  for (const bool sp : {true, false}) {
+    ParallelPlan p = plan(4, 1, 2, 2);
+    p.sequence_parallel = sp;
+    // Links fast enough that one collective takes less than one GEMM (the regime Megatron targets; when
+    // communication dominates, the re-gather's extra traffic can make SP's async backward slower).
+    p.tp_backward_overlap = false;
+    const Outcome serial = simulate(m, p, 400e9);
+    p.tp_backward_overlap = true;
+    const Outcome async = simulate(m, p, 400e9);
+    EXPECT_LT(async.result.breakdown.exposed.at(Dim::kTp), serial.result.breakdown.exposed.at(Dim::kTp))
+        << "sp=" << sp << ": the backward's input-gradient collective hides behind the wgrad GEMM";
+    EXPECT_LT(async.result.step_time, serial.result.step_time) << "sp=" << sp;
+    // 8 layers x 2 blocks x 2 micro-batches: one re-gather per backward block with SP, none without.
+    EXPECT_EQ(async.comm_calls - serial.comm_calls, sp ? 8 * 2 * 2 : 0) << "sp=" << sp;
+  }
+}
+
+TEST(StepSimulator, TransformerEngineOverlapSplitsTheForwardReduceScatter) {
+  // --tp-comm-overlap (SP): in each forward block the output reduce-scatter is pipelined with the last
+  // GEMM in 4 chunks: 3/4 of its bytes beside the GEMM, the last chunk's 1/4 after it; the all-gathers
+  // are ring exchanges on copy engines (no SMs), the reduce-scatter holds 24 (attention) / 20 (MLP) SMs.
+  const ModelSpec m = tiny_model(2);
+  ParallelPlan p = plan(2, 1, 1, 1);
+  p.sequence_parallel = true;
+  p.tp_comm_overlap = true;
+  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  StepConfig cfg;
+  cfg.model = &m;
+  cfg.plan = p;
+  cfg.seq = m.seq_length;
+  const StepProgram prog = build_step_program(cfg, cost);
+  const double block = static_cast<double>(m.seq_length) * static_cast<double>(m.hidden) * 2.0;  // bf16, mb = 1
+  std::map<std::pair<OpPart, int>, std::vector<double>> fwd;  // (segment, sms) -> bytes of its TP collectives
+  for (core::TaskIndex t = 0; t < prog.info.size(); ++t) {
+    const TaskInfo& info = prog.info[t];
+    if (info.kind != TaskKind::kComm || info.dim != Dim::kTp || info.label.pass != Pass::kForward || info.label.layer_begin != 0) continue;
+    const CommRequest& req = prog.requests[static_cast<std::size_t>(info.request)];
+    fwd[{info.label.of, req.sms}].push_back(req.bytes.as_double());
+  }
+  using Bytes = std::vector<double>;
+  const Bytes gather{block}, split{0.75 * block, 0.25 * block};
+  EXPECT_EQ((fwd[{OpPart::kAttention, 0}]), gather) << "the all-gather before QKV, on copy engines";
+  EXPECT_EQ((fwd[{OpPart::kMlp, 0}]), gather) << "the all-gather before FC1, on copy engines";
+  EXPECT_EQ((fwd[{OpPart::kAttention, 24}]), split) << "proj: body beside, tail after";
+  EXPECT_EQ((fwd[{OpPart::kMlp, 20}]), split) << "FC2: body beside, tail after";
+}
+
 TEST(StepSimulator, EveryTaskIsLabeled) {
   // 1F1B over p = 4 stages of 2 layers, m = 4 micro-batches, TP 2 with sequence parallelism, DP 2,
   // full recomputation: every stage runs a forward and a backward (with the recomputed forward) of
@@ -264,7 +324,8 @@ TEST(StepSimulator, EveryTaskIsLabeled) {
     if (info.dim == Dim::kTp) {
       ++tp;
       EXPECT_EQ(req.groups->front().size(), 2u) << "TP group of 2";
-      EXPECT_TRUE(l.part == OpPart::kTpInput || l.part == OpPart::kTpOutput) << task_name(prog, t);
+      EXPECT_TRUE(l.part == OpPart::kTpInput || l.part == OpPart::kTpOutput || l.part == OpPart::kTpRegather)
+          << task_name(prog, t);
       EXPECT_NE(l.of, OpPart::kNone) << task_name(prog, t) << ": a TP collective names the segment it serves";
     } else if (info.dim == Dim::kDp) {
       ++dp;

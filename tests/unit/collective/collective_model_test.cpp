@@ -54,6 +54,30 @@ TEST(AnalyticalCollectives, OneEventAtTheClosedFormTimeAndSmAccounting) {
   EXPECT_DOUBLE_EQ(model.compute_slowdown(0), 1.0);
 }
 
+TEST(AnalyticalCollectives, KernelsSlowDownOnlyWhileCollectivesHoldSms) {
+  // A kernel of P seconds alone starting beside a collective that ends in C seconds progresses at
+  // 1 / f (f = 1 + 24/132) until then and at full speed after: P f when P f <= C, else C + (P - C / f).
+  const auto t = preset("tiny-1node");
+  const auto comm = Communicator::first_gpus(t, 8);
+  core::Engine engine;
+  AnalyticalCollectives model(engine, t);
+  engine.add_pending_source(model);
+  const auto call = all_reduce(kGiB, {{Algorithm::kRing}, {Protocol::kSimple}});
+  const double c = model.cost_model().plan(comm, call).time().seconds();
+  model.start(comm, call, nullptr);
+  const double f = 1.0 + 24.0 / 132.0;
+  const auto kernel = [&](double p) { return model.kernel_time(0, core::Duration::from_seconds(p)).seconds(); };
+  EXPECT_NEAR(kernel(0.5 * c / f), 0.5 * c, 1e-9) << "a short kernel runs wholly beside the collective";
+  EXPECT_NEAR(kernel(3.0 * c), c + (3.0 * c - c / f), 1e-9) << "past the collective's end the kernel runs at full speed";
+  CollectiveCall few = call;
+  few.sms = 4;  // e.g. Transformer Engine's bulk overlap on 4 SMs
+  model.start(comm, few, nullptr);
+  EXPECT_EQ(model.busy_ctas(0), 28) << "a call's own SM count replaces the NCCL channels";
+  engine.run();
+  EXPECT_EQ(model.busy_ctas(0), 0);
+  EXPECT_EQ(model.kernel_time(0, core::Duration::from_seconds(1.0)), core::Duration::from_seconds(1.0));
+}
+
 TEST(AnalyticalCollectives, UnfinishedCollectivesAreDescribedAndBadCallsLeaveNoState) {
   const auto t = preset("tiny-1node");
   const auto comm = Communicator::first_gpus(t, 8);
