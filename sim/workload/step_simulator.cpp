@@ -198,10 +198,22 @@ class Builder {
   // A GEMM run as `chunks` GEMMs of m / chunks rows each (Transformer Engine's split overlaps): each
   // chunk is looked up in the efficiency tables at its own size and pays its own launch; the B operand
   // is read once per chunk.
-  void add_chunked(Pending& pend, const Op* op, std::int64_t chunks) {
+  // sm_margin: SMs the GEMM leaves to a communication kernel for its whole run (Transformer Engine's
+  // set_sm_margin): it runs on SMs - sm_margin of them, i.e. SMs / (SMs - sm_margin) times longer.
+  void add_chunked(Pending& pend, const Op* op, std::int64_t chunks, int sm_margin = 0) {
     compute::Kernel k = op->kernel;
+    const int sms = cost_.gpu().sm_count;
+    const double margin = sm_margin > 0 && sms > sm_margin ? static_cast<double>(sms) / static_cast<double>(sms - sm_margin) : 1.0;
     if (k.kind != compute::KernelKind::kGemm || chunks <= 1 || k.gemm.m < 2 * chunks) {
-      add_ops(pend, {op});
+      if (margin == 1.0) {
+        add_ops(pend, {op});
+        return;
+      }
+      Pending one{Duration::zero(), 0.0, false, pend.kind};
+      add_ops(one, {op});
+      pend.time += Duration::from_seconds(one.time.seconds() * margin);
+      pend.flops += one.flops;
+      pend.any = true;
       return;
     }
     k.dtype = cfg_.gemm_dtype;
@@ -210,7 +222,8 @@ class Builder {
     const double mc = static_cast<double>(k.gemm.m);
     k.flops *= mc / m;
     k.bytes *= (mc * kk + kk * n + mc * n) / (m * kk + kk * n + m * n);
-    pend.time += cost_.time(k) * chunks;
+    const Duration chunked = cost_.time(k) * chunks;
+    pend.time += margin == 1.0 ? chunked : Duration::from_seconds(chunked.seconds() * margin);
     pend.flops += op->hardware_flops;
     pend.any = true;
   }
@@ -306,8 +319,9 @@ class Builder {
   // docs/models/parallelism.md; sequence parallelism only):
   //   forward:  the input all-gather beside the block's first GEMM (QKV / FC1: ring exchange over copy
   //             engines, no SMs), which the next kernels wait for; the output reduce-scatter pipelined
-  //             with the last GEMM (proj / FC2) in kUbSplits chunks on rs_sms SMs: all but the last
-  //             chunk's reduce-scatter beside the GEMM, the last chunk's after it, exposed;
+  //             with the last GEMM (proj / FC2) in kUbSplits chunks on rs_sms SMs that the GEMM leaves
+  //             free for its whole run (set_sm_margin): all but the last chunk's reduce-scatter beside
+  //             the GEMM, the last chunk's after it, exposed;
   //   backward: the output-gradient all-gather beside the first dgrad (proj / FC2, ring exchange); the
   //             input re-gather beside the column-parallel dgrad and the input-gradient reduce-scatter
   //             beside its wgrad (bulk overlap on bulk_*_sms SMs).
@@ -360,13 +374,15 @@ class Builder {
     flush(rs, pend, part);
     const auto prev = last_.find(rs.compute);
     const double splits = static_cast<double>(kUbSplits);
+    // The GEMM leaves rs_sms SMs to the reduce-scatter for its whole run (set_sm_margin), so the
+    // reduce-scatter holds no SMs of its own here (that would count them twice).
     const TaskIndex body = comm_task(rs, rs.tp, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, Dim::kTp,
-                                     tp_bytes() * (splits - 1.0) / splits, groups, rs_sms);
+                                     tp_bytes() * (splits - 1.0) / splits, groups, 0);
     if (prev != last_.end()) g().add_dependency(body, prev->second);
-    add_chunked(pend, v[last], kUbSplits);
+    add_chunked(pend, v[last], kUbSplits, rs_sms);
     flush(rs, pend, part);
     const TaskIndex tail = comm_task(rs, rs.tp, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, Dim::kTp,
-                                     tp_bytes() / splits, groups, rs_sms);
+                                     tp_bytes() / splits, groups, rs_sms);  // after the GEMM: on its SMs
     g().add_dependency(tail, last_[rs.compute]);
     tp_join_.push_back(tail);
     add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(last + 1), v.end()});

@@ -261,8 +261,9 @@ TEST(StepSimulator, AsyncBackwardRunsTheInputGradientCollectiveBesideTheWgrad) {
 
 TEST(StepSimulator, TransformerEngineOverlapSplitsTheForwardReduceScatter) {
   // --tp-comm-overlap (SP): in each forward block the output reduce-scatter is pipelined with the last
-  // GEMM in 4 chunks: 3/4 of its bytes beside the GEMM, the last chunk's 1/4 after it; the all-gathers
-  // are ring exchanges on copy engines (no SMs), the reduce-scatter holds 24 (attention) / 20 (MLP) SMs.
+  // GEMM in 4 chunks: 3/4 of its bytes beside the GEMM (on the 24 (attention) / 20 (MLP) SMs the GEMM
+  // leaves free, so it holds none of the GEMM's), the last chunk's 1/4 after it on those SMs; the
+  // all-gathers are ring exchanges on copy engines (no SMs).
   const ModelSpec m = tiny_model(2);
   ParallelPlan p = plan(2, 1, 1, 1);
   p.sequence_parallel = true;
@@ -282,11 +283,11 @@ TEST(StepSimulator, TransformerEngineOverlapSplitsTheForwardReduceScatter) {
     fwd[{info.label.of, req.sms}].push_back(req.bytes.as_double());
   }
   using Bytes = std::vector<double>;
-  const Bytes gather{block}, split{0.75 * block, 0.25 * block};
-  EXPECT_EQ((fwd[{OpPart::kAttention, 0}]), gather) << "the all-gather before QKV, on copy engines";
-  EXPECT_EQ((fwd[{OpPart::kMlp, 0}]), gather) << "the all-gather before FC1, on copy engines";
-  EXPECT_EQ((fwd[{OpPart::kAttention, 24}]), split) << "proj: body beside, tail after";
-  EXPECT_EQ((fwd[{OpPart::kMlp, 20}]), split) << "FC2: body beside, tail after";
+  const Bytes beside{block, 0.75 * block}, tail{0.25 * block};
+  EXPECT_EQ((fwd[{OpPart::kAttention, 0}]), beside) << "the all-gather before QKV, then the body of proj's reduce-scatter";
+  EXPECT_EQ((fwd[{OpPart::kMlp, 0}]), beside) << "the all-gather before FC1, then the body of FC2's reduce-scatter";
+  EXPECT_EQ((fwd[{OpPart::kAttention, 24}]), tail) << "proj: the last chunk after the GEMM";
+  EXPECT_EQ((fwd[{OpPart::kMlp, 20}]), tail) << "FC2: the last chunk after the GEMM";
 }
 
 TEST(StepSimulator, EveryTaskIsLabeled) {
