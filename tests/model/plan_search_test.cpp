@@ -379,8 +379,8 @@ struct Published {
   const char* id;
   // Whether the published plan is expected in the top 10%. Megatron-LM's README benchmarks were tuned
   // for throughput; Korthikanti et al. studied recomputation and sequence parallelism at a fixed TP=8
-  // on one node, so faster plans exist there (docs/search.md: the search finds tp=2 pp=4 without
-  // recomputation 10% faster; the published plan ranks about 31%). That row still checks that the best
+  // on one node, so faster plans exist there (docs/search.md: the search finds tp=4 pp=2 without
+  // recomputation 8% faster; the published plan ranks about 27%). That row still checks that the best
   // found is no slower than the published plan.
   bool expect_top_ten_percent;
 };
@@ -397,22 +397,26 @@ std::string test_name(const ::testing::TestParamInfo<Published>& p) {
 TEST_P(PlanSearchSlow, PublishedPlanRanksInTheTopTenPercent) {
   const auto file = kRoot / "tests" / "data" / "validation" / "published-runs.yaml";
   const config::Node tree = published_run_scenario(file, GetParam().id);
-  SearchOptions o;
-  o.bound = false;  // the rank among every plan that fits: simulate them all
-  const auto r = search_plans(tree, GetParam().id, o);
+  // With the branch and bound (the default): the best plan is exact, and the published plan's rank among
+  // every plan that fits is at most its rank among the simulated ones plus the pruned plans whose bound
+  // is below its time. Asserting that upper bound is at least as strict as the exact rank (which
+  // --no-bound gives, 10-40x slower; docs/search.md lists it).
+  const auto r = search_plans(tree, GetParam().id, SearchOptions{});
   ASSERT_TRUE(r.scenario_plan.has_value());
   const auto& own = r.plans[*r.scenario_plan];
   ASSERT_EQ(own.status, PlanStatus::kOk) << own.name << ": " << own.reason;
   const auto& best = r.plans[r.ranking.front()];
-  const double share = static_cast<double>(own.rank) / static_cast<double>(r.ranking.size());
+  const std::size_t rank_at_most = own.rank + r.pruned_maybe_before_scenario_plan;
+  const std::size_t fit = r.ranking.size() + r.pruned;
+  const double share = static_cast<double>(rank_at_most) / static_cast<double>(fit);
   if (GetParam().expect_top_ten_percent) {
-    EXPECT_LE(share, 0.10) << GetParam().id << ": published plan " << own.name << " ranks " << own.rank << " of "
-                           << r.ranking.size() << " (" << own.step_time.seconds() << " s); best " << best.name << " "
+    EXPECT_LE(share, 0.10) << GetParam().id << ": published plan " << own.name << " ranks at most " << rank_at_most
+                           << " of " << fit << " (" << own.step_time.seconds() << " s); best " << best.name << " "
                            << best.step_time.seconds() << " s";
   }
   EXPECT_LE(best.step_time, own.step_time);
-  std::printf("%s: published %s rank %zu of %zu (%.1f%%), %.3f s; best %s %.3f s\n", GetParam().id, own.name.c_str(),
-              own.rank, r.ranking.size(), 100.0 * share, own.step_time.seconds(), best.name.c_str(),
+  std::printf("%s: published %s rank at most %zu of %zu (%.1f%%), %.3f s; best %s %.3f s\n", GetParam().id,
+              own.name.c_str(), rank_at_most, fit, 100.0 * share, own.step_time.seconds(), best.name.c_str(),
               best.step_time.seconds());
 }
 
