@@ -24,18 +24,16 @@ double CollectiveModel::compute_slowdown(topology::GpuIndex gpu) const {
 }
 
 core::Duration CollectiveModel::kernel_time(topology::GpuIndex gpu, core::Duration planned) const {
-  const auto& holds = holds_[gpu];
+  const auto& holds = holds_[gpu];  // in end order
   if (holds.empty() || planned <= core::Duration::zero()) return planned;
   const int sms = topology_.gpu_spec != nullptr ? topology_.gpu_spec->sm_count : 1;
-  std::vector<Hold> by_end(holds.begin(), holds.end());
-  std::sort(by_end.begin(), by_end.end(), [](const Hold& a, const Hold& b) { return a.until < b.until || (a.until == b.until && a.id < b.id); });
   // Piecewise: within each interval between two collectives' ends the kernel runs at 1 / slowdown.
   const core::SimTime now = engine_.now();
   int busy = busy_[gpu];
   double work = planned.seconds();  // seconds of the kernel alone still to do
   double elapsed = 0.0;
   core::SimTime t = now;
-  for (const Hold& h : by_end) {
+  for (const Hold& h : holds) {
     if (h.until <= t) {  // flow fidelity: past the time it would take alone; counted as done
       busy -= h.ctas;
       continue;
@@ -104,15 +102,18 @@ void CollectiveModel::take_sms(const Running& r, int sign) {
 
 void CollectiveModel::hold(topology::GpuIndex gpu, const Running& r, int sign) {
   busy_[gpu] += r.ctas * sign;
-  auto& holds = holds_[gpu];
+  auto& holds = holds_[gpu];  // kept in end order (then id) for kernel_time
   if (sign > 0) {
-    holds.push_back(Hold{r.id, r.until, r.ctas});
+    const Hold h{r.id, r.until, r.ctas};
+    const auto at = std::upper_bound(holds.begin(), holds.end(), h, [](const Hold& a, const Hold& b) {
+      return a.until < b.until || (a.until == b.until && a.id < b.id);
+    });
+    holds.insert(at, h);
     return;
   }
   const auto it = std::find_if(holds.begin(), holds.end(), [&](const Hold& h) { return h.id == r.id; });
   MFUSIM_CHECK(it != holds.end(), "collective released SMs it did not hold");
-  *it = holds.back();
-  holds.pop_back();
+  holds.erase(it);
 }
 
 void CollectiveModel::describe_pending(std::vector<std::string>& out, std::size_t max_items) const {

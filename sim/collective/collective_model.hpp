@@ -107,7 +107,7 @@ class CollectiveModel : public core::PendingWork {
 
   std::vector<std::uint32_t> free_slots_;
   std::vector<int> busy_;
-  std::vector<std::vector<Hold>> holds_;  // per GPU
+  std::vector<std::vector<Hold>> holds_;  // per GPU, in end order
   CollectiveId next_id_ = 0;
   std::size_t live_ = 0;
 };

@@ -270,6 +270,14 @@ class Builder {
     return v.size();
   }
   double tp_bytes() const { return tokens_ * static_cast<double>(m_.hidden) * kAct; }
+  // A TP collective of `bytes` on the tp stream that starts with the next kernel of the compute stream
+  // (after the last one emitted so far) and runs beside it.
+  TaskIndex tp_beside_next_kernel(RankStreams& rs, OpPart part, OpPart of, CollectiveKind kind, double bytes, int sms) {
+    const auto prev = last_.find(rs.compute);
+    const TaskIndex t = comm_task(rs, rs.tp, part, of, kind, Dim::kTp, bytes, groups_for(Dim::kTp, rs.rank), sms);
+    if (prev != last_.end()) g().add_dependency(t, prev->second);
+    return t;
+  }
 
   // Emits v[from..] of a backward block whose column-parallel dgrad / wgrad are v[w - 1] / v[w]:
   //   [v[from] .. before the dgrad] | SP: the input re-gathered (tp stream) beside the dgrad, for the
@@ -278,21 +286,18 @@ class Builder {
   // sms_*: SMs the two collectives hold (-1: NCCL's channels).
   void column_parallel_backward(RankStreams& rs, Pending& pend, const std::vector<const Op*>& v, std::size_t from,
                                 std::size_t w, OpPart part, OpPart of, int sms_regather, int sms_reduce) {
-    const auto groups = groups_for(Dim::kTp, rs.rank);
     add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(from), v.begin() + static_cast<std::ptrdiff_t>(w - 1)});
     flush(rs, pend, part);
-    TaskIndex regather = core::TaskIndex(-1);
-    if (p_.sequence_parallel) {
-      const auto prev = last_.find(rs.compute);
-      regather = comm_task(rs, rs.tp, OpPart::kTpRegather, of, CollectiveKind::kAllGather, Dim::kTp, tp_bytes(), groups, sms_regather);
-      if (prev != last_.end()) g().add_dependency(regather, prev->second);
-    }
+    const TaskIndex regather =
+        p_.sequence_parallel
+            ? tp_beside_next_kernel(rs, OpPart::kTpRegather, of, CollectiveKind::kAllGather, tp_bytes(), sms_regather)
+            : core::TaskIndex(-1);
     add_ops(pend, {v[w - 1]});
     flush(rs, pend, part);
     const TaskIndex dgrad = last_[rs.compute];
     const TaskIndex out = comm_task(rs, rs.tp, OpPart::kTpOutput, of,
                                     p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
-                                    Dim::kTp, tp_bytes(), groups, sms_reduce);
+                                    Dim::kTp, tp_bytes(), groups_for(Dim::kTp, rs.rank), sms_reduce);
     g().add_dependency(out, dgrad);
     add_ops(pend, {v[w]});
     flush(rs, pend, part);
@@ -344,15 +349,12 @@ class Builder {
       if (is_linear(v[i])) first = i;
     }
     if (first == v.size()) return false;
-    const auto groups = groups_for(Dim::kTp, rs.rank);
     const auto gather_beside = [&](std::size_t i) {
       // ops before v[i], then the all-gather on the tp stream beside v[i] (split into tp chunks, one per
       // peer's shard); the kernels after wait for it.
       add_ops(pend, {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i)});
       flush(rs, pend, part);
-      const auto prev = last_.find(rs.compute);
-      const TaskIndex ag = comm_task(rs, rs.tp, OpPart::kTpInput, part, CollectiveKind::kAllGather, Dim::kTp, tp_bytes(), groups, 0);
-      if (prev != last_.end()) g().add_dependency(ag, prev->second);
+      const TaskIndex ag = tp_beside_next_kernel(rs, OpPart::kTpInput, part, CollectiveKind::kAllGather, tp_bytes(), 0);
       add_chunked(pend, v[i], p_.tp);
       flush(rs, pend, part);
       tp_join_.push_back(ag);
@@ -372,17 +374,14 @@ class Builder {
     gather_beside(first);
     add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(first + 1), v.begin() + static_cast<std::ptrdiff_t>(last)});
     flush(rs, pend, part);
-    const auto prev = last_.find(rs.compute);
     const double splits = static_cast<double>(kUbSplits);
     // The GEMM leaves rs_sms SMs to the reduce-scatter for its whole run (set_sm_margin), so the
     // reduce-scatter holds no SMs of its own here (that would count them twice).
-    const TaskIndex body = comm_task(rs, rs.tp, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, Dim::kTp,
-                                     tp_bytes() * (splits - 1.0) / splits, groups, 0);
-    if (prev != last_.end()) g().add_dependency(body, prev->second);
+    tp_beside_next_kernel(rs, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, tp_bytes() * (splits - 1.0) / splits, 0);
     add_chunked(pend, v[last], kUbSplits, rs_sms);
     flush(rs, pend, part);
     const TaskIndex tail = comm_task(rs, rs.tp, OpPart::kTpOutput, part, CollectiveKind::kReduceScatter, Dim::kTp,
-                                     tp_bytes() / splits, groups, rs_sms);  // after the GEMM: on its SMs
+                                     tp_bytes() / splits, groups_for(Dim::kTp, rs.rank), rs_sms);  // after the GEMM: on its SMs
     g().add_dependency(tail, last_[rs.compute]);
     tp_join_.push_back(tail);
     add_ops(pend, {v.begin() + static_cast<std::ptrdiff_t>(last + 1), v.end()});

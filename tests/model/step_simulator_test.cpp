@@ -96,13 +96,24 @@ struct Outcome {
   int comm_calls;
 };
 
-Outcome simulate(const ModelSpec& m, ParallelPlan plan, double bandwidth = 0, Expansion x = Expansion::kSymmetric,
-                 double slowdown = 1.0) {
-  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+// H100 kernel costs from the ideal tables (peak rates): the tests' common cost model.
+const compute::KernelCostModel& ideal_cost() {
+  static const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  return cost;
+}
+
+StepConfig config(const ModelSpec& m, const ParallelPlan& plan) {
   StepConfig cfg;
   cfg.model = &m;
   cfg.plan = plan;
   cfg.seq = m.seq_length;
+  return cfg;
+}
+
+Outcome simulate(const ModelSpec& m, ParallelPlan plan, double bandwidth = 0, Expansion x = Expansion::kSymmetric,
+                 double slowdown = 1.0) {
+  const compute::KernelCostModel& cost = ideal_cost();
+  StepConfig cfg = config(m, plan);
   cfg.expansion = x;
   const StepProgram prog = build_step_program(cfg, cost);
   core::Engine e;
@@ -268,12 +279,7 @@ TEST(StepSimulator, TransformerEngineOverlapSplitsTheForwardReduceScatter) {
   ParallelPlan p = plan(2, 1, 1, 1);
   p.sequence_parallel = true;
   p.tp_comm_overlap = true;
-  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
-  StepConfig cfg;
-  cfg.model = &m;
-  cfg.plan = p;
-  cfg.seq = m.seq_length;
-  const StepProgram prog = build_step_program(cfg, cost);
+  const StepProgram prog = build_step_program(config(m, p), ideal_cost());
   const double block = static_cast<double>(m.seq_length) * static_cast<double>(m.hidden) * 2.0;  // bf16, mb = 1
   std::map<std::pair<OpPart, int>, std::vector<double>> fwd;  // (segment, sms) -> bytes of its TP collectives
   for (core::TaskIndex t = 0; t < prog.info.size(); ++t) {
@@ -297,13 +303,9 @@ TEST(StepSimulator, EveryTaskIsLabeled) {
   const ModelSpec m = tiny_model(8);
   ParallelPlan p = plan(2, 4, 2, 4);
   p.sequence_parallel = true;
-  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
-  StepConfig cfg;
-  cfg.model = &m;
-  cfg.plan = p;
-  cfg.seq = m.seq_length;
+  StepConfig cfg = config(m, p);
   cfg.recompute = Recompute::kFull;
-  const StepProgram prog = build_step_program(cfg, cost);
+  const StepProgram prog = build_step_program(cfg, ideal_cost());
   ASSERT_EQ(prog.ranks.size(), 4u) << "one simulated rank per stage";
   std::map<std::tuple<std::int64_t, std::int32_t, Pass>, std::set<std::int32_t>> layers;  // (rank, mb, pass) -> layers
   int tp = 0, dp = 0, sends = 0;
@@ -393,18 +395,14 @@ TEST(StepSimulator, PropertiesHold) {
 // The size guard's estimate (estimate_step_tasks) against the task count actually built: within a factor
 // of 2.5 above and 1.5 below (shipped scenarios: 0.9 to 1.6), so the memory guard neither fires on plans that fit nor misses ones that do not.
 TEST(StepSimulator, TaskEstimateTracksTheBuiltGraph) {
-  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
   const ModelSpec m = tiny_model(8);
   for (auto p : {plan(1, 1, 1, 8), plan(2, 2, 2, 4), plan(1, 4, 1, 16), plan(2, 4, 1, 8, PipelineSchedule::kZeroBubbleH1),
                  plan(1, 2, 2, 32)}) {
     for (auto x : {Expansion::kSymmetric, Expansion::kFull}) {
-      StepConfig cfg;
-      cfg.model = &m;
-      cfg.plan = p;
-      cfg.seq = m.seq_length;
+      StepConfig cfg = config(m, p);
       cfg.expansion = x;
       const double estimate = estimate_step_tasks(cfg);
-      const auto built = static_cast<double>(build_step_program(cfg, cost).graph.tasks().size());
+      const auto built = static_cast<double>(build_step_program(cfg, ideal_cost()).graph.tasks().size());
       EXPECT_LT(estimate, 2.5 * built) << "tp=" << p.tp << " pp=" << p.pp << " dp=" << p.dp << " m=" << p.microbatches();
       EXPECT_GT(estimate, built / 1.5) << "tp=" << p.tp << " pp=" << p.pp << " dp=" << p.dp << " m=" << p.microbatches();
     }
@@ -412,12 +410,9 @@ TEST(StepSimulator, TaskEstimateTracksTheBuiltGraph) {
 }
 
 TEST(StepSimulator, AStepTooLargeForMemoryFailsBeforeBuilding) {
-  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
+  const compute::KernelCostModel& cost = ideal_cost();
   const ModelSpec m = tiny_model(8);
-  StepConfig cfg;
-  cfg.model = &m;
-  cfg.plan = plan(1, 1, 1, 100'000'000);  // 1e8 micro-batches: ~7e9 tasks, ~2 TB of host memory
-  cfg.seq = m.seq_length;
+  StepConfig cfg = config(m, plan(1, 1, 1, 100'000'000));  // 1e8 micro-batches: ~7e9 tasks, ~2 TB of host memory
   try {
     build_step_program(cfg, cost);
     FAIL() << "expected an InputError before anything is built";
@@ -455,12 +450,7 @@ TEST(StepSimulator, FsdpGathersAndReducesEachBlockOnOneStream) {
   EXPECT_EQ(fast.comm_calls, 8 + 8 + 8 + 1) << "8 forward gathers, 8 backward gathers, 8 block reduce-scatters, 1 non-block";
 
   const double bw = 1e9;  // slow: every collective takes far longer than a block's kernels
-  const compute::KernelCostModel cost(catalog().gpu("H100-SXM5-80GB"), ideal_tables(), false);
-  StepConfig cfg;
-  cfg.model = &m;
-  cfg.plan = p;
-  cfg.seq = m.seq_length;
-  const StepProgram prog = build_step_program(cfg, cost);
+  const StepProgram prog = build_step_program(config(m, p), ideal_cost());
   double serial = 0.0;
   for (const auto& r : prog.requests) serial += 10e-6 + 0.5 * r.bytes.as_double() / bw;  // alpha + (n-1)/n S/B, n = 2
   const Outcome slow = simulate(m, p, bw);
@@ -511,14 +501,11 @@ TEST(StepSimulator, EagerOnOneGpuIsTheSingleGpuStepsKernelTime) {
   m.attention = AttentionType::kMha;
   for (auto [mb, accumulation] : {std::pair{1, 1}, std::pair{4, 2}}) {
     for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
-      StepConfig cfg;
-      cfg.model = &m;
-      cfg.plan = plan(1, 1, 1, accumulation);
+      StepConfig cfg = config(m, plan(1, 1, 1, accumulation));
       cfg.plan.micro_batch = mb;
       cfg.plan.global_batch = mb * accumulation;
       cfg.plan.sequence_parallel = false;
       cfg.plan.sharding = Sharding::kNone;
-      cfg.seq = m.seq_length;
       cfg.recompute = rc;
       cfg.eager = true;
       const StepProgram prog = build_step_program(cfg, cost);

@@ -29,12 +29,17 @@ CollectiveCall all_reduce(std::int64_t bytes, Selection s = {}) {
   return c;
 }
 
-TEST(AnalyticalCollectives, OneEventAtTheClosedFormTimeAndSmAccounting) {
-  const auto t = preset("tiny-1node");
-  const auto comm = Communicator::first_gpus(t, 8);
+// Analytical collectives on the 8 GPUs of one DGX H100 node.
+class AnalyticalOneNode : public ::testing::Test {
+ protected:
+  AnalyticalOneNode() { engine.add_pending_source(model); }
+  const topology::Topology t = preset("tiny-1node");
+  const Communicator comm = Communicator::first_gpus(t, 8);
   core::Engine engine;
-  AnalyticalCollectives model(engine, t);
-  engine.add_pending_source(model);
+  AnalyticalCollectives model{engine, t};
+};
+
+TEST_F(AnalyticalOneNode, OneEventAtTheClosedFormTimeAndSmAccounting) {
   const auto call = all_reduce(kGiB, {{Algorithm::kRing}, {Protocol::kSimple}});
   const auto expected = model.cost_model().plan(comm, call);
   std::vector<CollectiveResult> done;
@@ -54,14 +59,9 @@ TEST(AnalyticalCollectives, OneEventAtTheClosedFormTimeAndSmAccounting) {
   EXPECT_DOUBLE_EQ(model.compute_slowdown(0), 1.0);
 }
 
-TEST(AnalyticalCollectives, KernelsSlowDownOnlyWhileCollectivesHoldSms) {
+TEST_F(AnalyticalOneNode, KernelsSlowDownOnlyWhileCollectivesHoldSms) {
   // A kernel of P seconds alone starting beside a collective that ends in C seconds progresses at
   // 1 / f (f = 1 + 24/132) until then and at full speed after: P f when P f <= C, else C + (P - C / f).
-  const auto t = preset("tiny-1node");
-  const auto comm = Communicator::first_gpus(t, 8);
-  core::Engine engine;
-  AnalyticalCollectives model(engine, t);
-  engine.add_pending_source(model);
   const auto call = all_reduce(kGiB, {{Algorithm::kRing}, {Protocol::kSimple}});
   const double c = model.cost_model().plan(comm, call).time().seconds();
   model.start(comm, call, nullptr);
@@ -78,12 +78,7 @@ TEST(AnalyticalCollectives, KernelsSlowDownOnlyWhileCollectivesHoldSms) {
   EXPECT_EQ(model.kernel_time(0, core::Duration::from_seconds(1.0)), core::Duration::from_seconds(1.0));
 }
 
-TEST(AnalyticalCollectives, UnfinishedCollectivesAreDescribedAndBadCallsLeaveNoState) {
-  const auto t = preset("tiny-1node");
-  const auto comm = Communicator::first_gpus(t, 8);
-  core::Engine engine;
-  AnalyticalCollectives model(engine, t);
-  engine.add_pending_source(model);
+TEST_F(AnalyticalOneNode, UnfinishedCollectivesAreDescribedAndBadCallsLeaveNoState) {
   CollectiveCall bad = all_reduce(1024);
   bad.op = CollectiveOp::kBroadcast;
   bad.root = 9;
