@@ -60,21 +60,30 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     g.finish();
   }
   if (t.gemm_bf16.empty()) r.fail("gemm", "at least one bf16 GEMM measurement is required");
-  for (auto& a : r.mappings("attention")) {
-    AttentionPoint p{};
-    const auto pass = a.required<std::string>("pass");
-    if (pass != "fwd" && pass != "bwd") a.fail("pass", "'" + pass + "' is not a pass (valid: fwd, bwd)");
-    p.backward = pass == "bwd";
-    p.seq = positive(a, "seq");
-    p.head_dim = positive(a, "head_dim");
-    p.efficiency = positive(a, "efficiency");
-    a.maybe<double>("batch_heads");
-    p.causal = a.optional<bool>("causal", true);
-    a.maybe<double>("time_us");
-    a.maybe<double>("tflops");
-    a.maybe<std::string>("note");
-    a.finish();
-    t.attention.push_back(p);
+  // `attention`: the flash backend's table; `attention_cudnn` (optional): the same cases through cuDNN's
+  // fused attention, which Transformer Engine selects on Hopper (training.attention: cudnn).
+  for (const char* section : {"attention", "attention_cudnn"}) {
+    if (!r.has(section)) {
+      if (std::string_view(section) == "attention") r.mappings(section);  // required: reports it missing
+      continue;
+    }
+    auto& into = std::string_view(section) == "attention" ? t.attention : t.attention_cudnn;
+    for (auto& a : r.mappings(section)) {
+      AttentionPoint p{};
+      const auto pass = a.required<std::string>("pass");
+      if (pass != "fwd" && pass != "bwd") a.fail("pass", "'" + pass + "' is not a pass (valid: fwd, bwd)");
+      p.backward = pass == "bwd";
+      p.seq = positive(a, "seq");
+      p.head_dim = positive(a, "head_dim");
+      p.efficiency = positive(a, "efficiency");
+      a.maybe<double>("batch_heads");
+      p.causal = a.optional<bool>("causal", true);
+      a.maybe<double>("time_us");
+      a.maybe<double>("tflops");
+      a.maybe<std::string>("note");
+      a.finish();
+      into.push_back(p);
+    }
   }
   for (auto& m : r.mappings("memory_bound")) {
     BandwidthPoint p{};
@@ -106,8 +115,6 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     l.maybe<double>("cuda_graph");
     l.finish();
   }
-  // Extra measurements kept for reference (cuDNN attention): recorded, not used by the model.
-  r.has("attention_cudnn");
   r.maybe<std::string>("note");
   r.finish();
   return t;

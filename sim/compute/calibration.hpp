@@ -36,7 +36,8 @@ struct CalibrationTables {
   std::string measured_on;
   std::vector<GemmPoint> gemm_bf16;
   std::vector<GemmPoint> gemm_fp8;
-  std::vector<AttentionPoint> attention;
+  std::vector<AttentionPoint> attention;        // flash backend (FlashAttention-2 in PyTorch)
+  std::vector<AttentionPoint> attention_cudnn;  // cuDNN fused attention (optional)
   std::vector<BandwidthPoint> memory_bound;
   std::vector<BandwidthPoint> optimizer;  // op_class unused; bytes = optimizer bytes moved
   double launch_overhead_us = 0.0;        // eager launch, per kernel

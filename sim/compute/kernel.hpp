@@ -31,6 +31,9 @@ struct AttentionShape {
   std::int64_t head_dim = 0;
   bool causal = true;
   bool backward = false;
+  // cuDNN's fused attention (what Transformer Engine runs on Hopper) instead of the flash backend: looked
+  // up in the calibration's attention_cudnn table where it has one.
+  bool cudnn = false;
 };
 
 struct Kernel {

@@ -82,9 +82,15 @@ void KernelCostModel::build_curves() {
   std::vector<std::pair<double, double>> opt;
   for (const auto& p : tables_.optimizer) opt.emplace_back(p.bytes, p.bytes_per_second);
   optimizer_curve_ = opt.empty() ? memory_curves_[static_cast<std::size_t>(MemoryOpClass::kElementwise)] : curve(opt);
-  std::map<std::tuple<bool, bool, double>, std::vector<std::pair<double, double>>> att;
-  for (const auto& p : tables_.attention) att[{p.backward, p.causal, p.head_dim}].emplace_back(p.seq, p.efficiency);
-  for (const auto& [k, raw] : att) attention_curves_.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), curve(raw)});
+  const auto attention_curves = [&](const std::vector<AttentionPoint>& points) {
+    std::map<std::tuple<bool, bool, double>, std::vector<std::pair<double, double>>> att;
+    for (const auto& p : points) att[{p.backward, p.causal, p.head_dim}].emplace_back(p.seq, p.efficiency);
+    std::vector<AttentionCurve> out;
+    for (const auto& [k, raw] : att) out.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), curve(raw)});
+    return out;
+  };
+  attention_curves_ = attention_curves(tables_.attention);
+  attention_cudnn_curves_ = attention_curves(tables_.attention_cudnn);
 }
 
 KernelCostModel::KernelCostModel(const KernelCostModel& other)
@@ -96,7 +102,8 @@ KernelCostModel::KernelCostModel(const KernelCostModel& other)
       launch_(other.launch_),
       memory_curves_(other.memory_curves_),
       optimizer_curve_(other.optimizer_curve_),
-      attention_curves_(other.attention_curves_) {}
+      attention_curves_(other.attention_curves_),
+      attention_cudnn_curves_(other.attention_cudnn_curves_) {}
 
 KernelCostModel KernelCostModel::for_gpu(const hardware::Catalog& catalog, const hardware::GpuSpec& gpu,
                                          const std::filesystem::path& calibration_dir) {
@@ -174,13 +181,14 @@ double KernelCostModel::gemm_efficiency_uncached(const GemmShape& g, hardware::D
 }
 
 double KernelCostModel::attention_efficiency(const AttentionShape& a) const {
-  // Same pass, the same mask if measured, the nearest calibrated head dimension; then interpolate
-  // over the sequence length.
+  // The backend's table (cuDNN when asked for and measured, else flash); in it the same pass, the same
+  // mask if measured, the nearest calibrated head dimension; then interpolate over the sequence length.
+  const auto& curves = a.cudnn && has_cudnn_attention() ? attention_cudnn_curves_ : attention_curves_;
   bool any_same_mask = false;
-  for (const auto& c : attention_curves_) any_same_mask = any_same_mask || (c.backward == a.backward && c.causal == a.causal);
+  for (const auto& c : curves) any_same_mask = any_same_mask || (c.backward == a.backward && c.causal == a.causal);
   const AttentionCurve* best = nullptr;
   double best_gap = INFINITY;
-  for (const auto& c : attention_curves_) {
+  for (const auto& c : curves) {
     if (c.backward != a.backward || (any_same_mask && c.causal != a.causal)) continue;
     const double gap = std::fabs(std::log2(c.head_dim) - std::log2(static_cast<double>(a.head_dim)));
     if (gap < best_gap) {

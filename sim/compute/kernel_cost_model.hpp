@@ -51,6 +51,9 @@ class KernelCostModel {
   core::Duration time(const Kernel& k) const;
   double gemm_efficiency(const GemmShape& g, hardware::Dtype dtype) const;
   double attention_efficiency(const AttentionShape& a) const;
+  // Whether these tables measured cuDNN's fused attention (AttentionShape::cudnn); without them cuDNN
+  // attention is costed from the flash table.
+  bool has_cudnn_attention() const { return !attention_cudnn_curves_.empty(); }
   double memory_bandwidth(MemoryOpClass c, double bytes) const;  // bytes/s
   double optimizer_bandwidth(double bytes) const;                 // bytes/s
   core::Duration launch_overhead() const { return launch_; }
@@ -86,6 +89,7 @@ class KernelCostModel {
     Curve efficiency;  // over sequence length
   };
   std::vector<AttentionCurve> attention_curves_;
+  std::vector<AttentionCurve> attention_cudnn_curves_;
 };
 
 // Directory name of a GPU's tables: the catalog name in lower case ("h100-sxm5-80gb").

@@ -155,6 +155,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   cfg.recompute = c.recompute;
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
+  cfg.cudnn_attention = t.cudnn_attention;
   cfg.dropout = t.dropout > 0.0;
   cfg.eager = t.eager;
   const auto program = workload::build_step_program(cfg, cost);
@@ -294,7 +295,8 @@ class LowerBound {
     auto [it, inserted] = shards_.try_emplace(key);
     if (!inserted) return it->second;
     // As Builder (step_simulator.cpp) with the search's StepConfig (the scenario's attention and dropout).
-    const workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager);
+    workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager);
+    shard.cudnn_attention = t_.cudnn_attention;
     const workload::MicroBatch mb{p.micro_batch, t_.seq};
     auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
                          core::Duration* weight) {

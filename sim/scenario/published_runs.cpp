@@ -45,6 +45,16 @@ bool tp_comm_overlap_source(const std::string& source) {
   return source.find("nemo_megatron/") != std::string::npos || source.find("llama3.1/") != std::string::npos ||
          source.find("nemotron/") != std::string::npos;
 }
+// Runs whose attention is cuDNN's fused attention on H100 (training.attention: cudnn). Transformer
+// Engine's DotProductAttention prefers its cuDNN backend (FusedAttention) over FlashAttention on Hopper
+// "for performance reasons" (get_attention_backend in transformer_engine/pytorch/attention/
+// dot_product_attention/utils.py); Megatron-Core (`--transformer-impl transformer_engine`, its default,
+// and required by the README's --tp-comm-overlap) and NeMo build their layers from it. MaxText on GPU:
+// the dgxc-benchmarking recipes run attention=cudnn_flash_te (the rows' notes say so).
+bool cudnn_attention_source(const std::string& source) {
+  return source.find("Megatron-LM README") != std::string::npos ||
+         source.find("megatron/core/") != std::string::npos || source.find("dgxc-benchmarking") != std::string::npos;
+}
 bool pre_flash_attention_source(const std::string& source) {
   return sc21_source(source) || source.find("arXiv:2205.05198") != std::string::npos;
 }
@@ -211,6 +221,8 @@ Built build_run(Reader& run, ValidationRow& row) {
   if (pre_flash_attention_source(source)) {
     training.set("attention", scalar("unfused"));
     training.set("dropout", scalar("0.1"));
+  } else if (cudnn_attention_source(source)) {
+    training.set("attention", scalar("cudnn"));
   }
   t.finish();
 

@@ -30,6 +30,9 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   const auto cost = compute::KernelCostModel::for_gpu(*t.catalog, *t.topology.gpu_spec,
                                                       compute::KernelCostModel::default_calibration_dir());
   r.calibration = cost.provenance();
+  if (t.cudnn_attention && !cost.has_cudnn_attention()) {
+    r.calibration += "; training.attention cudnn: these tables have no cuDNN attention measurements, so attention is costed from the flash table";
+  }
   workload::StepConfig cfg;
   cfg.model = &t.model;
   cfg.plan = t.plan;
@@ -37,6 +40,7 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.recompute = t.recompute;
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
+  cfg.cudnn_attention = t.cudnn_attention;
   cfg.dropout = t.dropout > 0.0;
   cfg.eager = t.eager;
   auto owned = std::make_shared<workload::StepProgram>(workload::build_step_program(cfg, cost));

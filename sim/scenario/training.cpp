@@ -162,10 +162,14 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   if (optimizer != "adamw" && optimizer != "adam") {
     tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw, adam: the same cost)");
   }
-  static constexpr std::array<Choice<bool>, 2> kAttention{
-      {{"flash", true, "one fused kernel (FlashAttention-2 / cuDNN), causal blocks skipped"},
-       {"unfused", false, "Megatron-LM's core attention before FlashAttention: s x s scores, softmax, dropout, bmm"}}};
-  t.flash_attention = tr.choice<bool>("attention", kAttention, true);
+  enum class Attention : std::uint8_t { kFlash, kCudnn, kUnfused };
+  static constexpr std::array<Choice<Attention>, 3> kAttention{
+      {{"flash", Attention::kFlash, "one fused kernel (FlashAttention-2 in PyTorch), causal blocks skipped"},
+       {"cudnn", Attention::kCudnn, "cuDNN's fused attention, what Transformer Engine (Megatron-Core, NeMo) runs on Hopper; causal blocks skipped"},
+       {"unfused", Attention::kUnfused, "Megatron-LM's core attention before FlashAttention: s x s scores, softmax, dropout, bmm"}}};
+  const Attention attention = tr.choice<Attention>("attention", kAttention, Attention::kFlash);
+  t.flash_attention = attention != Attention::kUnfused;
+  t.cudnn_attention = attention == Attention::kCudnn;
   t.dropout = tr.optional<double>("dropout", 0.0);
   if (!(t.dropout >= 0.0 && t.dropout < 1.0)) tr.fail("dropout", "must be a probability in [0, 1)");
   static constexpr std::array<Choice<bool>, 2> kKernels{

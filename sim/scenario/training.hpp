@@ -62,6 +62,7 @@ struct TrainingSetup {
   Fidelity collectives = Fidelity::kAnalytical;
   FlopConvention flop_convention = FlopConvention::kMegatron;  // which one `mfu` reports
   bool flash_attention = true;  // training.attention (workload::Shard::flash_attention)
+  bool cudnn_attention = false; // training.attention: cudnn (workload::Shard::cudnn_attention)
   double dropout = 0.0;         // training.dropout: probability; only > 0 matters for cost and memory
   bool eager = false;           // training.kernels: eager (workload::StepConfig::eager)
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank

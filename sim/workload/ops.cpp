@@ -96,7 +96,7 @@ Op attention_core(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std:
   op.phase = phase;
   op.layer = layer;
   op.kernel.kind = KernelKind::kAttention;
-  op.kernel.attention = {mb.batch * x.local_heads, sq, skv, d_qk, true, phase == Phase::kBackwardInput};
+  op.kernel.attention = {mb.batch * x.local_heads, sq, skv, d_qk, true, phase == Phase::kBackwardInput, s.cudnn_attention};
   if (phase == Phase::kBackwardInput) {
     op.kernel.flops = 2.5 * executed;  // FlashAttention-2 backward: 5 GEMMs to the forward's 2
     op.kernel.bytes = 2.0 * io;        // reads q, k, v, o, do; writes dq, dk, dv

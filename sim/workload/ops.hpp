@@ -57,6 +57,10 @@ struct Shard {
   // backward kernels (read gradient + mask or probabilities, write gradient). Every s x s tensor is
   // 2 bytes per element (fp16/bf16).
   bool flash_attention = true;
+  // With flash_attention: cuDNN's fused attention (compute::AttentionShape::cudnn), which Transformer
+  // Engine selects over FlashAttention on Hopper, instead of the flash backend's kernel. Same FLOPs,
+  // bytes and memory; only the measured efficiency differs.
+  bool cudnn_attention = false;
   // Hidden and attention dropout on (Megatron's bias-dropout-add writes a 1-byte mask per element;
   // with unfused attention, the attention dropout kernels above). Flash kernels fuse their dropout.
   bool dropout = false;

@@ -50,6 +50,7 @@ struct StepConfig {
   hardware::Dtype gemm_dtype = hardware::Dtype::kBf16;
   Expansion expansion = Expansion::kSymmetric;
   bool flash_attention = true;  // Shard::flash_attention
+  bool cudnn_attention = false; // Shard::cudnn_attention
   bool dropout = false;         // Shard::dropout
   // Eager PyTorch under bf16 autocast with fp32 parameters (Shard::eager): the eager op forms, autocast
   // weight casts and fp32 gradient accumulation per micro-batch, fused AdamW on fp32 parameters (28 B

@@ -23,7 +23,7 @@ TEST(Validate, FastSubsetStaysAccurate) {
   const auto report = validate_published_runs(kRuns, ids);
   ASSERT_EQ(report.rows.size(), ids.size());
   for (const auto& r : report.rows) EXPECT_EQ(r.status, "ok") << r.id << ": " << r.reason;
-  EXPECT_LT(report.mape_pct, 10.0) << "mean absolute step-time error over the fast subset grew past 10% (7.8% when set)";
+  EXPECT_LT(report.mape_pct, 10.0) << "mean absolute step-time error over the fast subset grew past 10% (8.9% when set)";
 }
 
 TEST(Validate, FrameworkFeaturesFollowTheSource) {
@@ -44,6 +44,23 @@ TEST(Validate, FrameworkFeaturesFollowTheSource) {
   EXPECT_EQ(plan_key("dgxc-gpt3-175B-bf16-128xH100", "tp_comm_overlap"), "true") << "NeMo: ub_tp_comm_overlap";
   EXPECT_EQ(plan_key("dgxc-llama3.1-405B-bf16-512xH100", "tp_comm_overlap"), "true");
   EXPECT_EQ(plan_key("dgxc-maxtext-llama3-70B-bf16-128xH100", "tp_comm_overlap"), "(default)") << "JAX";
+  // Attention kernels: pre-FlashAttention papers ran Megatron's unfused core attention; Transformer
+  // Engine (Megatron-Core, NeMo) picks cuDNN's fused attention on Hopper, MaxText runs cudnn_flash_te;
+  // llm-foundry's MPT runs FlashAttention (the default, flash).
+  const auto training_key = [](const std::string& id, const std::string& key) -> std::string {
+    const config::Node tree = published_run_scenario(kRuns, id);
+    const auto* training = tree.find("training");
+    if (training == nullptr) return "?";
+    const auto* v = training->value.find(key);
+    return v == nullptr ? "(default)" : v->value.scalar();
+  };
+  EXPECT_EQ(training_key("sc21-t1-gpt-18.4B", "attention"), "unfused");
+  EXPECT_EQ(training_key("kor22-175B-selective-sp", "attention"), "unfused");
+  EXPECT_EQ(training_key("megatron-readme-h100-weak-462B", "attention"), "cudnn");
+  EXPECT_EQ(training_key("dgxc-gpt3-175B-bf16-128xH100", "attention"), "cudnn");
+  EXPECT_EQ(training_key("dgxc-maxtext-llama3-70B-bf16-128xH100", "attention"), "cudnn");
+  EXPECT_EQ(training_key("mcore-mixtral-8x7B-64xH100", "attention"), "cudnn");
+  EXPECT_EQ(training_key("mosaic-mpt7b-512xH100", "attention"), "(default)");
 }
 
 TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
@@ -51,7 +68,7 @@ TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
   std::size_t unsupported = 0;
   for (const auto& r : report.rows) unsupported += r.status == "unsupported" ? 1U : 0U;
   EXPECT_LE(static_cast<double>(unsupported), 0.05 * static_cast<double>(report.rows.size())) << "at most 5% unsupported";
-  EXPECT_LT(report.mape_pct, 15.0) << "mean absolute step-time error over all published runs grew past 15% (12.9% when set)";
+  EXPECT_LT(report.mape_pct, 15.0) << "mean absolute step-time error over all published runs grew past 15% (13.6% when set)";
   double high = 0.0;
   std::size_t n_high = 0;
   for (const auto& r : report.rows) {
@@ -62,7 +79,7 @@ TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
   ASSERT_GT(n_high, 0U);
   // 7.2% until 2026-12-06, when NVIDIA's rows began to be replayed with the TP communication overlap
   // their sources state and kernels were slowed only while collectives run (docs/validation.md).
-  EXPECT_LT(high / static_cast<double>(n_high), 10.0) << "high-confidence rows' mean absolute error grew past 10% (8.7% when set)";
+  EXPECT_LT(high / static_cast<double>(n_high), 10.0) << "high-confidence rows' mean absolute error grew past 10% (9.4% when set)";
   std::printf("%s", format_validation(report).c_str());
 }
 

@@ -1,4 +1,4 @@
-// The kernel cost model on the shipped H100 tables: batched (grouped) GEMMs.
+// The kernel cost model on the shipped H100 tables: batched (grouped) GEMMs; cuDNN or flash attention.
 #include "compute/kernel_cost_model.hpp"
 
 #include <gtest/gtest.h>
@@ -30,6 +30,35 @@ TEST(KernelCostModel, BatchedGemmFillsTheGpuLikeOneTallGemm) {
   const double t = cost.time(scores).seconds();
   EXPECT_LT(t, 384.0 * cost.time(gemm(2048, 2048, 96, 1)).seconds() * 0.5);
   EXPECT_GE(t, scores.bytes / 3.35e12) << "cannot beat the datasheet HBM bandwidth";
+}
+
+Kernel attention(std::int64_t seq, bool backward, bool cudnn) {
+  Kernel a;
+  a.kind = KernelKind::kAttention;
+  a.attention = {32, seq, seq, 128, true, backward, cudnn};
+  // executed causal FLOPs: half of 4 b h s^2 d, 2.5x that backward (ops.cpp)
+  const double fwd = 0.5 * 4.0 * 32.0 * static_cast<double>(seq * seq) * 128.0;
+  a.flops = backward ? 2.5 * fwd : fwd;
+  a.bytes = 4.0 * 32.0 * static_cast<double>(seq) * 128.0 * 2.0;
+  return a;
+}
+
+TEST(KernelCostModel, CudnnAttentionIsLookedUpInItsOwnTable) {
+  const auto catalog = hardware::Catalog::load(hardware::Catalog::default_dir());
+  const auto h100 = KernelCostModel::for_gpu(catalog, catalog.gpu("H100-SXM5-80GB"), KernelCostModel::default_calibration_dir());
+  ASSERT_TRUE(h100.has_cudnn_attention()) << "the H100 tables carry attention_cudnn (measure_kernels.py)";
+  // Measured on the H100 (kernels.yaml): at s = 8192, d = 128 cuDNN's kernels run forward and backward
+  // well above PyTorch's FlashAttention-2; the model must report the table it was asked for.
+  for (const bool backward : {false, true}) {
+    const double flash = h100.time(attention(8192, backward, false)).seconds();
+    const double cudnn = h100.time(attention(8192, backward, true)).seconds();
+    EXPECT_LT(cudnn, 0.8 * flash) << (backward ? "backward" : "forward") << ": cuDNN " << cudnn << " s vs flash " << flash
+                                  << " s; the cuDNN table must be used when AttentionShape::cudnn is set";
+  }
+  // A GPU without cuDNN measurements (A100: published FlashAttention-2 sweep) costs both from its flash table.
+  const auto a100 = KernelCostModel::for_gpu(catalog, catalog.gpu("A100-SXM4-80GB"), KernelCostModel::default_calibration_dir());
+  EXPECT_FALSE(a100.has_cudnn_attention());
+  EXPECT_DOUBLE_EQ(a100.time(attention(4096, true, true)).seconds(), a100.time(attention(4096, true, false)).seconds());
 }
 
 }  // namespace
