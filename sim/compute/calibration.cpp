@@ -115,6 +115,38 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     l.maybe<double>("cuda_graph");
     l.finish();
   }
+  // Optional sustained-load slowdown (schema mfusim-sustained/1), measured separately from the tables.
+  const auto sustained = file.parent_path() / "sustained.yaml";
+  if (std::filesystem::exists(sustained)) {
+    const config::Node sroot = config::load_file(sustained);
+    Reader s(sroot, "", nullptr);
+    const auto sschema = s.required<std::string>("schema");
+    if (sschema != "mfusim-sustained/1") s.fail("schema", "unsupported schema '" + sschema + "' (expected mfusim-sustained/1)");
+    if (auto m = s.maybe_mapping("measured_on")) {
+      for (const auto& e : sroot.find("measured_on")->value.entries()) m->has(e.key);  // free-form provenance
+      m->finish();
+    }
+    Reader f = s.mapping("compute_slowdown");
+    t.sustained_slowdown_bf16 = positive(f, "bf16");
+    t.sustained_slowdown_fp8 = positive(f, "fp8");
+    f.finish();
+    if (t.sustained_slowdown_bf16 < 1.0 || t.sustained_slowdown_fp8 < 1.0) {
+      s.fail("compute_slowdown", "a sustained-load slowdown is at least 1 (back to back is never faster than alone)");
+    }
+    for (auto& c : s.mappings("chains")) {  // the measurements behind the figures, for the record
+      c.required<std::string>("run");
+      c.required<std::string>("chain");
+      c.required<std::string>("dtype");
+      positive(c, "isolated_us");
+      positive(c, "sustained_us");
+      positive(c, "ratio");
+      c.maybe<double>("sustained_sm_clock_mhz");
+      c.maybe<double>("sustained_power_w");
+      c.finish();
+    }
+    s.finish();
+    t.sustained_source = sustained.string();
+  }
   r.maybe<std::string>("note");
   r.finish();
   return t;

@@ -41,6 +41,14 @@ struct CalibrationTables {
   std::vector<BandwidthPoint> memory_bound;
   std::vector<BandwidthPoint> optimizer;  // op_class unused; bytes = optimizer bytes moved
   double launch_overhead_us = 0.0;        // eager launch, per kernel
+  // Sustained-load slowdown of compute-bound kernels (GEMMs; attention with the bf16 figure): a layer's
+  // GEMMs run back to back for seconds hold the GPU at its power limit, where the SM clock settles below
+  // what the isolated timings of the tables ran at. Measured by measure_sustained.py as (back-to-back
+  // chain time) / (sum of the same kernels timed alone); read from sustained.yaml beside kernels.yaml
+  // when there is one (1 = not measured for this GPU).
+  double sustained_slowdown_bf16 = 1.0;
+  double sustained_slowdown_fp8 = 1.0;
+  std::string sustained_source;  // the sustained.yaml read, empty when none
 
   // Throws ConfigError with file:line:column on bad input.
   static CalibrationTables load(const std::filesystem::path& file);

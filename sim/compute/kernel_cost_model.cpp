@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <tuple>
 
@@ -62,6 +63,16 @@ KernelCostModel::KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables
   const std::string where = source.parent_path().filename().string() + "/" + source.filename().string();
   provenance_ = scaled_ ? "scaled from " + tables_.gpu + " tables (no measurements for " + gpu_.name + ")"
                         : "from the " + tables_.gpu + " tables (workloads/calibration/" + where + ")";
+  if (!tables_.sustained_source.empty()) {
+    const auto x = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "x%.3f", v);
+      return std::string(buf);
+    };
+    provenance_ += "; compute-bound kernels " + x(tables_.sustained_slowdown_bf16) + " (bf16) / " + x(tables_.sustained_slowdown_fp8) +
+                   " (fp8) for sustained load at the power limit (" +
+                   std::filesystem::path(tables_.sustained_source).parent_path().filename().string() + "/sustained.yaml)";
+  }
   launch_ = core::Duration::from_seconds(tables_.launch_overhead_us * 1e-6);
   build_curves();
 }
@@ -222,7 +233,11 @@ core::Duration KernelCostModel::time(const Kernel& k) const {
       // small per-problem k or n still shows in the memory term (every operand is read once).
       const GemmShape filled{k.gemm.m * k.gemm.count, k.gemm.n, k.gemm.k, 1};
       const double eff = k.kind == KernelKind::kGemm ? gemm_efficiency(filled, k.dtype) : attention_efficiency(k.attention);
-      const double compute = k.flops / (peak->value() * eff);
+      // The tables time kernels alone; in a step they run back to back at the power limit, where the
+      // SM clock is lower: the measured sustained-load slowdown of the dtype (calibration.hpp).
+      const double sustained = k.kind == KernelKind::kGemm && k.dtype == hardware::Dtype::kFp8 ? tables_.sustained_slowdown_fp8
+                                                                                              : tables_.sustained_slowdown_bf16;
+      const double compute = k.flops / (peak->value() * eff) * sustained;
       const double memory = k.bytes / memory_bandwidth(MemoryOpClass::kCopy, k.bytes);
       seconds = std::max(compute, memory);
       break;

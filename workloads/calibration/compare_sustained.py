@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
-"""Print measure_sustained.py's results beside the H100 kernel table (same m, n, k rows).
+"""Print measure_sustained.py's results beside the H100 kernel table (same m, n, k rows), or write the
+sustained-load slowdown that mfusim's kernel cost model applies (schema mfusim-sustained/1).
 
     python3 workloads/calibration/compare_sustained.py SUSTAINED.json [kernels.yaml]
+    python3 workloads/calibration/compare_sustained.py --yaml OUT.yaml RUN1.json [RUN2.json ...]
+
+The slowdown of a dtype is the mean over every layer chain of every run of
+(sustained chain time) / (sum of the same GEMMs timed alone, measure_kernels.py's method): what
+running a layer's GEMMs back to back at the power limit costs over the isolated timings the kernel
+tables hold. fp8 uses the chains without fast accumulation (the fp8 table's setting).
 """
 import json
 import re
@@ -26,7 +33,40 @@ def table_rows(path):
     return rows
 
 
+def write_yaml(out, paths):
+    ratios = {"bf16": [], "fp8": []}
+    rows = []
+    machine = None
+    for path in paths:
+        data = json.load(open(path))
+        machine = data["machine"]
+        for c in data["gemm_chains"]:
+            if "error" in c or c["dtype"] not in ratios:
+                continue
+            r = c["sustained_chain_us"] / c["isolated_sum_us"]
+            ratios[c["dtype"]].append(r)
+            mon = c.get("monitor") or {}
+            rows.append("  - {run: %s, chain: %s, dtype: %s, isolated_us: %.1f, sustained_us: %.1f, ratio: %.4f, "
+                        "sustained_sm_clock_mhz: %s, sustained_power_w: %s}"
+                        % (path.split("/")[-1], c["name"], c["dtype"], c["isolated_sum_us"],
+                           c["sustained_chain_us"], r, mon.get("sm_clock_mhz_median"), mon.get("power_w_median")))
+    with open(out, "w") as f:
+        f.write("# Written by workloads/calibration/compare_sustained.py --yaml from measure_sustained.py runs.\n")
+        f.write("# compute_slowdown: mean of sustained / isolated over the chains below (README.md, Sustained load).\n")
+        f.write("schema: mfusim-sustained/1\n")
+        f.write("measured_on: {device_name: %s, torch: %s, cuda: %s, driver_power_clock: '%s'}\n"
+                % (machine["gpu"], machine["torch"], machine["cuda"], machine.get("nvidia_smi", "")))
+        f.write("compute_slowdown:\n")
+        for k, v in ratios.items():
+            f.write("  %s: %.3f\n" % (k, sum(v) / len(v)))
+        f.write("chains:\n")
+        f.write("\n".join(rows) + "\n")
+
+
 def main():
+    if sys.argv[1] == "--yaml":
+        write_yaml(sys.argv[2], sys.argv[3:])
+        return
     data = json.load(open(sys.argv[1]))
     table = table_rows(sys.argv[2] if len(sys.argv) > 2 else
                        "workloads/calibration/h100-sxm5-80gb/kernels.yaml")

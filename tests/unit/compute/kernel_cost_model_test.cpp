@@ -1,4 +1,5 @@
-// The kernel cost model on the shipped H100 tables: batched (grouped) GEMMs; cuDNN or flash attention.
+// The kernel cost model on the shipped H100 tables: batched (grouped) GEMMs; cuDNN or flash attention;
+// the sustained-load slowdown of compute-bound kernels.
 #include "compute/kernel_cost_model.hpp"
 
 #include <gtest/gtest.h>
@@ -59,6 +60,30 @@ TEST(KernelCostModel, CudnnAttentionIsLookedUpInItsOwnTable) {
   const auto a100 = KernelCostModel::for_gpu(catalog, catalog.gpu("A100-SXM4-80GB"), KernelCostModel::default_calibration_dir());
   EXPECT_FALSE(a100.has_cudnn_attention());
   EXPECT_DOUBLE_EQ(a100.time(attention(4096, true, true)).seconds(), a100.time(attention(4096, true, false)).seconds());
+}
+
+TEST(KernelCostModel, ComputeBoundKernelsCarryTheMeasuredSustainedSlowdown) {
+  const auto catalog = hardware::Catalog::load(hardware::Catalog::default_dir());
+  const auto& gpu = catalog.gpu("H100-SXM5-80GB");
+  const auto h100 = KernelCostModel::for_gpu(catalog, gpu, KernelCostModel::default_calibration_dir());
+  const auto tables = CalibrationTables::load(KernelCostModel::default_calibration_dir() / "h100-sxm5-80gb" / "kernels.yaml");
+  ASSERT_GT(tables.sustained_slowdown_bf16, 1.0) << "h100-sxm5-80gb/sustained.yaml is read with the tables";
+  // A GEMM of a measured shape, compute-bound: time = FLOPs / (peak x measured efficiency) x slowdown + launch.
+  const Kernel g = gemm(8192, 8192, 8192, 1);
+  const double alone = g.flops / (gpu.peak(hardware::Dtype::kBf16)->value() * h100.gemm_efficiency(g.gemm, hardware::Dtype::kBf16));
+  EXPECT_NEAR(h100.time(g).seconds(), alone * tables.sustained_slowdown_bf16 + h100.launch_overhead().seconds(), 1e-9)
+      << "the bf16 sustained slowdown multiplies the compute term of a GEMM";
+  EXPECT_NE(h100.provenance().find("sustained"), std::string::npos) << "reports say the slowdown is applied: " << h100.provenance();
+  // Memory-bound kernels keep their measured bandwidth (the SM clock does not set HBM bandwidth).
+  Kernel copy;
+  copy.kind = KernelKind::kMemory;
+  copy.memory_class = MemoryOpClass::kCopy;
+  copy.bytes = 1e9;
+  EXPECT_NEAR(h100.time(copy).seconds(), 1e9 / h100.memory_bandwidth(MemoryOpClass::kCopy, 1e9) + h100.launch_overhead().seconds(), 1e-12);
+  // Not measured for the A100 (its own tables, no sustained.yaml): no slowdown.
+  const auto a100 = CalibrationTables::load(KernelCostModel::default_calibration_dir() / "a100-sxm4-80gb" / "kernels.yaml");
+  EXPECT_EQ(a100.sustained_slowdown_bf16, 1.0);
+  EXPECT_EQ(a100.sustained_slowdown_fp8, 1.0);
 }
 
 }  // namespace
