@@ -62,12 +62,10 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
   if (t.gemm_bf16.empty()) r.fail("gemm", "at least one bf16 GEMM measurement is required");
   // `attention`: the flash backend's table; `attention_cudnn` (optional): the same cases through cuDNN's
   // fused attention, which Transformer Engine selects on Hopper (training.attention: cudnn).
-  for (const char* section : {"attention", "attention_cudnn"}) {
-    if (!r.has(section)) {
-      if (std::string_view(section) == "attention") r.mappings(section);  // required: reports it missing
-      continue;
-    }
-    auto& into = std::string_view(section) == "attention" ? t.attention : t.attention_cudnn;
+  for (const bool cudnn : {false, true}) {
+    const char* section = cudnn ? "attention_cudnn" : "attention";
+    if (cudnn && !r.has(section)) continue;  // `attention` is required: mappings() reports it missing
+    auto& into = cudnn ? t.attention_cudnn : t.attention;
     for (auto& a : r.mappings(section)) {
       AttentionPoint p{};
       const auto pass = a.required<std::string>("pass");

@@ -108,9 +108,10 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
   return out;
 }
 
-Shard shard_of(const ParallelPlan& p, bool flash_attention, bool dropout, bool eager) {
+Shard shard_of(const ParallelPlan& p, bool flash_attention, bool dropout, bool eager, bool cudnn_attention) {
   Shard s{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
   s.flash_attention = flash_attention;
+  s.cudnn_attention = cudnn_attention;
   s.dropout = dropout;
   s.eager = eager;
   return s;

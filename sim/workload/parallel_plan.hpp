@@ -84,7 +84,8 @@ struct PlanProblem {
 // What one rank of `plan` computes on (ops.hpp): the plan's partitioning plus the attention
 // implementation and dropout of the training setup. The one place a plan becomes a Shard, shared by the
 // step lowering, the memory model and plan search's lower bound so that they cannot disagree.
-Shard shard_of(const ParallelPlan& plan, bool flash_attention, bool dropout, bool eager = false);
+// `cudnn_attention` changes kernel efficiencies only (the memory model ignores it).
+Shard shard_of(const ParallelPlan& plan, bool flash_attention, bool dropout, bool eager = false, bool cudnn_attention = false);
 
 std::vector<PlanProblem> check_plan(const ParallelPlan& plan, const ModelSpec& model, std::int64_t gpus,
                                     std::int64_t seq_length);

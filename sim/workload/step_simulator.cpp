@@ -43,8 +43,7 @@ class Builder {
     shape_ = ScheduleShape{static_cast<std::int32_t>(p_.pp), static_cast<std::int32_t>(p_.microbatches()),
                            static_cast<std::int32_t>(p_.schedule == PipelineSchedule::kDualPipe ? 2 : p_.virtual_stages)};
     schedule_ = build_schedule(p_.schedule, shape_);
-    shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout, cfg.eager);
-    shard_.cudnn_attention = cfg.cudnn_attention;
+    shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout, cfg.eager, cfg.cudnn_attention);
     param_bytes_ = cfg.eager ? kParamBytesFp32 : kParamBytesBf16;
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);

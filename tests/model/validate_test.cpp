@@ -30,13 +30,16 @@ TEST(Validate, FrameworkFeaturesFollowTheSource) {
   // What a source states about its framework is replayed (docs/validation.md, the method of "Published
   // training runs"): Megatron-LM of SC'21 had no async backward TP collective; NVIDIA's Megatron-LM README
   // and NeMo benchmarks ran Transformer Engine's TP communication overlap; MaxText (JAX) did not.
-  const auto plan_key = [](const std::string& id, const std::string& key) -> std::string {
+  // The value of `section.key` in the scenario generated for run `id` ("(default)" when not set).
+  const auto scenario_key = [](const std::string& id, const char* section, const std::string& key) -> std::string {
     const config::Node tree = published_run_scenario(kRuns, id);
-    const auto* parallel = tree.find("parallel");
-    if (parallel == nullptr) return "?";
-    const auto* v = parallel->value.find(key);
+    const auto* node = tree.find(section);
+    if (node == nullptr) return "?";
+    const auto* v = node->value.find(key);
     return v == nullptr ? "(default)" : v->value.scalar();
   };
+  const auto plan_key = [&](const std::string& id, const std::string& key) { return scenario_key(id, "parallel", key); };
+  const auto training_key = [&](const std::string& id, const std::string& key) { return scenario_key(id, "training", key); };
   EXPECT_EQ(plan_key("sc21-t1-gpt-18.4B", "tp_backward_overlap"), "false");
   EXPECT_EQ(plan_key("kor22-175B-selective-sp", "tp_backward_overlap"), "(default)");
   EXPECT_EQ(plan_key("kor22-175B-selective-sp", "tp_comm_overlap"), "(default)") << "a paper, no statement";
@@ -47,13 +50,6 @@ TEST(Validate, FrameworkFeaturesFollowTheSource) {
   // Attention kernels: pre-FlashAttention papers ran Megatron's unfused core attention; Transformer
   // Engine (Megatron-Core, NeMo) picks cuDNN's fused attention on Hopper, MaxText runs cudnn_flash_te;
   // llm-foundry's MPT runs FlashAttention (the default, flash).
-  const auto training_key = [](const std::string& id, const std::string& key) -> std::string {
-    const config::Node tree = published_run_scenario(kRuns, id);
-    const auto* training = tree.find("training");
-    if (training == nullptr) return "?";
-    const auto* v = training->value.find(key);
-    return v == nullptr ? "(default)" : v->value.scalar();
-  };
   EXPECT_EQ(training_key("sc21-t1-gpt-18.4B", "attention"), "unfused");
   EXPECT_EQ(training_key("kor22-175B-selective-sp", "attention"), "unfused");
   EXPECT_EQ(training_key("megatron-readme-h100-weak-462B", "attention"), "cudnn");

@@ -287,9 +287,11 @@ class Monitor:
         if not rows:
             return None
         clocks = sorted(r[2] for r in rows)
+        power = sorted(r[3] for r in rows)
         return {"section": section, "samples": len(rows),
                 "sm_clock_mhz_median": clocks[len(clocks) // 2], "sm_clock_mhz_min": clocks[0],
-                "power_w_max": max(r[3] for r in rows), "temp_c_max": max(r[4] for r in rows)}
+                "power_w_median": power[len(power) // 2], "power_w_max": power[-1],
+                "temp_c_max": max(r[4] for r in rows)}
 
 
 def nvidia_smi_query(fields):

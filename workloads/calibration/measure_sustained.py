@@ -9,8 +9,8 @@ that power allows. This script measures, for the per-GPU layer GEMMs of publishe
   isolated   each GEMM timed alone, exactly as measure_kernels.py does (L2 flushed, median)
   sustained  the layer's 12 GEMMs (forward, input gradient, weight gradient of QKV, proj, FC1, FC2)
              in a loop for `--seconds` after a warm-up of the same length; the time per chain is
-             the mean over the measured period; per-GEMM times from events around each GEMM in the
-             middle of that period
+             the mean over the measured period; per-GEMM times from events around each GEMM in
+             every 8th chain
 
 for bf16 (torch.mm) and fp8 (torch._scaled_mm, per-tensor scales, with and without fast
 accumulation), and a whole transformer layer (LayerNorm, fused attention, GELU, residuals;
@@ -31,8 +31,9 @@ import json
 import platform
 import subprocess
 import sys
-import threading
 import time
+
+from measure_kernels import Monitor  # nvidia-smi sampler (SM clock, power, temperature per section)
 
 MIB = 1 << 20
 
@@ -60,45 +61,6 @@ WHOLE_LAYERS = [
 ]
 
 
-class Monitor:
-    """nvidia-smi samples (SM clock MHz, power W, temperature C) tagged with the current phase."""
-
-    def __init__(self, period=0.2):
-        self.period = period
-        self.samples = []
-        self.phase = "idle"
-        self._stop = threading.Event()
-        self._thr = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self._thr.start()
-
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                r = subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,temperature.gpu",
-                                    "--format=csv,noheader,nounits", "-i", "0"],
-                                   capture_output=True, text=True, timeout=5)
-                vals = [float(x) for x in r.stdout.strip().split(",")]
-                self.samples.append((self.phase,) + tuple(vals))
-            except Exception:  # noqa: BLE001
-                pass
-            self._stop.wait(self.period)
-
-    def summary(self, phase):
-        rows = [s for s in self.samples if s[0] == phase]
-        if not rows:
-            return None
-        clocks = sorted(r[1] for r in rows)
-        power = sorted(r[2] for r in rows)
-        return {"samples": len(rows), "sm_clock_mhz_median": clocks[len(clocks) // 2],
-                "sm_clock_mhz_min": clocks[0], "power_w_median": power[len(power) // 2],
-                "power_w_max": power[-1], "temp_c_max": max(r[3] for r in rows)}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -124,7 +86,7 @@ def main():
         out["machine"]["nvidia_smi"] = q
     except Exception as e:  # noqa: BLE001
         out["machine"]["nvidia_smi"] = repr(e)
-    mon = Monitor()
+    mon = Monitor(period=0.2)
     mon.start()
     flush_buf = torch.empty(256 * MIB, dtype=torch.uint8, device=dev)
     secs = 0.5 if args.quick else args.seconds
@@ -149,15 +111,15 @@ def main():
 
     def sustained(fns, phase):
         """Run the list of calls in a loop: warm-up `secs`, then `secs` measured; per-call times from
-        events around each call over a middle window."""
+        events around each call in every 8th chain."""
         torch.cuda.synchronize()
         t0 = time.time()
-        mon.phase = phase + ":warmup"
+        mon.section = phase + ":warmup"
         while time.time() - t0 < secs:
             for f in fns:
                 f()
             torch.cuda.synchronize()  # keep the host from running far ahead of the GPU
-        mon.phase = phase
+        mon.section = phase
         e_start = torch.cuda.Event(enable_timing=True)
         e_end = torch.cuda.Event(enable_timing=True)
         n = 0
@@ -181,12 +143,9 @@ def main():
                 torch.cuda.synchronize()
                 for i in range(len(fns)):
                     per[i].append(per_chain[i].elapsed_time(per_chain[i + 1]) * 1e3)
-            elif n % 4 == 0:
-                # bound the queue (a few chains ahead) without draining it
-                pass
         e_end.record()
         torch.cuda.synchronize()
-        mon.phase = "idle"
+        mon.section = "idle"
         total_us = e_start.elapsed_time(e_end) * 1e3
         med = []
         for p in per:
@@ -235,9 +194,9 @@ def main():
             flops = [flops[i] for i in order]
             phase = "%s/%s" % (name, dtype)
             try:
-                mon.phase = phase + ":isolated"
+                mon.section = phase + ":isolated"
                 iso = [isolated(f) for f in fns]
-                mon.phase = "idle"
+                mon.section = "idle"
                 chain_us, n, per = sustained(fns, phase)
             except Exception as e:  # noqa: BLE001
                 log("%s failed: %r" % (phase, e))
