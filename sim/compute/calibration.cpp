@@ -50,7 +50,8 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     m->finish();
   }
   if (auto p = r.maybe_mapping("peak_reference_tflops")) {
-    for (const auto& e : root.find("peak_reference_tflops")->value.entries()) p->maybe<double>(e.key);
+    t.peak_reference_bf16_tflops = p->optional<double>("bf16", 0.0);
+    t.peak_reference_fp8_tflops = p->optional<double>("fp8", 0.0);
     p->finish();
   }
   {
@@ -113,23 +114,29 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
     l.maybe<double>("cuda_graph");
     l.finish();
   }
-  // Optional sustained-load slowdown (schema mfusim-sustained/1), measured separately from the tables.
+  // Optional power-limited throughput ceiling (schema mfusim-power-ceiling/1), measured separately from the tables.
   const auto sustained = file.parent_path() / "sustained.yaml";
   if (std::filesystem::exists(sustained)) {
     const config::Node sroot = config::load_file(sustained);
     Reader s(sroot, "", nullptr);
     const auto sschema = s.required<std::string>("schema");
-    if (sschema != "mfusim-sustained/1") s.fail("schema", "unsupported schema '" + sschema + "' (expected mfusim-sustained/1)");
+    if (sschema != "mfusim-power-ceiling/1") s.fail("schema", "unsupported schema '" + sschema + "' (expected mfusim-power-ceiling/1)");
     if (auto m = s.maybe_mapping("measured_on")) {
       for (const auto& e : sroot.find("measured_on")->value.entries()) m->has(e.key);  // free-form provenance
       m->finish();
     }
-    Reader f = s.mapping("compute_slowdown");
-    t.sustained_slowdown_bf16 = positive(f, "bf16");
-    t.sustained_slowdown_fp8 = positive(f, "fp8");
+    Reader f = s.mapping("power_limited_tflops");
+    const double bf16 = positive(f, "bf16");
+    const double fp8 = positive(f, "fp8");
     f.finish();
-    if (t.sustained_slowdown_bf16 < 1.0 || t.sustained_slowdown_fp8 < 1.0) {
-      s.fail("compute_slowdown", "a sustained-load slowdown is at least 1 (back to back is never faster than alone)");
+    if (t.peak_reference_bf16_tflops <= 0.0 || t.peak_reference_fp8_tflops <= 0.0) {
+      s.fail("power_limited_tflops", "needs peak_reference_tflops (bf16 and fp8) in " + file.filename().string() +
+                                         " to turn the ceiling into an efficiency");
+    }
+    t.sustained_ceiling_bf16 = bf16 / t.peak_reference_bf16_tflops;
+    t.sustained_ceiling_fp8 = fp8 / t.peak_reference_fp8_tflops;
+    if (t.sustained_ceiling_bf16 > 1.0 || t.sustained_ceiling_fp8 > 1.0) {
+      s.fail("power_limited_tflops", "a sustained throughput ceiling cannot exceed the peak in peak_reference_tflops");
     }
     for (auto& c : s.mappings("chains")) {  // the measurements behind the figures, for the record
       c.required<std::string>("run");
@@ -138,6 +145,7 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
       positive(c, "isolated_us");
       positive(c, "sustained_us");
       positive(c, "ratio");
+      positive(c, "sustained_tflops");
       c.maybe<double>("sustained_sm_clock_mhz");
       c.maybe<double>("sustained_power_w");
       c.finish();

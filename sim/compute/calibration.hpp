@@ -41,13 +41,17 @@ struct CalibrationTables {
   std::vector<BandwidthPoint> memory_bound;
   std::vector<BandwidthPoint> optimizer;  // op_class unused; bytes = optimizer bytes moved
   double launch_overhead_us = 0.0;        // eager launch, per kernel
-  // Sustained-load slowdown of compute-bound kernels (GEMMs; attention with the bf16 figure): a layer's
-  // GEMMs run back to back for seconds hold the GPU at its power limit, where the SM clock settles below
-  // what the isolated timings of the tables ran at. Measured by measure_sustained.py as (back-to-back
-  // chain time) / (sum of the same kernels timed alone); read from sustained.yaml beside kernels.yaml
-  // when there is one (1 = not measured for this GPU).
-  double sustained_slowdown_bf16 = 1.0;
-  double sustained_slowdown_fp8 = 1.0;
+  // Peak the efficiencies above are relative to, TFLOP/s (peak_reference_tflops; 0 when not given).
+  double peak_reference_bf16_tflops = 0.0;
+  double peak_reference_fp8_tflops = 0.0;
+  // Power-limited throughput ceiling of tensor-core kernels, as a fraction of the reference peak (1 =
+  // not measured for this GPU). The tables time each kernel alone, at SM clocks up to the maximum; a
+  // layer's GEMMs run back to back for seconds hold the GPU at its power limit, where they settle at
+  // one throughput whatever their shapes (measure_sustained.py: 663-678 TFLOP/s bf16 on a 700 W GH100).
+  // The cost model runs a GEMM at min(its isolated efficiency, this ceiling). Read from sustained.yaml
+  // beside kernels.yaml (power_limited_tflops / peak_reference_tflops).
+  double sustained_ceiling_bf16 = 1.0;
+  double sustained_ceiling_fp8 = 1.0;
   std::string sustained_source;  // the sustained.yaml read, empty when none
 
   // Throws ConfigError with file:line:column on bad input.

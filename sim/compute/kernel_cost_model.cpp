@@ -64,13 +64,13 @@ KernelCostModel::KernelCostModel(const hardware::GpuSpec& gpu, CalibrationTables
   provenance_ = scaled_ ? "scaled from " + tables_.gpu + " tables (no measurements for " + gpu_.name + ")"
                         : "from the " + tables_.gpu + " tables (workloads/calibration/" + where + ")";
   if (!tables_.sustained_source.empty()) {
-    const auto x = [](double v) {
+    const auto pct = [](double v) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "x%.3f", v);
+      std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * v);
       return std::string(buf);
     };
-    provenance_ += "; compute-bound kernels " + x(tables_.sustained_slowdown_bf16) + " (bf16) / " + x(tables_.sustained_slowdown_fp8) +
-                   " (fp8) for sustained load at the power limit (" +
+    provenance_ += "; tensor-core kernels at most " + pct(tables_.sustained_ceiling_bf16) + " (bf16) / " + pct(tables_.sustained_ceiling_fp8) +
+                   " (fp8) of peak, the throughput sustained at the power limit (" +
                    std::filesystem::path(tables_.sustained_source).parent_path().filename().string() + "/sustained.yaml)";
   }
   launch_ = core::Duration::from_seconds(tables_.launch_overhead_us * 1e-6);
@@ -233,11 +233,12 @@ core::Duration KernelCostModel::time(const Kernel& k) const {
       // small per-problem k or n still shows in the memory term (every operand is read once).
       const GemmShape filled{k.gemm.m * k.gemm.count, k.gemm.n, k.gemm.k, 1};
       const double eff = k.kind == KernelKind::kGemm ? gemm_efficiency(filled, k.dtype) : attention_efficiency(k.attention);
-      // The tables time kernels alone; in a step they run back to back at the power limit, where the
-      // SM clock is lower: the measured sustained-load slowdown of the dtype (calibration.hpp).
-      const double sustained = k.kind == KernelKind::kGemm && k.dtype == hardware::Dtype::kFp8 ? tables_.sustained_slowdown_fp8
-                                                                                              : tables_.sustained_slowdown_bf16;
-      const double compute = k.flops / (peak->value() * eff) * sustained;
+      // The tables time kernels alone, at SM clocks up to the maximum; in a step they run back to back
+      // at the power limit, where tensor-core throughput settles at a ceiling whatever the shape: a
+      // kernel runs at min(isolated efficiency, the dtype's measured ceiling) (calibration.hpp).
+      const double ceiling = k.kind == KernelKind::kGemm && k.dtype == hardware::Dtype::kFp8 ? tables_.sustained_ceiling_fp8
+                                                                                            : tables_.sustained_ceiling_bf16;
+      const double compute = k.flops / (peak->value() * std::min(eff, ceiling));
       const double memory = k.bytes / memory_bandwidth(MemoryOpClass::kCopy, k.bytes);
       seconds = std::max(compute, memory);
       break;

@@ -40,6 +40,9 @@ constexpr std::array<Choice<Recompute>, 3> kRecompute{
 constexpr std::array<Choice<hardware::Dtype>, 3> kPrecision{{{"bf16", hardware::Dtype::kBf16, "bf16 GEMMs"},
                                                             {"fp16", hardware::Dtype::kFp16, "fp16 GEMMs (as fast as bf16)"},
                                                             {"fp8", hardware::Dtype::kFp8, "fp8 GEMMs (Transformer Engine)"}}};
+constexpr std::array<Choice<double>, 3> kGradReduceDtypes{{{"fp32", 4.0, "fp32 gradient buffer and reduction (Megatron's default for bf16)"},
+                                                         {"bf16", 2.0, "bf16 (Megatron --grad-reduce-in-bf16)"},
+                                                         {"fp16", 2.0, "fp16 (Megatron's default for fp16 training)"}}};
 constexpr std::array<Choice<Fidelity>, 2> kFidelity{{{"analytical", Fidelity::kAnalytical, "closed-form, no contention"},
                                                      {"flow", Fidelity::kFlow, "max-min flows sharing links"}}};
 constexpr std::array<Choice<workload::ContextParallel>, 2> kCpKinds{
@@ -112,6 +115,7 @@ workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t s
   m.micro_batch = {p.micro_batch, seq};
   m.recompute = recompute;
   m.sharding = p.sharding;
+  m.grad_bytes = p.grad_reduce_bytes;
   return m;
 }
 
@@ -212,6 +216,9 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.tp_comm_overlap = p.optional<bool>("tp_comm_overlap", false);
   plan.tp_backward_overlap = p.optional<bool>("tp_backward_overlap", true);
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
+  // Megatron-LM's defaults: bf16 (and fp8) training accumulates and reduces gradients in fp32 (forced by
+  // its arguments.py); fp16 training in fp16 (--accumulate-allreduce-grads-in-fp32 off by default).
+  plan.grad_reduce_bytes = p.choice<double>("grad_reduce_dtype", kGradReduceDtypes, t.precision == hardware::Dtype::kFp16 ? 2.0 : 4.0);
   for (const auto& problem : check_plan ? workload::check_plan(plan, t.model, gpus, t.seq) : std::vector<workload::PlanProblem>{}) {
     const std::string key = problem.key;
     if (key == "global_batch" || key == "micro_batch") infeasible(tr, key, problem.message);

@@ -81,13 +81,15 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   b.parameters_on_rank = params;
 
   const double dp = d(plan.dp);
-  double weights = 2.0 * params, grads = 4.0 * params, optimizer = 12.0 * params;
+  double weights = 2.0 * params, grads = plan.grad_bytes * params, optimizer = 12.0 * params;
+  double fp32_grad_copy = plan.grad_bytes < 4.0 && !plan.grads_on_demand ? 4.0 * params : 0.0;
   switch (plan.sharding) {
     case Sharding::kNone: break;
-    case Sharding::kOptimizer: optimizer /= dp; break;
-    case Sharding::kGradients: optimizer /= dp; grads /= dp; break;
+    case Sharding::kOptimizer: optimizer /= dp; fp32_grad_copy /= dp; break;
+    case Sharding::kGradients: optimizer /= dp; fp32_grad_copy /= dp; grads /= dp; break;
     case Sharding::kParameters: {
       optimizer /= dp;
+      fp32_grad_copy /= dp;
       grads /= dp;
       // Sharded weights plus the gathered bf16 weights of two layers (current + prefetched).
       weights = weights / dp + 2.0 * 2.0 * params / std::max(1.0, layers_here);
@@ -95,7 +97,7 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
     }
   }
   b.items.push_back({"weights (bf16)", weights});
-  b.items.push_back({"gradients (fp32)", grads});
+  b.items.push_back({plan.grad_bytes < 4.0 ? "gradients (16-bit)" : "gradients (fp32)", grads});
   b.items.push_back({"optimizer states (fp32 master + Adam)", optimizer});
 
   const double tokens = d(plan.micro_batch.batch) * d(plan.micro_batch.seq) / d(sh.cp);
@@ -124,6 +126,12 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   if (plan.grads_on_demand) {
     // max(start of backward: everything but the gradients, optimizer step: model states only).
     b.total_bytes = std::max(b.total_bytes - grads, weights + grads + optimizer);
+  }
+  if (fp32_grad_copy > 0.0) {
+    // The optimizer step's fp32 gradient copy exists only between the step and the next zero_grad,
+    // while no activations are held: max(training phase, optimizer step).
+    b.items.push_back({"fp32 gradient copy (optimizer step only)", fp32_grad_copy});
+    b.total_bytes = std::max(b.total_bytes, weights + grads + optimizer + fp32_grad_copy);
   }
   return b;
 }

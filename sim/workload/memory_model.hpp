@@ -63,6 +63,12 @@ struct MemoryPlan {
   // backward and (states with gradients) at the optimizer step. Megatron keeps a persistent
   // gradient buffer, so gradients count at all times.
   bool grads_on_demand = false;
+  // Bytes per element of the gradient buffer (ParallelPlan::grad_reduce_bytes). With 16-bit gradients
+  // the mixed-precision optimizer copies its (shard of the) gradients to fp32 at the step (Megatron's
+  // Float16OptimizerWithFloat16Params / DistributedOptimizer: main_param.grad = model_grad.float()),
+  // freed by zero_grad before the next forward: 4 B per optimizer-owned parameter, counted at the
+  // optimizer step only.
+  double grad_bytes = 4.0;
 };
 
 struct MemoryItem {

@@ -61,6 +61,11 @@ struct ParallelPlan {
   // of SC'21).
   bool tp_backward_overlap = true;
   std::int64_t bucket_bytes = 40'000'000 * 2;  // --ddp-bucket-size: 40M elements (bf16) by default
+  // Bytes per gradient element in the data-parallel reduction and the persistent gradient buffer:
+  // 4 (fp32: Megatron forces fp32 accumulation and all-reduce for bf16 training) or 2 (bf16 with
+  // --grad-reduce-in-bf16 / NeMo grad_reduce_in_fp32: false; fp16 training, whose gradients Megatron
+  // accumulates and reduces in fp16 unless --accumulate-allreduce-grads-in-fp32).
+  double grad_reduce_bytes = 4.0;
 
   std::int64_t gpus() const { return tp * pp * dp * cp; }
   // Micro-batches per pipeline per step: global_batch / (micro_batch x dp).

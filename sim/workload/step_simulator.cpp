@@ -18,7 +18,6 @@ using core::StreamIndex;
 using core::TaskIndex;
 
 constexpr double kAct = 2.0;       // bf16 bytes per activation element
-constexpr double kGradBytes = 4.0; // fp32 gradient reduction (Megatron accumulates and reduces in fp32)
 constexpr double kParamBytesBf16 = 2.0;  // parameters as gathered: bf16 (Megatron, FSDP mixed precision)
 constexpr double kParamBytesFp32 = 4.0;  // eager fp32 parameters (StepConfig::eager)
 
@@ -830,7 +829,7 @@ class Builder {
     ctx_.layer_begin = static_cast<std::int32_t>(layer);
     ctx_.layer_end = static_cast<std::int32_t>(layer + 1);
     const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, CollectiveKind::kReduceScatter,
-                                  Dim::kDp, params_of_layer(layer, false) * kGradBytes, groups_for(Dim::kDp, rs.rank));
+                                  Dim::kDp, params_of_layer(layer, false) * p_.grad_reduce_bytes, groups_for(Dim::kDp, rs.rank));
     ctx_ = saved;
     g().add_dependency(t, last_[rs.compute]);
     fsdp_reduces_.push_back(t);
@@ -860,7 +859,7 @@ class Builder {
       if (rest > 0.0) {
         ctx_ = TaskLabel{};
         ctx_.pass = Pass::kGradientSync;
-        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, kind, Dim::kDp, rest * kGradBytes,
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, kind, Dim::kDp, rest * p_.grad_reduce_bytes,
                                       groups_for(Dim::kDp, rs.rank));
         g().add_dependency(t, end_of_backward);
         reduces.push_back(t);
@@ -883,7 +882,7 @@ class Builder {
         ctx_.index = n++;
         ctx_.layer_begin = static_cast<std::int32_t>(lo);
         ctx_.layer_end = static_cast<std::int32_t>(hi + 1);
-        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, acc * kGradBytes,
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, acc * p_.grad_reduce_bytes,
                                       groups_for(Dim::kDp, rs.rank));
         lo = hi = -1;
         g().add_dependency(t, p_.overlap_grad_reduce ? layer_done[i].second : end_of_backward);
@@ -895,7 +894,7 @@ class Builder {
         ctx_.pass = Pass::kGradientSync;
         ctx_.index = 0;
         const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp,
-                                      stage_params(rs, false) * kGradBytes, groups_for(Dim::kDp, rs.rank));
+                                      stage_params(rs, false) * p_.grad_reduce_bytes, groups_for(Dim::kDp, rs.rank));
         g().add_dependency(t, end_of_backward);
         reduces.push_back(t);
       }
@@ -905,7 +904,7 @@ class Builder {
     const double expert_params = stage_params(rs, true);
     if (expert_params > 0.0 && p_.dp / p_.ep > 1) {
       auto groups = expert_groups(rs.rank);
-      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kExpertGrads, OpPart::kNone, kind, Dim::kDp, expert_params * kGradBytes, groups);
+      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kExpertGrads, OpPart::kNone, kind, Dim::kDp, expert_params * p_.grad_reduce_bytes, groups);
       g().add_dependency(t, end_of_backward);
       reduces.push_back(t);
     }
@@ -914,7 +913,7 @@ class Builder {
                                              layout_.coord(rs.rank, Dim::kDp), rs.stage == 0 ? p_.pp - 1 : 0);
       auto groups = std::make_shared<GroupSet>(GroupSet{{std::min(rs.rank, peer), std::max(rs.rank, peer)}});
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kEmbeddingGrads, OpPart::kNone, CollectiveKind::kAllReduce, Dim::kPp,
-                                    static_cast<double>(m_.vocab * m_.hidden) / static_cast<double>(p_.tp) * kGradBytes, groups);
+                                    static_cast<double>(m_.vocab * m_.hidden) / static_cast<double>(p_.tp) * p_.grad_reduce_bytes, groups);
       g().add_dependency(t, end_of_backward);
       reduces.push_back(t);
     }

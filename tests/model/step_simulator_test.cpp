@@ -204,6 +204,26 @@ TEST(StepSimulator, DataParallelReductionIsHiddenUntilTheLastBucket) {
   EXPECT_NEAR(exposed_serial / (16 * bucket_time), 1.0, 0.15) << "no overlap: every bucket is exposed";
 }
 
+TEST(StepSimulator, SixteenBitGradientsHalveTheDataParallelReduction) {
+  // Without overlap every bucket is exposed: 16 x (alpha + 2 (dp-1)/dp x bytes / B), bytes = params x 4
+  // (fp32, Megatron's default for bf16) or x 2 (grad_reduce_dtype bf16 / fp16).
+  ModelSpec m = tiny_model(16);
+  m.seq_length = 4096;
+  ParallelPlan p = plan(1, 1, 8, 2);
+  p.micro_batch = 4;
+  p.global_batch = 2 * 4 * 8;
+  p.bucket_bytes = 20'000'000;
+  p.overlap_grad_reduce = false;
+  const double per_layer_params = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
+  for (const double bytes : {4.0, 2.0}) {
+    p.grad_reduce_bytes = bytes;
+    const Outcome serial = simulate(m, p, 400e9);
+    const double bucket_time = 10e-6 + 2.0 * 7 / 8 * per_layer_params * bytes / 400e9;
+    EXPECT_NEAR(serial.result.breakdown.exposed.at(Dim::kDp).seconds() / (16 * bucket_time), 1.0, 0.15)
+        << bytes << " B per gradient: every bucket exposed, each moving params x " << bytes << " B";
+  }
+}
+
 TEST(StepSimulator, OverlappedCommunicationSlowsCompute) {
   // DP buckets reduce during the backward (compute-bound here: 16K tokens per micro-batch, 400 GB/s):
   // with a 1.5x slowdown while they run, the backward kernels that overlap them take longer, and the

@@ -1,5 +1,5 @@
 // The kernel cost model on the shipped H100 tables: batched (grouped) GEMMs; cuDNN or flash attention;
-// the sustained-load slowdown of compute-bound kernels.
+// the power-limited throughput ceiling of tensor-core kernels.
 #include "compute/kernel_cost_model.hpp"
 
 #include <gtest/gtest.h>
@@ -62,28 +62,38 @@ TEST(KernelCostModel, CudnnAttentionIsLookedUpInItsOwnTable) {
   EXPECT_DOUBLE_EQ(a100.time(attention(4096, true, true)).seconds(), a100.time(attention(4096, true, false)).seconds());
 }
 
-TEST(KernelCostModel, ComputeBoundKernelsCarryTheMeasuredSustainedSlowdown) {
+TEST(KernelCostModel, TensorCoreKernelsAreCappedAtThePowerLimitedThroughput) {
   const auto catalog = hardware::Catalog::load(hardware::Catalog::default_dir());
   const auto& gpu = catalog.gpu("H100-SXM5-80GB");
   const auto h100 = KernelCostModel::for_gpu(catalog, gpu, KernelCostModel::default_calibration_dir());
   const auto tables = CalibrationTables::load(KernelCostModel::default_calibration_dir() / "h100-sxm5-80gb" / "kernels.yaml");
-  ASSERT_GT(tables.sustained_slowdown_bf16, 1.0) << "h100-sxm5-80gb/sustained.yaml is read with the tables";
-  // A GEMM of a measured shape, compute-bound: time = FLOPs / (peak x measured efficiency) x slowdown + launch.
-  const Kernel g = gemm(8192, 8192, 8192, 1);
-  const double alone = g.flops / (gpu.peak(hardware::Dtype::kBf16)->value() * h100.gemm_efficiency(g.gemm, hardware::Dtype::kBf16));
-  EXPECT_NEAR(h100.time(g).seconds(), alone * tables.sustained_slowdown_bf16 + h100.launch_overhead().seconds(), 1e-9)
-      << "the bf16 sustained slowdown multiplies the compute term of a GEMM";
-  EXPECT_NE(h100.provenance().find("sustained"), std::string::npos) << "reports say the slowdown is applied: " << h100.provenance();
+  ASSERT_LT(tables.sustained_ceiling_bf16, 1.0) << "h100-sxm5-80gb/sustained.yaml is read with the tables";
+  const double peak = gpu.peak(hardware::Dtype::kBf16)->value();
+  // A large GEMM runs faster alone than the GPU sustains at its power limit: time = FLOPs / (peak x ceiling) + launch.
+  const Kernel big = gemm(8192, 8192, 8192, 1);
+  ASSERT_GT(h100.gemm_efficiency(big.gemm, hardware::Dtype::kBf16), tables.sustained_ceiling_bf16)
+      << "precondition: 8192^3 runs above the ceiling when timed alone";
+  EXPECT_NEAR(h100.time(big).seconds(), big.flops / (peak * tables.sustained_ceiling_bf16) + h100.launch_overhead().seconds(), 1e-9)
+      << "a GEMM faster alone than the power-limited ceiling runs at the ceiling";
+  // A small GEMM below the ceiling keeps its measured efficiency: time = FLOPs / (peak x efficiency) + launch.
+  const Kernel small = gemm(256, 1024, 1024, 1);
+  const double eff = h100.gemm_efficiency(small.gemm, hardware::Dtype::kBf16);
+  ASSERT_LT(eff, tables.sustained_ceiling_bf16) << "precondition: 256x1024x1024 runs below the ceiling";
+  const double compute = small.flops / (peak * eff);
+  const double memory = small.bytes / h100.memory_bandwidth(MemoryOpClass::kCopy, small.bytes);
+  EXPECT_NEAR(h100.time(small).seconds(), std::max(compute, memory) + h100.launch_overhead().seconds(), 1e-12)
+      << "a GEMM below the ceiling is not slowed";
+  EXPECT_NE(h100.provenance().find("power limit"), std::string::npos) << "reports say the ceiling is applied: " << h100.provenance();
   // Memory-bound kernels keep their measured bandwidth (the SM clock does not set HBM bandwidth).
   Kernel copy;
   copy.kind = KernelKind::kMemory;
   copy.memory_class = MemoryOpClass::kCopy;
   copy.bytes = 1e9;
   EXPECT_NEAR(h100.time(copy).seconds(), 1e9 / h100.memory_bandwidth(MemoryOpClass::kCopy, 1e9) + h100.launch_overhead().seconds(), 1e-12);
-  // Not measured for the A100 (its own tables, no sustained.yaml): no slowdown.
+  // Not measured for the A100 (its own tables, no sustained.yaml): no ceiling.
   const auto a100 = CalibrationTables::load(KernelCostModel::default_calibration_dir() / "a100-sxm4-80gb" / "kernels.yaml");
-  EXPECT_EQ(a100.sustained_slowdown_bf16, 1.0);
-  EXPECT_EQ(a100.sustained_slowdown_fp8, 1.0);
+  EXPECT_EQ(a100.sustained_ceiling_bf16, 1.0);
+  EXPECT_EQ(a100.sustained_ceiling_fp8, 1.0);
 }
 
 }  // namespace

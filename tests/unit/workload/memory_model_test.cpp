@@ -121,5 +121,28 @@ TEST(MemoryModel, KorthikantiTable2) {
       << "TP without SP: 10 sbh stay replicated";
 }
 
+TEST(MemoryModel, SixteenBitGradientsAndTheOptimizersFp32Copy) {
+  // 16-bit gradients (fp16 training, --grad-reduce-in-bf16): a 2 B gradient buffer, and at the optimizer
+  // step a 4 B fp32 copy of the optimizer's share of the gradients (all of them with plain DP, 1/dp with
+  // the distributed optimizer), which exists only while no activations are held.
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
+  for (const Sharding sharding : {Sharding::kNone, Sharding::kOptimizer}) {
+    MemoryPlan plan;
+    plan.micro_batch = {1, 2048};
+    plan.dp = 8;
+    plan.sharding = sharding;
+    const MemoryBreakdown fp32 = estimate_memory(m, plan);
+    plan.grad_bytes = 2.0;
+    const MemoryBreakdown half = estimate_memory(m, plan);
+    const double params = half.parameters_on_rank;
+    const double share = sharding == Sharding::kNone ? 1.0 : 1.0 / 8.0;
+    EXPECT_DOUBLE_EQ(item(half, "gradients"), 2.0 * params) << "a 2 B gradient buffer";
+    EXPECT_DOUBLE_EQ(item(half, "fp32 gradient copy"), 4.0 * params * share) << "the optimizer's fp32 copy of its gradients";
+    const double states = item(half, "weights") + item(half, "gradients") + item(half, "optimizer") + item(half, "fp32 gradient copy");
+    EXPECT_DOUBLE_EQ(half.total_bytes, std::max(fp32.total_bytes - 2.0 * params, states))
+        << "peak = max(training phase with the 2 B buffer, optimizer step with the copy)";
+  }
+}
+
 }  // namespace
 }  // namespace mfusim::workload
