@@ -596,9 +596,16 @@ class Builder {
           emit_ops(rs, embedding_forward(m_, shard_, mb_), OpPart::kEmbedding);
           tp_block_output(rs, OpPart::kEmbedding);
         }
+        const bool first_forward = !chunk_started[a.chunk];
         for (std::int64_t l = lb; l < le; ++l) {
           fsdp_unit_begin(l);
+          const auto layer_begin = static_cast<TaskIndex>(g().tasks().size());
           emit_layer(rs, l, false, false, true, false);
+          if (first_forward) {
+            if (auto it = bucket_gather_.find({rs.rank, l}); it != bucket_gather_.end()) {
+              g().add_dependency(first_on_stream(layer_begin, static_cast<TaskIndex>(g().tasks().size()), rs.compute), it->second - 1);
+            }
+          }
           fsdp_unit_end(rs);
         }
         if (last) {
@@ -745,23 +752,45 @@ class Builder {
     return total;
   }
 
-  // Distributed optimizer: parameter all-gather of each chunk, issued at the start of the step
-  // (overlapped with the previous step's tail in steady state); the chunk's first forward waits for it.
+  // Distributed optimizer (--overlap-param-gather): the parameters are all-gathered bucket by bucket
+  // (the gradient buckets' size, in the order the forward uses them: chunk by chunk, layer by layer;
+  // the embedding with the first bucket of the first position, the output layer with the last
+  // bucket of the last), issued at the start of the step on the data-parallel stream (Megatron-Core
+  // dispatches them after the previous optimizer step); the forward of a bucket's first layer waits
+  // for that bucket (Megatron's forward pre-hook finish_param_sync), so the forward overlaps the later
+  // buckets. Only the first bucket of the step is necessarily exposed.
   void param_gather_at_start(RankStreams& rs) {
     if (p_.sharding != Sharding::kOptimizer && p_.sharding != Sharding::kGradients) return;
     if (p_.dp == 1 || !p_.overlap_param_gather) return;
+    const double bucket = std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
+    const double tp = static_cast<double>(p_.tp);
+    int n = 0;
     for (std::int32_t c = 0; c < shape_.chunks; ++c) {
-      const auto [lb, le] = layers_at(position(rs.stage, c));
-      double params = 0.0;
-      for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false);
-      ctx_ = TaskLabel{};
-      ctx_.pass = Pass::kParameterSync;
-      ctx_.chunk = static_cast<std::int16_t>(shape_.chunks > 1 ? c : -1);
-      ctx_.layer_begin = static_cast<std::int32_t>(lb);
-      ctx_.layer_end = static_cast<std::int32_t>(le);
-      const TaskIndex t = comm_task(rs, rs.dp, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                    params * param_bytes_, groups_for(Dim::kDp, rs.rank));
-      gather_[{rs.rank, c}] = t + 1;
+      const std::int64_t pos = position(rs.stage, c);
+      const auto [lb, le] = layers_at(pos);
+      double acc = pos == 0 ? static_cast<double>(m_.embedding_parameters()) / tp : 0.0;
+      std::int64_t begin = lb;
+      for (std::int64_t l = lb; l < le; ++l) {
+        acc += params_of_layer(l, false);
+        const bool last_layer = l + 1 == le;
+        if (last_layer && pos == positions_ - 1) acc += static_cast<double>(m_.output_parameters()) / tp;
+        if (acc < bucket && !last_layer) continue;
+        ctx_ = TaskLabel{};
+        ctx_.pass = Pass::kParameterSync;
+        ctx_.chunk = static_cast<std::int16_t>(shape_.chunks > 1 ? c : -1);
+        ctx_.index = n++;
+        ctx_.layer_begin = static_cast<std::int32_t>(begin);
+        ctx_.layer_end = static_cast<std::int32_t>(l + 1);
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
+                                      acc * param_bytes_, groups_for(Dim::kDp, rs.rank));
+        if (begin == lb) {
+          gather_[{rs.rank, c}] = t + 1;  // the chunk's first forward task waits for its first bucket
+        } else {
+          bucket_gather_[{rs.rank, begin}] = t + 1;  // the forward of the bucket's first layer waits for it
+        }
+        begin = l + 1;
+        acc = 0.0;
+      }
     }
   }
 
@@ -977,6 +1006,7 @@ class Builder {
   std::map<std::pair<int, std::int64_t>, std::int64_t> rendezvous_count_;
   std::map<std::tuple<std::int64_t, int, std::int32_t, std::int32_t>, TaskIndex> first_task_, last_task_, sends_;
   std::map<std::pair<std::int64_t, std::int32_t>, TaskIndex> gather_;  // task + 1 (0 = none)
+  std::map<std::pair<std::int64_t, std::int64_t>, TaskIndex> bucket_gather_;  // (rank, first layer) -> task + 1
   std::vector<std::pair<TaskIndex, std::size_t>> fsdp_waiters_;
   std::vector<std::pair<std::int64_t, TaskIndex>> fsdp_units_;  // this pass's (block, gather) in use order
   std::size_t fsdp_next_ = 0;                                   // next unit to be consumed

@@ -182,46 +182,60 @@ TEST(StepSimulator, SymmetricEqualsFullExpansion) {
   }
 }
 
+// 16 layers of the tiny model at sequence 4096 and micro-batch 4 on 8-way data parallelism, with
+// `microbatches` per step and buckets of one layer each (a layer holds 12.6M parameters > 8M).
+struct DataParallelCase {
+  ModelSpec m;
+  ParallelPlan p;
+  double per_layer_params = 0.0;
+};
+DataParallelCase data_parallel_case(std::int64_t microbatches) {
+  DataParallelCase c{tiny_model(16), plan(1, 1, 8, microbatches), 0.0};
+  c.m.seq_length = 4096;
+  c.p.micro_batch = 4;
+  c.p.global_batch = microbatches * 4 * 8;
+  c.p.bucket_bytes = 2;  // the minimum bucket (1M x dp elements) is below one layer: one bucket per layer
+  c.per_layer_params = static_cast<double>(c.m.attention_parameters() + c.m.layer_norm_parameters() + c.m.dense_mlp_parameters());
+  return c;
+}
+
 TEST(StepSimulator, DataParallelReductionIsHiddenUntilTheLastBucket) {
   // One bucket per layer; at 400 GB/s a bucket reduces faster than a layer's backward, so with overlap
-  // only the last bucket (the first layer's, released at the very end) is exposed; without overlap all are.
-  ModelSpec m = tiny_model(16);
-  m.seq_length = 4096;
-  ParallelPlan p = plan(1, 1, 8, 2);
-  p.micro_batch = 4;
-  p.global_batch = 2 * 4 * 8;
-  p.bucket_bytes = 20'000'000;
-  const Outcome overlapped = simulate(m, p, 400e9);
-  p.overlap_grad_reduce = false;
-  const Outcome serial = simulate(m, p, 400e9);
-  const double per_layer_params = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
-  const double bucket_time = 10e-6 + 2.0 * 7 / 8 * per_layer_params * 4.0 / 400e9;
+  // only the last bucket (the first layer's, released at the very end) is exposed; without overlap all
+  // are: 16 x (alpha + 2 (dp-1)/dp x bytes / B), bytes = params x 4 (fp32, Megatron's default for bf16)
+  // or x 2 (grad_reduce_dtype bf16 / fp16).
+  DataParallelCase c = data_parallel_case(2);
+  const Outcome overlapped = simulate(c.m, c.p, 400e9);
+  const double bucket_time = 10e-6 + 2.0 * 7 / 8 * c.per_layer_params * 4.0 / 400e9;
   const double exposed_overlap = overlapped.result.breakdown.exposed.at(Dim::kDp).seconds();
-  const double exposed_serial = serial.result.breakdown.exposed.at(Dim::kDp).seconds();
   // The last bucket overlaps the embedding backward that follows layer 0, so at most one bucket shows.
   EXPECT_LE(exposed_overlap, bucket_time * 1.001) << "overlap: only (part of) the last bucket is exposed";
   EXPECT_GT(exposed_overlap, bucket_time * 0.5) << "the last bucket cannot be hidden";
-  EXPECT_NEAR(exposed_serial / (16 * bucket_time), 1.0, 0.15) << "no overlap: every bucket is exposed";
+  c.p.overlap_grad_reduce = false;
+  for (const double bytes : {4.0, 2.0}) {
+    c.p.grad_reduce_bytes = bytes;
+    const double serial = simulate(c.m, c.p, 400e9).result.breakdown.exposed.at(Dim::kDp).seconds();
+    EXPECT_NEAR(serial / (16 * (10e-6 + 2.0 * 7 / 8 * c.per_layer_params * bytes / 400e9)), 1.0, 0.15)
+        << "no overlap, " << bytes << " B per gradient: every bucket is exposed, each moving params x " << bytes << " B";
+  }
 }
 
-TEST(StepSimulator, SixteenBitGradientsHalveTheDataParallelReduction) {
-  // Without overlap every bucket is exposed: 16 x (alpha + 2 (dp-1)/dp x bytes / B), bytes = params x 4
-  // (fp32, Megatron's default for bf16) or x 2 (grad_reduce_dtype bf16 / fp16).
-  ModelSpec m = tiny_model(16);
-  m.seq_length = 4096;
-  ParallelPlan p = plan(1, 1, 8, 2);
-  p.micro_batch = 4;
-  p.global_batch = 2 * 4 * 8;
-  p.bucket_bytes = 20'000'000;
-  p.overlap_grad_reduce = false;
-  const double per_layer_params = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
-  for (const double bytes : {4.0, 2.0}) {
-    p.grad_reduce_bytes = bytes;
-    const Outcome serial = simulate(m, p, 400e9);
-    const double bucket_time = 10e-6 + 2.0 * 7 / 8 * per_layer_params * bytes / 400e9;
-    EXPECT_NEAR(serial.result.breakdown.exposed.at(Dim::kDp).seconds() / (16 * bucket_time), 1.0, 0.15)
-        << bytes << " B per gradient: every bucket exposed, each moving params x " << bytes << " B";
-  }
+TEST(StepSimulator, DistributedOptimizerGathersParametersBucketByBucketBehindTheForward) {
+  // --overlap-param-gather: one all-gather per bucket (here one layer each), in forward order, each
+  // awaited by its layer's first forward. A bucket gathers faster than a layer's forward, so only the
+  // first bucket and the last gradient bucket are exposed, not the 16 layers' gathers (the chunk-level
+  // model exposed them all).
+  DataParallelCase c = data_parallel_case(1);
+  c.p.sharding = Sharding::kOptimizer;
+  const double per_layer_params = c.per_layer_params;
+  const double gather = 10e-6 + 7.0 / 8 * per_layer_params * 2.0 / 400e9;        // bf16 parameters
+  const double reduce = 10e-6 + 7.0 / 8 * per_layer_params * 4.0 / 400e9;        // fp32 reduce-scatter
+  const double exposed = simulate(c.m, c.p, 400e9).result.breakdown.exposed.at(Dim::kDp).seconds();
+  EXPECT_LE(exposed, 1.05 * (gather + reduce)) << "only the first parameter bucket and the last gradient bucket are exposed";
+  EXPECT_LT(exposed, 0.25 * 16 * gather) << "the later buckets' gathers run behind the forward";
+  c.p.overlap_param_gather = false;  // the gather then runs after the optimizer step, exposed
+  EXPECT_GT(simulate(c.m, c.p, 400e9).result.breakdown.exposed.at(Dim::kDp).seconds(), exposed + 0.9 * 16 * (gather - 10e-6))
+      << "without overlap every bucket's gather is exposed";
 }
 
 TEST(StepSimulator, OverlappedCommunicationSlowsCompute) {
