@@ -125,19 +125,23 @@ CalibrationTables CalibrationTables::load(const std::filesystem::path& file) {
       for (const auto& e : sroot.find("measured_on")->value.entries()) m->has(e.key);  // free-form provenance
       m->finish();
     }
+    // Each ceiling becomes an efficiency against the peak the tables' efficiencies are relative to.
     Reader f = s.mapping("power_limited_tflops");
-    const double bf16 = positive(f, "bf16");
-    const double fp8 = positive(f, "fp8");
+    const auto ceiling = [&](std::string_view dtype, double peak) {
+      const double tflops = positive(f, dtype);
+      if (peak <= 0.0) {
+        f.fail(dtype, "needs peak_reference_tflops." + std::string(dtype) + " in " + file.filename().string() +
+                          " to turn the ceiling into an efficiency");
+      }
+      if (tflops > peak) {
+        f.fail(dtype, "a sustained throughput ceiling cannot exceed the peak (" + std::to_string(peak) +
+                          " TFLOP/s in peak_reference_tflops)");
+      }
+      return tflops / peak;
+    };
+    t.sustained_ceiling_bf16 = ceiling("bf16", t.peak_reference_bf16_tflops);
+    if (f.has("fp8")) t.sustained_ceiling_fp8 = ceiling("fp8", t.peak_reference_fp8_tflops);
     f.finish();
-    if (t.peak_reference_bf16_tflops <= 0.0 || t.peak_reference_fp8_tflops <= 0.0) {
-      s.fail("power_limited_tflops", "needs peak_reference_tflops (bf16 and fp8) in " + file.filename().string() +
-                                         " to turn the ceiling into an efficiency");
-    }
-    t.sustained_ceiling_bf16 = bf16 / t.peak_reference_bf16_tflops;
-    t.sustained_ceiling_fp8 = fp8 / t.peak_reference_fp8_tflops;
-    if (t.sustained_ceiling_bf16 > 1.0 || t.sustained_ceiling_fp8 > 1.0) {
-      s.fail("power_limited_tflops", "a sustained throughput ceiling cannot exceed the peak in peak_reference_tflops");
-    }
     for (auto& c : s.mappings("chains")) {  // the measurements behind the figures, for the record
       c.required<std::string>("run");
       c.required<std::string>("chain");

@@ -57,6 +57,9 @@ std::vector<MeasuredStep> load_measured_steps(const std::filesystem::path& file)
       s.step_time_s = config::ValueCodec<double>::decode(need(run, "step_time_s"), "step_time_s");
       s.peak_allocated_gib = config::ValueCodec<double>::decode(need(run, "peak_allocated_gib"), "peak_allocated_gib");
       s.mfu = config::ValueCodec<double>::decode(need(run, "mfu"), "mfu");
+      if (const config::MapEntry* h = run.find("host_enqueue_time_s")) {
+        s.host_enqueue_time_s = config::ValueCodec<double>::decode(h->value, "host_enqueue_time_s");
+      }
     }
     out.push_back(std::move(s));
   }

@@ -22,6 +22,11 @@ struct MeasuredStep {
   double step_time_s = 0.0;
   double peak_allocated_gib = 0.0;
   double mfu = 0.0;
+  // Host time to enqueue one step (0 when not recorded). Close to step_time_s only for host-bound
+  // steps: once ~1000 launches are queued the host blocks, so for GPU-bound steps it is not a host cost.
+  double host_enqueue_time_s = 0.0;
+  // Host-bound: the host's enqueue time is at least 80% of the step (docs/validation.md).
+  bool host_bound() const { return host_enqueue_time_s >= 0.8 * step_time_s; }
 };
 
 // Throws ConfigError on a malformed file. Models are rebuilt from each run's fields (family gpt:

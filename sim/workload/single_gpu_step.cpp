@@ -7,23 +7,30 @@
 namespace mfusim::workload {
 
 std::vector<HostOverhead> fit_host_overheads(const std::filesystem::path& probes_file) {
-  // Two depths per (family, recompute): a straight line through them.
-  std::map<std::pair<std::string, Recompute>, std::vector<std::pair<double, double>>> points;
+  // Two depths per (family, recompute): a straight line through the median host time at each depth
+  // (a probe file may repeat a depth, e.g. at several micro-batches, which cost the GPU nothing at
+  // hidden 128; host timings of one call spread by +-25%, so one sample per depth is not trusted).
+  std::map<std::pair<std::string, Recompute>, std::map<std::int64_t, std::vector<double>>> points;
   for (const auto& run : load_measured_steps(probes_file)) {
     if (run.status != "ok") continue;
-    points[{run.model.family, run.recompute}].emplace_back(static_cast<double>(run.model.layers), run.step_time_s);
+    points[{run.model.family, run.recompute}][run.model.layers].push_back(run.step_time_s);
   }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  };
   std::vector<HostOverhead> out;
-  for (const auto& [key, pts] : points) {
-    if (pts.size() < 2) continue;
-    const auto lo = std::min_element(pts.begin(), pts.end());
-    const auto hi = std::max_element(pts.begin(), pts.end());
-    if (hi->first == lo->first) continue;
+  for (const auto& [key, depths] : points) {
+    if (depths.size() < 2) continue;
+    const auto& [lo_layers, lo_times] = *depths.begin();
+    const auto& [hi_layers, hi_times] = *depths.rbegin();
+    const double lo = median(lo_times), hi = median(hi_times);
     HostOverhead h;
     h.family = key.first;
     h.recompute = key.second;
-    h.per_layer_s = (hi->second - lo->second) / (hi->first - lo->first);
-    h.fixed_s = std::max(0.0, lo->second - h.per_layer_s * lo->first);
+    h.per_layer_s = (hi - lo) / static_cast<double>(hi_layers - lo_layers);
+    h.fixed_s = std::max(0.0, lo - h.per_layer_s * static_cast<double>(lo_layers));
     out.push_back(h);
   }
   return out;

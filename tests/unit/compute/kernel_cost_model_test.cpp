@@ -1,8 +1,13 @@
 // The kernel cost model on the shipped H100 tables: batched (grouped) GEMMs; cuDNN or flash attention;
-// the power-limited throughput ceiling of tensor-core kernels.
+// the power-limited throughput ceiling of tensor-core kernels and the loader's checks of it.
 #include "compute/kernel_cost_model.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "hardware/catalog.hpp"
 
@@ -94,6 +99,36 @@ TEST(KernelCostModel, TensorCoreKernelsAreCappedAtThePowerLimitedThroughput) {
   const auto a100 = CalibrationTables::load(KernelCostModel::default_calibration_dir() / "a100-sxm4-80gb" / "kernels.yaml");
   EXPECT_EQ(a100.sustained_ceiling_bf16, 1.0);
   EXPECT_EQ(a100.sustained_ceiling_fp8, 1.0);
+}
+
+TEST(CalibrationTables, PowerLimitedCeilingIsCheckedAgainstThePeak) {
+  // A sustained.yaml beside a GPU's tables: the ceiling becomes an efficiency against
+  // peak_reference_tflops; above the peak, or a dtype without a peak, is an error naming the key.
+  const auto dir = std::filesystem::temp_directory_path() / ("mfusim-ceiling-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(KernelCostModel::default_calibration_dir() / "a100-sxm4-80gb" / "kernels.yaml", dir / "kernels.yaml",
+                             std::filesystem::copy_options::overwrite_existing);
+  const auto write = [&](const std::string& ceiling) {
+    std::ofstream(dir / "sustained.yaml") << "schema: mfusim-power-ceiling/1\npower_limited_tflops: " << ceiling << "\nchains: []\n";
+  };
+  write("{bf16: 249.6}");
+  EXPECT_NEAR(CalibrationTables::load(dir / "kernels.yaml").sustained_ceiling_bf16, 249.6 / 312.0, 1e-12)
+      << "the ceiling as a fraction of the A100's 312 TFLOP/s reference peak";
+  const auto error_of = [&](const std::string& ceiling) {
+    write(ceiling);
+    try {
+      CalibrationTables::load(dir / "kernels.yaml");
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("{bf16: 400}").find("power_limited_tflops.bf16: a sustained throughput ceiling cannot exceed the peak"),
+            std::string::npos)
+      << error_of("{bf16: 400}");
+  EXPECT_NE(error_of("{bf16: 250, fp8: 500}").find("power_limited_tflops.fp8: needs peak_reference_tflops.fp8"), std::string::npos)
+      << error_of("{bf16: 250, fp8: 500}") << " (the A100 tables give no fp8 peak)";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
