@@ -117,6 +117,8 @@ std::string_view recompute_name(Recompute r) {
       return "selective";
     case Recompute::kFull:
       return "full";
+    case Recompute::kSaveQkv:
+      return "save_qkv_proj";
   }
   return "?";
 }

@@ -55,6 +55,12 @@ bool cudnn_attention_source(const std::string& source) {
   return source.find("Megatron-LM README") != std::string::npos ||
          source.find("megatron/core/") != std::string::npos || source.find("dgxc-benchmarking") != std::string::npos;
 }
+// The MaxText recipes of dgxc-benchmarking (maxtext/configure.sh: POLICY="save_qkv_proj",
+// remat_policy=${POLICY}) recompute every layer op but the q/k/v projections; the schema calls that
+// "selective" (the rows' notes name the policy), Megatron's selective recompute is another policy.
+bool maxtext_source(const std::string& source) {
+  return source.find("dgxc-benchmarking") != std::string::npos && source.find("maxtext/") != std::string::npos;
+}
 bool pre_flash_attention_source(const std::string& source) {
   return sc21_source(source) || source.find("arXiv:2205.05198") != std::string::npos;
 }
@@ -208,7 +214,8 @@ Built build_run(Reader& run, ValidationRow& row) {
   training.set("global_batch", scalar(t.required<std::int64_t>("global_batch")));
   training.set("micro_batch", scalar(t.required<std::int64_t>("micro_batch")));
   training.set("seq_length", scalar(seq));
-  training.set("recompute", scalar(t.required<std::string>("recompute")));
+  const auto recompute = t.required<std::string>("recompute");
+  training.set("recompute", scalar(maxtext_source(source) && recompute == "selective" ? "save_qkv_proj" : recompute));
   training.set("precision", scalar(t.required<std::string>("precision")));
   const auto optimizer = t.required<std::string>("optimizer");
   if (optimizer != "adam" && optimizer != "adamw") b.unsupported = "optimizer '" + optimizer + "' (only Adam/AdamW are modelled)";

@@ -35,8 +35,11 @@ constexpr std::array<Choice<Sharding>, 8> kSharding{{
     {"zero3", Sharding::kParameters, "ZeRO-3"},
     {"fsdp", Sharding::kParameters, "PyTorch FSDP (full sharding)"},
 }};
-constexpr std::array<Choice<Recompute>, 3> kRecompute{
-    {{"none", Recompute::kNone, ""}, {"selective", Recompute::kSelective, ""}, {"full", Recompute::kFull, ""}}};
+constexpr std::array<Choice<Recompute>, 4> kRecompute{
+    {{"none", Recompute::kNone, ""},
+     {"selective", Recompute::kSelective, "Megatron: the attention core"},
+     {"full", Recompute::kFull, "every layer's forward"},
+     {"save_qkv_proj", Recompute::kSaveQkv, "MaxText's remat policy: all but the q/k/v projections"}}};
 constexpr std::array<Choice<hardware::Dtype>, 3> kPrecision{{{"bf16", hardware::Dtype::kBf16, "bf16 GEMMs"},
                                                             {"fp16", hardware::Dtype::kFp16, "fp16 GEMMs (as fast as bf16)"},
                                                             {"fp8", hardware::Dtype::kFp8, "fp8 GEMMs (Transformer Engine)"}}};

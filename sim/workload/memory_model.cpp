@@ -25,6 +25,16 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   const double r = d(m.heads * m.head_dim) / h;
   const double k = d(m.kv_heads) / d(m.heads);
   const double a = d(m.heads);
+  if (plan.recompute == Recompute::kSaveQkv) {
+    // The layer input and the kept q, k, v projection outputs (MLA: the per-head Q, K, V).
+    double qkv = 2.0 * h * r * (1.0 + 2.0 * k);
+    if (m.mla) {
+      const MlaSpec& x = *m.mla;
+      const double qk = d(x.qk_nope_head_dim + x.qk_rope_head_dim);
+      qkv = 2.0 * a * (qk + qk + d(x.v_head_dim));
+    }
+    return 2.0 * h / sp + qkv / t;
+  }
   const double s = d(plan.micro_batch.seq);
   double outside = 8.0 * h + (plan.shard.dropout ? 2.0 * h : 0.0) + (plan.fp32_residual ? 4.0 * h : 0.0);
   double inside = 2.0 * h * r * (1.0 + 2.0 * k) + 2.0 * h * r;

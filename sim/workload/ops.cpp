@@ -209,6 +209,7 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
     }
   };
   norm("norm1");
+  const std::size_t projections = out.size();
   if (m.mla) {
     // MLA (DeepSeek-V2/V3): down-projections are small and not split by TP; up-projections are.
     const MlaSpec& a = *m.mla;
@@ -225,6 +226,7 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   } else {
     out.push_back(gemm(layer_name(layer, "qkv"), Phase::kForward, layer, x.tokens, (x.local_heads + 2 * x.local_kv) * m.head_dim, m.hidden));
   }
+  for (std::size_t i = projections; i < out.size(); ++i) out[i].qkv_projection = true;
   if (m.position == Position::kRope) {
     const std::int64_t rope_width = m.mla ? x.local_heads * m.mla->qk_rope_head_dim + m.mla->qk_rope_head_dim
                                           : (x.local_heads + x.local_kv) * m.head_dim;
@@ -275,8 +277,9 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
                                Recompute recompute) {
   std::vector<Op> fwd = layer_forward(m, layer, s, mb);
   std::vector<Op> out;
-  if (recompute == Recompute::kFull) {
+  if (recomputes_layer(recompute)) {
     for (Op op : fwd) {
+      if (!recomputed(op, recompute)) continue;
       op.phase = Phase::kRecompute;
       op.name += ".recompute";
       op.model_flops = 0.0;

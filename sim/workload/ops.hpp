@@ -33,7 +33,10 @@ namespace mfusim::workload {
 enum class Phase : std::uint8_t { kForward, kBackwardInput, kBackwardWeight, kRecompute, kOptimizer };
 std::string_view to_string(Phase p);
 
-enum class Recompute : std::uint8_t { kNone, kSelective, kFull };
+// kSaveQkv: recompute everything but the query/key/value projections, whose outputs are kept (MaxText's
+// remat_policy save_qkv_proj: jax.checkpoint saving only the 'query_proj', 'key_proj', 'value_proj'
+// names; the layer input is kept as the scan carry).
+enum class Recompute : std::uint8_t { kNone, kSelective, kFull, kSaveQkv };
 
 struct Shard {
   std::int64_t tp = 1;
@@ -90,7 +93,15 @@ struct Op {
   // HFU >= MFU and they differ only by recomputation.
   double hardware_flops = 0.0;
   bool attention_core = false;  // one of the unfused attention core's kernels (backward emitted as a block)
+  bool qkv_projection = false;  // a query/key/value projection GEMM (kept, not recomputed, by Recompute::kSaveQkv)
 };
+
+// Whether a layer's forward op runs again in the backward under a whole-layer recompute policy (kFull:
+// every op; kSaveQkv: all but the q/k/v projections).
+inline bool recomputed(const Op& forward_op, Recompute policy) {
+  return policy == Recompute::kFull || (policy == Recompute::kSaveQkv && !forward_op.qkv_projection);
+}
+inline bool recomputes_layer(Recompute policy) { return policy == Recompute::kFull || policy == Recompute::kSaveQkv; }
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).
 std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shard& s, const MicroBatch& mb);

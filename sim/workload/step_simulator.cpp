@@ -443,6 +443,7 @@ class Builder {
       std::vector<const Op*> v;
       for (const Op& op : ops) {
         if (op.segment != seg) continue;
+        if (recompute && !recomputed(op, cfg_.recompute)) continue;  // kept by the policy (kSaveQkv)
         const bool weight = op.phase == Phase::kBackwardWeight;
         if (weight_only ? !weight : (weight && !with_weight)) continue;
         v.push_back(&op);
@@ -619,7 +620,7 @@ class Builder {
         }
         for (std::int64_t l = le - 1; l >= lb; --l) {
           fsdp_unit_begin(l);
-          if (cfg_.recompute == Recompute::kFull) emit_layer(rs, l, false, true, true, false);
+          if (recomputes_layer(cfg_.recompute)) emit_layer(rs, l, false, true, true, false);
           emit_layer(rs, l, true, false, !zb, false);
           fsdp_unit_end(rs);
           if (!zb && final_bwd[a.chunk] == k) {
@@ -1041,7 +1042,7 @@ double estimate_step_tasks(const StepConfig& config) {
   if (p.tp > 1) per_layer += kTasksPerLayerPass;
   if (config.model->moe) per_layer += kTasksPerLayerPass;
   if (p.cp > 1) per_layer += kTasksPerLayerPass / 2;
-  const double recompute = config.recompute == Recompute::kFull ? 1.0 : 0.0;
+  const double recompute = recomputes_layer(config.recompute) ? 1.0 : 0.0;
   const double per_microbatch = (passes + recompute) * (per_layer * layers_per_rank + kTasksPerChunkPass * chunks);
   return ranks * (static_cast<double>(p.microbatches()) * per_microbatch + kTasksPerRankFixed);
 }

@@ -238,6 +238,28 @@ TEST(StepSimulator, DistributedOptimizerGathersParametersBucketByBucketBehindThe
       << "without overlap every bucket's gather is exposed";
 }
 
+TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
+  // MaxText's save_qkv_proj: the backward recomputes each block's forward except the q/k/v projection,
+  // so its recompute time is full recompute's minus layers x micro-batches x the QKV GEMM.
+  const ModelSpec m = tiny_model(4);
+  ParallelPlan p = plan(1, 1, 1, 2);
+  StepConfig cfg = config(m, p);
+  const auto recompute_time = [&](Recompute r) {
+    cfg.recompute = r;
+    const StepProgram prog = build_step_program(cfg, ideal_cost());
+    core::Engine e;
+    AlphaBeta comm(e, 0, Duration::zero());
+    return simulate_step(cfg, prog, ideal_cost(), comm, e).breakdown.recompute.seconds();
+  };
+  double qkv = 0.0;
+  for (const Op& op : layer_forward(m, 0, shard_of(p, true, false, false), MicroBatch{1, m.seq_length})) {
+    if (op.qkv_projection) qkv += ideal_cost().time(op.kernel).seconds();
+  }
+  ASSERT_GT(qkv, 0.0);
+  const double full = recompute_time(Recompute::kFull), saved = recompute_time(Recompute::kSaveQkv);
+  EXPECT_NEAR(saved, full - 4 * 2 * qkv, 1e-9) << "4 layers x 2 micro-batches, one QKV GEMM each not recomputed";
+}
+
 TEST(StepSimulator, OverlappedCommunicationSlowsCompute) {
   // DP buckets reduce during the backward (compute-bound here: 16K tokens per micro-batch, 400 GB/s):
   // with a 1.5x slowdown while they run, the backward kernels that overlap them take longer, and the

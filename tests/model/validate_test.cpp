@@ -57,6 +57,11 @@ TEST(Validate, FrameworkFeaturesFollowTheSource) {
   EXPECT_EQ(training_key("dgxc-maxtext-llama3-70B-bf16-128xH100", "attention"), "cudnn");
   EXPECT_EQ(training_key("mcore-mixtral-8x7B-64xH100", "attention"), "cudnn");
   EXPECT_EQ(training_key("mosaic-mpt7b-512xH100", "attention"), "(default)");
+  // Recompute policies: MaxText's recipes run remat_policy save_qkv_proj (the schema's "selective");
+  // Megatron's selective recompute stays Megatron's.
+  EXPECT_EQ(training_key("dgxc-maxtext-llama3-70B-bf16-128xH100", "recompute"), "save_qkv_proj");
+  EXPECT_EQ(training_key("dgxc-maxtext-llama3-70B-fp8-2048xH100", "recompute"), "save_qkv_proj");
+  EXPECT_EQ(training_key("kor22-175B-selective-sp", "recompute"), "selective");
 }
 
 TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
@@ -64,7 +69,7 @@ TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
   std::size_t unsupported = 0;
   for (const auto& r : report.rows) unsupported += r.status == "unsupported" ? 1U : 0U;
   EXPECT_LE(static_cast<double>(unsupported), 0.05 * static_cast<double>(report.rows.size())) << "at most 5% unsupported";
-  EXPECT_LT(report.mape_pct, 15.0) << "mean absolute step-time error over all published runs grew past 15% (12.6% when set)";
+  EXPECT_LT(report.mape_pct, 15.0) << "mean absolute step-time error over all published runs grew past 15% (12.7% when set)";
   double high = 0.0;
   std::size_t n_high = 0;
   for (const auto& r : report.rows) {
@@ -75,7 +80,7 @@ TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
   ASSERT_GT(n_high, 0U);
   // 7.2% until 2026-12-06, when NVIDIA's rows began to be replayed with the TP communication overlap
   // their sources state and kernels were slowed only while collectives run (docs/validation.md).
-  EXPECT_LT(high / static_cast<double>(n_high), 10.0) << "high-confidence rows' mean absolute error grew past 10% (7.4% when set)";
+  EXPECT_LT(high / static_cast<double>(n_high), 10.0) << "high-confidence rows' mean absolute error grew past 10% (7.6% when set)";
   std::printf("%s", format_validation(report).c_str());
 }
 

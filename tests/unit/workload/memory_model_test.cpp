@@ -115,6 +115,9 @@ TEST(MemoryModel, KorthikantiTable2) {
   EXPECT_DOUBLE_EQ(per_token, 34.0 * 4096 + 5.0 * 32 * 2048);
   plan.recompute = Recompute::kFull;
   EXPECT_DOUBLE_EQ(activation_bytes_per_token(m, 0, plan), 2.0 * 4096) << "full recompute keeps the layer input";
+  plan.recompute = Recompute::kSaveQkv;
+  EXPECT_DOUBLE_EQ(activation_bytes_per_token(m, 0, plan), 2.0 * 4096 + 2.0 * 3 * 4096)
+      << "save_qkv_proj keeps the layer input and the q, k, v projections (MHA: 3h)";
   plan.recompute = Recompute::kNone;
   plan.shard.tp = 8;
   EXPECT_DOUBLE_EQ(activation_bytes_per_token(m, 0, plan), 10.0 * 4096 + 24.0 * 4096 / 8 + 5.0 * 32 * 2048 / 8)

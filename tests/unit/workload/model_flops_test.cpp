@@ -89,6 +89,26 @@ TEST(ModelFlops, RecomputeAddsExecutedButNotModelFlops) {
   EXPECT_GT(exec_full, exec_none * 1.2) << "full recompute re-executes every block's forward";
 }
 
+TEST(ModelFlops, SaveQkvProjRecomputesAllButTheProjections) {
+  // MaxText's save_qkv_proj: the backward re-executes every forward op of the block except the q/k/v
+  // projection, whose outputs are kept: executed FLOPs = full recompute's - the QKV GEMMs' (2 s h (h + 2 kv d)).
+  const ModelSpec m = model(
+      "name: llama\nlayers: 4\nhidden: 1024\nheads: 8\nkv_heads: 2\nffn: 4096\nvocab: 32000\nseq_length: 2048\nnorm: rmsnorm\n"
+      "activation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n");
+  const auto executed = [&](Recompute r) {
+    double f = 0;
+    for (const auto& op : single_gpu_step(m, {1, 2048}, 1, r)) f += op.kernel.flops;
+    return f;
+  };
+  const double qkv = 2.0 * 2048 * 1024 * (1024 + 2 * 2 * 128);
+  EXPECT_NEAR(executed(Recompute::kSaveQkv), executed(Recompute::kFull) - 4 * qkv, 1.0) << "4 layers, one QKV GEMM each kept";
+  std::size_t recomputed_qkv = 0;
+  for (const auto& op : single_gpu_step(m, {1, 2048}, 1, Recompute::kSaveQkv)) {
+    recomputed_qkv += op.phase == Phase::kRecompute && op.name.find(".qkv") != std::string::npos ? 1U : 0U;
+  }
+  EXPECT_EQ(recomputed_qkv, 0U) << "the q/k/v projections are not recomputed";
+}
+
 TEST(ModelFlops, TensorParallelSplitsGemmsEvenly) {
   const ModelSpec m = model(
       "name: llama\nlayers: 2\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 32000\nseq_length: 4096\n"
