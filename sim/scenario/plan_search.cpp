@@ -610,7 +610,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
 
   const std::array<Sharding, 4> shardings{Sharding::kNone, Sharding::kOptimizer, Sharding::kGradients,
                                           Sharding::kParameters};
-  const std::array<Recompute, 3> recomputes{Recompute::kNone, Recompute::kSelective, Recompute::kFull};
+  // Megatron's three policies; MaxText's save_qkv_proj only when pinned (--fix training.recompute=...).
+  const std::array<Recompute, 4> recomputes{Recompute::kNone, Recompute::kSelective, Recompute::kSaveQkv, Recompute::kFull};
   for (std::int64_t tp : divisors(gpus)) {
     if (pin.tp ? !allowed(pin.tp, tp) : tp > max_tp) continue;
     for (std::int64_t cp : divisors(gpus / tp)) {
@@ -666,7 +667,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
                 for (Sharding sh : shardings) {
                   if (pin.sharding ? !allowed(pin.sharding, sh) : (dp == 1 && sh != Sharding::kNone)) continue;
                   for (Recompute rc : recomputes) {
-                    if (!allowed(pin.recompute, rc)) continue;
+                    if (!allowed(pin.recompute, rc) || (rc == Recompute::kSaveQkv && !pin.recompute)) continue;
                     // Sequence parallelism: on with tp > 1 unless pinned (a pinned set may try both).
                     std::vector<bool> sps{tp > 1};
                     if (pin.sequence_parallel) {

@@ -36,7 +36,7 @@ std::string_view to_string(Phase p);
 // kSaveQkv: recompute everything but the query/key/value projections, whose outputs are kept (MaxText's
 // remat_policy save_qkv_proj: jax.checkpoint saving only the 'query_proj', 'key_proj', 'value_proj'
 // names; the layer input is kept as the scan carry).
-enum class Recompute : std::uint8_t { kNone, kSelective, kFull, kSaveQkv };
+enum class Recompute : std::uint8_t { kNone, kSelective, kSaveQkv, kFull };  // in order of recomputation
 
 struct Shard {
   std::int64_t tp = 1;

@@ -31,7 +31,7 @@ Errors compare_run(const std::string& steps, const std::string& probes) {
   EXPECT_EQ(host.size(), 4u) << probes << ": host-overhead fits for gpt and llama, with and without recompute";
   std::printf("== %s, host probes %s\n", steps.c_str(), probes.c_str());
   for (const auto& h : host) {
-    std::printf("host overhead %s recompute=%d: %.2f ms per layer + %.2f ms\n", h.family.c_str(), static_cast<int>(h.recompute),
+    std::printf("host overhead %s recompute=%s: %.2f ms per layer + %.2f ms\n", h.family.c_str(), h.recompute == Recompute::kNone ? "none" : "full",
                 h.per_layer_s * 1e3, h.fixed_s * 1e3);
   }
   const auto rows = compare_single_gpu(load_measured_steps(dir / steps), cost, host);
