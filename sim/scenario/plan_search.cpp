@@ -594,6 +594,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
 
   // The template every candidate starts from: the scenario's plan keys that are not searched.
   ParallelPlan templ = t.plan;
+  templ.shard_group = 0;  // hybrid sharding is the scenario's choice for its own dp: candidates shard over their whole DP group
 
   SearchResult result;
   result.scenario = base.name;

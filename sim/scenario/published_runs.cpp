@@ -206,6 +206,9 @@ Built build_run(Reader& run, ValidationRow& row) {
   // input gradient after its whole backward; the async tensor-parallel all-reduce that overlaps it with
   // the weight-gradient GEMM came to Megatron-LM later in 2021 (ParallelPlan::tp_backward_overlap).
   if (sc21_source(source)) plan.set("tp_backward_overlap", scalar("false"));
+  // MaxText's recipe shards over ici_fsdp (8) x dcn_fsdp nodes, dcn_fsdp = 16 from 64 nodes on, with
+  // dcn_data_parallelism = nodes / 16 replicas (maxtext/configure.sh): hybrid sharding over 128 GPUs.
+  if (maxtext_source(source) && zero == 3 && gpus / per_node >= 64) plan.set("shard_group", scalar(std::int64_t{8 * 16}));
   if (tp_comm_overlap_source(source) && sp && p.required<std::int64_t>("tp") > 1) plan.set("tp_comm_overlap", scalar("true"));
   p.finish();
 

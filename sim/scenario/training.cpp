@@ -107,7 +107,7 @@ workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t s
   m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
-  m.dp = p.dp;
+  m.dp = p.shard_size();  // the ranks the sharded states are split over (hybrid sharding: the shard group)
   switch (p.schedule) {
     case PipelineSchedule::kGpipe: m.pipeline = workload::PipelineKind::kGpipe; break;
     case PipelineSchedule::kInterleaved: m.pipeline = workload::PipelineKind::kInterleaved; break;
@@ -221,6 +221,16 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   // Megatron-LM's defaults: bf16 (and fp8) training accumulates and reduces gradients in fp32 (forced by
   // its arguments.py); fp16 training in fp16 (--accumulate-allreduce-grads-in-fp32 off by default).
+  if (p.has("shard_group")) {
+    plan.shard_group = p.required<std::int64_t>("shard_group");
+    if (plan.shard_group < 1 || plan.dp % plan.shard_group != 0) {
+      infeasible(p, "shard_group", "shard_group " + std::to_string(plan.shard_group) + " must divide dp = " + std::to_string(plan.dp) +
+                                       " (the data-parallel ranks each shard group holds; dp / shard_group replicas)");
+    }
+    if (plan.sharding == Sharding::kNone && plan.shard_group != plan.dp) {
+      infeasible(p, "shard_group", "hybrid sharding needs parallel.sharding optimizer, gradients or parameters (sharding is none)");
+    }
+  }
   plan.grad_reduce_bytes = p.choice<double>("grad_reduce_dtype", kGradReduceDtypes, t.precision == hardware::Dtype::kFp16 ? 2.0 : 4.0);
   for (const auto& problem : check_plan ? workload::check_plan(plan, t.model, gpus, t.seq) : std::vector<workload::PlanProblem>{}) {
     const std::string key = problem.key;

@@ -66,6 +66,13 @@ struct ParallelPlan {
   // --grad-reduce-in-bf16 / NeMo grad_reduce_in_fp32: false; fp16 training, whose gradients Megatron
   // accumulates and reduces in fp16 unless --accumulate-allreduce-grads-in-fp32).
   double grad_reduce_bytes = 4.0;
+  // Hybrid sharding (PyTorch FSDP HYBRID_SHARD, MaxText dcn_data_parallelism x FSDP, Megatron's
+  // --num-distributed-optimizer-instances): the sharded states (sharding != none) are split over groups
+  // of shard_group data-parallel ranks (consecutive in the DP group, so within nodes first), replicated
+  // dp / shard_group times; gathers and reduce-scatters run in the shard group and each reduced shard is
+  // then all-reduced across the replicas. 0 = the whole DP group.
+  std::int64_t shard_group = 0;
+  std::int64_t shard_size() const { return shard_group > 0 ? shard_group : dp; }
 
   std::int64_t gpus() const { return tp * pp * dp * cp; }
   // Micro-batches per pipeline per step: global_batch / (micro_batch x dp).

@@ -110,6 +110,43 @@ class Builder {
     group_cache_.emplace(key, set);
     return set;
   }
+  // Hybrid sharding: the rank's data-parallel groups split into shard groups (consecutive blocks of
+  // shard_size() ranks of each DP group) or replica groups (the ranks at the same place in every block),
+  // own group first, as groups_for. With one shard group per DP group, the DP groups themselves.
+  std::shared_ptr<const GroupSet> dp_groups(std::int64_t rank, bool replicas) {
+    const std::int64_t s = p_.shard_size();
+    MFUSIM_CHECK(s >= 1 && p_.dp % s == 0, "shard_group must divide dp");
+    if (!replicas && s == p_.dp) return groups_for(Dim::kDp, rank);
+    const auto key = std::tuple{replicas ? 100 : 101, cfg_.expansion == Expansion::kFull ? rank : -1 - layout_.coord(rank, Dim::kPp)};
+    if (auto it = group_cache_.find(key); it != group_cache_.end()) return it->second;
+    auto set = std::make_shared<GroupSet>();
+    for (const auto& dp_group : *groups_for(Dim::kDp, rank)) {
+      const std::int64_t blocks = p_.dp / s;
+      for (std::int64_t i = 0; i < (replicas ? s : blocks); ++i) {
+        std::vector<std::int64_t> grp;
+        for (std::int64_t j = 0; j < (replicas ? blocks : s); ++j) {
+          grp.push_back(dp_group[static_cast<std::size_t>(replicas ? i + j * s : i * s + j)]);
+        }
+        if (std::find(grp.begin(), grp.end(), rank) != grp.end()) {
+          set->insert(set->begin(), std::move(grp));
+        } else {
+          set->push_back(std::move(grp));
+        }
+      }
+    }
+    group_cache_.emplace(key, set);
+    return set;
+  }
+  // A sharded reduce-scatter of `bytes` is followed, with hybrid sharding, by the all-reduce of the
+  // rank's reduced shard (bytes / shard_size) across the replicas, on the same stream: returns the
+  // task the optimizer waits for.
+  TaskIndex replicate_reduced(RankStreams& rs, OpPart part, TaskIndex reduce_scatter, double bytes) {
+    if (p_.shard_size() == p_.dp) return reduce_scatter;
+    const TaskIndex t = comm_task(rs, rs.dp, part, OpPart::kNone, CollectiveKind::kAllReduce, Dim::kDp,
+                                  bytes / static_cast<double>(p_.shard_size()), dp_groups(rs.rank, true));
+    g().add_dependency(t, reduce_scatter);
+    return t;
+  }
   // Dim::kEp here is the all-to-all group (layout's EP blocks); expert gradients use expert_dp.
   std::vector<std::int64_t> expert_dp_group(std::int64_t rank) const { return layout_.group_of(rank, Dim::kEp); }
 
@@ -783,7 +820,7 @@ class Builder {
         ctx_.layer_begin = static_cast<std::int32_t>(begin);
         ctx_.layer_end = static_cast<std::int32_t>(l + 1);
         const TaskIndex t = comm_task(rs, rs.dp, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                      acc * param_bytes_, groups_for(Dim::kDp, rs.rank));
+                                      acc * param_bytes_, dp_groups(rs.rank, false));
         if (begin == lb) {
           gather_[{rs.rank, c}] = t + 1;  // the chunk's first forward task waits for its first bucket
         } else {
@@ -817,7 +854,7 @@ class Builder {
     const TaskLabel saved = ctx_;
     if (le <= lb) {
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                    non_block * param_bytes_, groups_for(Dim::kDp, rs.rank));
+                                    non_block * param_bytes_, dp_groups(rs.rank, false));
       fsdp_waiters_.push_back({t, g().tasks().size()});
       return;
     }
@@ -827,7 +864,7 @@ class Builder {
       ctx_.layer_begin = static_cast<std::int32_t>(l);
       ctx_.layer_end = static_cast<std::int32_t>(l + 1);
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                                    params * param_bytes_, groups_for(Dim::kDp, rs.rank));
+                                    params * param_bytes_, dp_groups(rs.rank, false));
       fsdp_units_.push_back({l, t});
     }
     ctx_ = saved;
@@ -858,11 +895,12 @@ class Builder {
     const TaskLabel saved = ctx_;
     ctx_.layer_begin = static_cast<std::int32_t>(layer);
     ctx_.layer_end = static_cast<std::int32_t>(layer + 1);
+    const double bytes = params_of_layer(layer, false) * p_.grad_reduce_bytes;
     const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, CollectiveKind::kReduceScatter,
-                                  Dim::kDp, params_of_layer(layer, false) * p_.grad_reduce_bytes, groups_for(Dim::kDp, rs.rank));
-    ctx_ = saved;
+                                  Dim::kDp, bytes, dp_groups(rs.rank, false));
     g().add_dependency(t, last_[rs.compute]);
-    fsdp_reduces_.push_back(t);
+    fsdp_reduces_.push_back(replicate_reduced(rs, OpPart::kFsdpReduceScatter, t, bytes));
+    ctx_ = saved;
   }
 
   void gradient_sync(RankStreams& rs, const std::vector<std::pair<std::int64_t, TaskIndex>>& layer_done) {
@@ -890,9 +928,9 @@ class Builder {
         ctx_ = TaskLabel{};
         ctx_.pass = Pass::kGradientSync;
         const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, kind, Dim::kDp, rest * p_.grad_reduce_bytes,
-                                      groups_for(Dim::kDp, rs.rank));
+                                      dp_groups(rs.rank, false));
         g().add_dependency(t, end_of_backward);
-        reduces.push_back(t);
+        reduces.push_back(replicate_reduced(rs, OpPart::kFsdpReduceScatter, t, rest * p_.grad_reduce_bytes));
       }
     } else if (p_.dp > 1) {
       // Buckets in backward order: layers as they complete, bucket_bytes elements each.
@@ -913,20 +951,21 @@ class Builder {
         ctx_.layer_begin = static_cast<std::int32_t>(lo);
         ctx_.layer_end = static_cast<std::int32_t>(hi + 1);
         const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, acc * p_.grad_reduce_bytes,
-                                      groups_for(Dim::kDp, rs.rank));
+                                      sharded ? dp_groups(rs.rank, false) : groups_for(Dim::kDp, rs.rank));
         lo = hi = -1;
         g().add_dependency(t, p_.overlap_grad_reduce ? layer_done[i].second : end_of_backward);
-        reduces.push_back(t);
+        reduces.push_back(sharded ? replicate_reduced(rs, OpPart::kGradBucket, t, acc * p_.grad_reduce_bytes) : t);
         acc = 0.0;
       }
       if (layer_done.empty()) {
         ctx_ = TaskLabel{};
         ctx_.pass = Pass::kGradientSync;
         ctx_.index = 0;
-        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp,
-                                      stage_params(rs, false) * p_.grad_reduce_bytes, groups_for(Dim::kDp, rs.rank));
+        const double bytes = stage_params(rs, false) * p_.grad_reduce_bytes;
+        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, bytes,
+                                      sharded ? dp_groups(rs.rank, false) : groups_for(Dim::kDp, rs.rank));
         g().add_dependency(t, end_of_backward);
-        reduces.push_back(t);
+        reduces.push_back(sharded ? replicate_reduced(rs, OpPart::kGradBucket, t, bytes) : t);
       }
     }
     ctx_ = TaskLabel{};
@@ -948,7 +987,7 @@ class Builder {
       reduces.push_back(t);
     }
     // Optimizer on this rank's (sharded) parameters, after every reduction.
-    const double local = stage_params(rs, false) / (sharded ? static_cast<double>(p_.dp) : 1.0) +
+    const double local = stage_params(rs, false) / (sharded ? static_cast<double>(p_.shard_size()) : 1.0) +
                          expert_params / (sharded ? static_cast<double>(std::max<std::int64_t>(1, p_.dp / p_.ep)) : 1.0);
     ctx_ = TaskLabel{};
     ctx_.pass = Pass::kOptimizer;
@@ -958,7 +997,7 @@ class Builder {
     if (sharded && p_.dp > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {
       ctx_.pass = Pass::kParameterSync;
       comm_task(rs, rs.compute, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
-                stage_params(rs, false) * param_bytes_, groups_for(Dim::kDp, rs.rank));
+                stage_params(rs, false) * param_bytes_, dp_groups(rs.rank, false));
     }
   }
 

@@ -238,6 +238,27 @@ TEST(StepSimulator, DistributedOptimizerGathersParametersBucketByBucketBehindThe
       << "without overlap every bucket's gather is exposed";
 }
 
+TEST(StepSimulator, HybridShardingReducesInShardGroupsThenAcrossReplicas) {
+  // ZeRO-1 over shard groups of 4 of the 8 DP ranks (2 replicas), nothing overlapped: each of the 16
+  // one-layer buckets is reduce-scattered in its shard group (alpha + 3/4 x 4P / B) and its reduced
+  // quarter all-reduced across the 2 replicas (alpha + 2 x 1/2 x 4P/4 / B); after the optimizer the
+  // bf16 parameters are all-gathered in the shard group (alpha + 3/4 x 2 x 16P / B).
+  DataParallelCase c = data_parallel_case(1);
+  c.p.sharding = Sharding::kOptimizer;
+  c.p.overlap_grad_reduce = false;
+  c.p.overlap_param_gather = false;
+  c.p.shard_group = 4;
+  const double pl = c.per_layer_params, bw = 400e9, alpha = 10e-6;
+  const double expected = 16 * (alpha + 0.75 * pl * 4.0 / bw + alpha + pl * 4.0 / 4.0 / bw) + alpha + 0.75 * 16 * pl * 2.0 / bw;
+  const double exposed = simulate(c.m, c.p, bw).result.breakdown.exposed.at(Dim::kDp).seconds();
+  EXPECT_NEAR(exposed / expected, 1.0, 0.02) << "shard-group reduce-scatters, replica all-reduces and the shard-group gather";
+  EXPECT_EQ(simulate(c.m, c.p, bw, Expansion::kFull).result.step_time, simulate(c.m, c.p, bw).result.step_time)
+      << "every rank simulated (the shard and replica groups meet at their rendezvous) equals the symmetric lowering";
+  c.p.shard_group = 0;  // the whole DP group: reduce-scatter over 8 ranks, no replica all-reduce
+  const double whole = 16 * (alpha + 7.0 / 8 * pl * 4.0 / bw) + alpha + 7.0 / 8 * 16 * pl * 2.0 / bw;
+  EXPECT_NEAR(simulate(c.m, c.p, bw).result.breakdown.exposed.at(Dim::kDp).seconds() / whole, 1.0, 0.02);
+}
+
 TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
   // MaxText's save_qkv_proj: the backward recomputes each block's forward except the q/k/v projection,
   // so its recompute time is full recompute's minus layers x micro-batches x the QKV GEMM.
