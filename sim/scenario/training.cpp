@@ -221,8 +221,8 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   // Megatron-LM's defaults: bf16 (and fp8) training accumulates and reduces gradients in fp32 (forced by
   // its arguments.py); fp16 training in fp16 (--accumulate-allreduce-grads-in-fp32 off by default).
-  if (p.has("shard_group")) {
-    plan.shard_group = p.required<std::int64_t>("shard_group");
+  plan.shard_group = p.optional<std::int64_t>("shard_group", plan.dp);  // default: shard over the whole DP group
+  if (plan.dp >= 1) {  // (a dp below 1 is reported by check_plan)
     if (plan.shard_group < 1 || plan.dp % plan.shard_group != 0) {
       infeasible(p, "shard_group", "shard_group " + std::to_string(plan.shard_group) + " must divide dp = " + std::to_string(plan.dp) +
                                        " (the data-parallel ranks each shard group holds; dp / shard_group replicas)");
