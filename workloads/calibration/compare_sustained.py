@@ -6,6 +6,7 @@ mfusim's kernel cost model applies (schema mfusim-power-ceiling/1).
     python3 workloads/calibration/compare_sustained.py SUSTAINED.json [kernels.yaml]
     python3 workloads/calibration/compare_sustained.py --fit RUN1.json [RUN2.json ...]
     python3 workloads/calibration/compare_sustained.py --yaml OUT.yaml RUN1.json [RUN2.json ...]
+    python3 workloads/calibration/compare_sustained.py --check sustained.yaml HELD_OUT.json   # committed ceiling
 
 Under sustained load a layer's GEMMs settle at the throughput the power limit allows, whatever their
 shapes (measure_sustained.py: 663-678 TFLOP/s bf16 on H100 and H200 for four models' layers), while
@@ -75,6 +76,30 @@ def fit(paths):
                   % (k, 100 * statistics.mean(abs(x) for x in e), 100 * statistics.mean(e), 100 * max(abs(x) for x in e)))
 
 
+def check(ceiling_yaml, paths):
+    """Out-of-sample check: each GEMM's sustained time predicted with the committed ceiling (not one
+    fitted to these runs) as max(isolated time, FLOPs / ceiling)."""
+    cap = {}
+    for line in open(ceiling_yaml):
+        m = re.match(r"\s+(bf16|fp8): ([0-9.]+)$", line)
+        if m:
+            cap[m.group(1)] = float(m.group(2))
+    for dtype in ("bf16", "fp8"):
+        err = []
+        for _, _, c in chains(paths):
+            if c["dtype"] != dtype:
+                continue
+            for g in c["gemms"]:
+                flops = 2.0 * g["m"] * g["n"] * g["k"]
+                pred = max(g["isolated_us"], flops / (cap[dtype] * 1e6))
+                err.append(pred / g["sustained_us"] - 1)
+                print("%-5s %-24s %-5s %-6s pred %8.1f us  sustained %8.1f us  %+5.1f%%"
+                      % (dtype, c["name"], g["linear"], g["pass"], pred, g["sustained_us"], 100 * err[-1]))
+        if err:
+            print("%-5s %d GEMMs, ceiling %.1f TFLOP/s: mean |error| %.1f%%, mean error %+.1f%%"
+                  % (dtype, len(err), cap[dtype], 100 * statistics.mean(abs(x) for x in err), 100 * statistics.mean(err)))
+
+
 def write_yaml(out, paths):
     cap = power_limited_tflops(paths)
     rows, devices = [], []
@@ -107,6 +132,9 @@ def main():
         return
     if sys.argv[1] == "--fit":
         fit(sys.argv[2:])
+        return
+    if sys.argv[1] == "--check":
+        check(sys.argv[2], sys.argv[3:])
         return
     data = json.load(open(sys.argv[1]))
     table = table_rows(sys.argv[2] if len(sys.argv) > 2 else
