@@ -137,15 +137,24 @@ class Builder {
     group_cache_.emplace(key, set);
     return set;
   }
-  // A sharded reduce-scatter of `bytes` is followed, with hybrid sharding, by the all-reduce of the
-  // rank's reduced shard (bytes / shard_size) across the replicas, on the same stream: returns the
+  // Megatron's --ddp-bucket-size: 40M elements by default, at least 1M x dp.
+  double bucket_elements() const {
+    return std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
+  }
+  // One gradient reduction of `bytes` on the dp stream, after task `after`: an all-reduce over the DP
+  // group, or with sharded states a reduce-scatter in the shard group, followed with hybrid sharding by
+  // the all-reduce of the rank's reduced shard (bytes / shard_size) across the replicas. Returns the
   // task the optimizer waits for.
-  TaskIndex replicate_reduced(RankStreams& rs, OpPart part, TaskIndex reduce_scatter, double bytes) {
-    if (p_.shard_size() == p_.dp) return reduce_scatter;
-    const TaskIndex t = comm_task(rs, rs.dp, part, OpPart::kNone, CollectiveKind::kAllReduce, Dim::kDp,
+  TaskIndex reduce_gradients(RankStreams& rs, OpPart part, double bytes, TaskIndex after) {
+    const bool sharded = p_.sharding != Sharding::kNone;
+    const TaskIndex t = comm_task(rs, rs.dp, part, OpPart::kNone, sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce,
+                                  Dim::kDp, bytes, dp_groups(rs.rank, false));
+    g().add_dependency(t, after);
+    if (p_.shard_size() == p_.dp) return t;
+    const TaskIndex r = comm_task(rs, rs.dp, part, OpPart::kNone, CollectiveKind::kAllReduce, Dim::kDp,
                                   bytes / static_cast<double>(p_.shard_size()), dp_groups(rs.rank, true));
-    g().add_dependency(t, reduce_scatter);
-    return t;
+    g().add_dependency(r, t);
+    return r;
   }
   // Dim::kEp here is the all-to-all group (layout's EP blocks); expert gradients use expert_dp.
   std::vector<std::int64_t> expert_dp_group(std::int64_t rank) const { return layout_.group_of(rank, Dim::kEp); }
@@ -800,7 +809,7 @@ class Builder {
   void param_gather_at_start(RankStreams& rs) {
     if (p_.sharding != Sharding::kOptimizer && p_.sharding != Sharding::kGradients) return;
     if (p_.dp == 1 || !p_.overlap_param_gather) return;
-    const double bucket = std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
+    const double bucket = bucket_elements();
     const double tp = static_cast<double>(p_.tp);
     int n = 0;
     for (std::int32_t c = 0; c < shape_.chunks; ++c) {
@@ -895,11 +904,8 @@ class Builder {
     const TaskLabel saved = ctx_;
     ctx_.layer_begin = static_cast<std::int32_t>(layer);
     ctx_.layer_end = static_cast<std::int32_t>(layer + 1);
-    const double bytes = params_of_layer(layer, false) * p_.grad_reduce_bytes;
-    const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, CollectiveKind::kReduceScatter,
-                                  Dim::kDp, bytes, dp_groups(rs.rank, false));
-    g().add_dependency(t, last_[rs.compute]);
-    fsdp_reduces_.push_back(replicate_reduced(rs, OpPart::kFsdpReduceScatter, t, bytes));
+    fsdp_reduces_.push_back(reduce_gradients(rs, OpPart::kFsdpReduceScatter, params_of_layer(layer, false) * p_.grad_reduce_bytes,
+                                             last_[rs.compute]));
     ctx_ = saved;
   }
 
@@ -927,14 +933,11 @@ class Builder {
       if (rest > 0.0) {
         ctx_ = TaskLabel{};
         ctx_.pass = Pass::kGradientSync;
-        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kFsdpReduceScatter, OpPart::kNone, kind, Dim::kDp, rest * p_.grad_reduce_bytes,
-                                      dp_groups(rs.rank, false));
-        g().add_dependency(t, end_of_backward);
-        reduces.push_back(replicate_reduced(rs, OpPart::kFsdpReduceScatter, t, rest * p_.grad_reduce_bytes));
+        reduces.push_back(reduce_gradients(rs, OpPart::kFsdpReduceScatter, rest * p_.grad_reduce_bytes, end_of_backward));
       }
     } else if (p_.dp > 1) {
       // Buckets in backward order: layers as they complete, bucket_bytes elements each.
-      const double bucket = std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
+      const double bucket = bucket_elements();
       double acc = 0.0;
       int n = 0;
       ctx_ = TaskLabel{};
@@ -950,22 +953,16 @@ class Builder {
         ctx_.index = n++;
         ctx_.layer_begin = static_cast<std::int32_t>(lo);
         ctx_.layer_end = static_cast<std::int32_t>(hi + 1);
-        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, acc * p_.grad_reduce_bytes,
-                                      sharded ? dp_groups(rs.rank, false) : groups_for(Dim::kDp, rs.rank));
+        reduces.push_back(reduce_gradients(rs, OpPart::kGradBucket, acc * p_.grad_reduce_bytes,
+                                           p_.overlap_grad_reduce ? layer_done[i].second : end_of_backward));
         lo = hi = -1;
-        g().add_dependency(t, p_.overlap_grad_reduce ? layer_done[i].second : end_of_backward);
-        reduces.push_back(sharded ? replicate_reduced(rs, OpPart::kGradBucket, t, acc * p_.grad_reduce_bytes) : t);
         acc = 0.0;
       }
       if (layer_done.empty()) {
         ctx_ = TaskLabel{};
         ctx_.pass = Pass::kGradientSync;
         ctx_.index = 0;
-        const double bytes = stage_params(rs, false) * p_.grad_reduce_bytes;
-        const TaskIndex t = comm_task(rs, rs.dp, OpPart::kGradBucket, OpPart::kNone, kind, Dim::kDp, bytes,
-                                      sharded ? dp_groups(rs.rank, false) : groups_for(Dim::kDp, rs.rank));
-        g().add_dependency(t, end_of_backward);
-        reduces.push_back(sharded ? replicate_reduced(rs, OpPart::kGradBucket, t, bytes) : t);
+        reduces.push_back(reduce_gradients(rs, OpPart::kGradBucket, stage_params(rs, false) * p_.grad_reduce_bytes, end_of_backward));
       }
     }
     ctx_ = TaskLabel{};
