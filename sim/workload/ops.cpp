@@ -260,6 +260,11 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
     mlp_forward(m, layer, m.ffn / s.tp, 1, "", out, x.tokens);
   }
   out.push_back(memory(layer_name(layer, "residual2"), Phase::kForward, layer, residual_bytes, MemoryOpClass::kElementwise));
+  if (s.eager && !m.is_moe_layer(layer)) {
+    // The down projection's operands are the block's last saved tensors (eager_recompute_cast).
+    out[out.size() - 2].past_last_saved = true;  // fc2
+    out.back().past_last_saved = true;           // residual2
+  }
   // Segments: everything up to residual1 is attention; then MLP (MoE: up to the permutation), the
   // routed experts, and the combine (unpermute, shared experts, residual2).
   Segment seg = Segment::kAttention;
@@ -278,6 +283,21 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
   std::vector<Op> fwd = layer_forward(m, layer, s, mb);
   std::vector<Op> out;
   if (recomputes_layer(recompute)) {
+    if (s.eager) {
+      // This rank's weights of the block: attention and norms split by TP; router whole, shared
+      // experts by TP, routed experts by EP x expert TP; a dense MLP by TP.
+      const double tp = d(s.tp);
+      double block = d(m.attention_parameters() + m.layer_norm_parameters()) / tp;
+      if (m.is_moe_layer(layer)) {
+        const MoeSpec& e = *m.moe;
+        const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
+        block += d(m.hidden * e.experts) + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp +
+                 d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(s.ep * s.expert_tp);
+      } else {
+        block += d(m.dense_mlp_parameters()) / tp;
+      }
+      out.push_back(eager_recompute_cast(layer, block));
+    }
     for (Op op : fwd) {
       if (!recomputed(op, recompute)) continue;
       op.phase = Phase::kRecompute;
@@ -370,6 +390,13 @@ Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
   op.kernel.kind = KernelKind::kOptimizer;
   op.kernel.flops = 0.0;
   op.kernel.bytes = d(parameters) * bytes_per_parameter;
+  return op;
+}
+
+Op eager_recompute_cast(std::int64_t layer, double block_parameters) {
+  Op op = memory(layer_name(layer, "autocast.weights.recompute"), Phase::kRecompute, layer,
+                 kAutocastBytesPerParameter * block_parameters, MemoryOpClass::kCopy);
+  op.segment = Segment::kAttention;
   return op;
 }
 

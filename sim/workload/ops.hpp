@@ -94,13 +94,26 @@ struct Op {
   double hardware_flops = 0.0;
   bool attention_core = false;  // one of the unfused attention core's kernels (backward emitted as a block)
   bool qkv_projection = false;  // a query/key/value projection GEMM (kept, not recomputed, by Recompute::kSaveQkv)
+  // Eager PyTorch only: the op comes after the last tensor its block saves for backward, so an
+  // early-stopping checkpoint does not rerun it (see eager_recompute_cast).
+  bool past_last_saved = false;
 };
 
 // Whether a layer's forward op runs again in the backward under a whole-layer recompute policy (kFull:
 // every op; kSaveQkv: all but the q/k/v projections).
 inline bool recomputed(const Op& forward_op, Recompute policy) {
+  if (forward_op.past_last_saved) return false;
   return policy == Recompute::kFull || (policy == Recompute::kSaveQkv && !forward_op.qkv_projection);
 }
+// Eager PyTorch recomputes a block through torch.utils.checkpoint(use_reentrant=False), which stops the
+// rerun as soon as every tensor the block saved for backward exists again ("early stop", on by default;
+// docs.pytorch.org/docs/stable/checkpoint). The last tensors a dense block saves are the down
+// projection's operands (the activation output and its bf16 weight), packed before that GEMM runs, so
+// the down projection and the residual add after it are not rerun (layer_forward marks them
+// past_last_saved). The rerun happens outside the forward's autocast region, whose cache of bf16 weight
+// copies is gone: the block's `block_parameters` weights are cast again, 4 B read + 2 B written each.
+// (Megatron's own checkpoint function reruns the whole layer and casts nothing.)
+Op eager_recompute_cast(std::int64_t layer, double block_parameters);
 inline bool recomputes_layer(Recompute policy) { return policy == Recompute::kFull || policy == Recompute::kSaveQkv; }
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).

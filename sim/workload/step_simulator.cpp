@@ -487,6 +487,7 @@ class Builder {
     Pending pend{Duration::zero(), 0.0, false, recompute ? TaskKind::kRecompute : TaskKind::kCompute};
     auto select = [&](Segment seg) {
       std::vector<const Op*> v;
+      if (recompute && cfg_.eager && seg == Segment::kAttention) v.push_back(&recompute_cast(layer));
       for (const Op& op : ops) {
         if (op.segment != seg) continue;
         if (recompute && !recomputed(op, cfg_.recompute)) continue;  // kept by the policy (kSaveQkv)
@@ -760,6 +761,14 @@ class Builder {
   // chunk, every fp32 weight of the chunk except the embeddings is cast to bf16 before the forward, and
   // every bf16 weight gradient is accumulated into its fp32 .grad after the backward
   // (kAutocastBytesPerParameter each).
+  // Eager recomputation casts the block's weights again (eager_recompute_cast); one op per layer, kept
+  // for the step like the layer ops.
+  const Op& recompute_cast(std::int64_t layer) {
+    auto [it, inserted] = recompute_casts_.try_emplace(layer);
+    if (inserted) it->second = eager_recompute_cast(layer, params_of_layer(layer, false) + params_of_layer(layer, true));
+    return it->second;
+  }
+
   Op autocast_op(std::int64_t pos, std::int64_t lb, std::int64_t le, bool grads) const {
     double params = 0.0;
     for (std::int64_t l = lb; l < le; ++l) params += params_of_layer(l, false) + params_of_layer(l, true);
@@ -1051,6 +1060,7 @@ class Builder {
   std::vector<TaskIndex> fsdp_reduces_;                         // this rank's per-block reduce-scatters
   TaskLabel ctx_;  // the label of the tasks being emitted (pass, micro-batch, chunk, layers)
   std::map<std::pair<std::int64_t, bool>, LayerOps> ops_cache_;  // node-based: Op addresses stay valid
+  std::map<std::int64_t, Op> recompute_casts_;                   // eager only; node-based, addresses stay valid
   std::unordered_map<const Op*, Duration> op_time_;
   TaskIndex pending_cp_ = core::TaskIndex(-1);
   TaskIndex tp_anchor_ = core::TaskIndex(-1);

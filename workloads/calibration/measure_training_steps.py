@@ -310,6 +310,40 @@ def worker(name, jsonl_path, deadline, micro_batches, recompute_modes):
             logits = F.linear(x, s.wte.weight) if s.head is None else s.head(x)
             return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
+    def profile_phases(run_id, model, opt, idx, tgt):
+        """One more step, each phase under its own torch.profiler (CUDA activity only, synchronized
+        before and after), so every GPU operation is attributed to forward (with the loss), backward or
+        optimizer: per phase, each kernel name with its count and total device time."""
+        from torch.profiler import ProfilerActivity, profile
+        out = {"id": run_id, "phases": {}}
+        state = {}
+
+        def fwd():
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                state["loss"] = model(idx, tgt)
+
+        def bwd():
+            state.pop("loss").backward()
+
+        with flash_only():
+            opt.zero_grad(set_to_none=True)
+            for phase, fn in (("forward", fwd), ("backward", bwd), ("optimizer", opt.step)):
+                torch.cuda.synchronize()
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    fn()
+                    torch.cuda.synchronize()
+                agg = {}
+                for e in prof.events():
+                    if not str(getattr(e, "device_type", "")).endswith("CUDA"):
+                        continue
+                    us = e.time_range.elapsed_us()
+                    key = e.name[:200]
+                    c, t = agg.get(key, (0, 0.0))
+                    agg[key] = (c + 1, t + us)
+                rows = sorted(([k, c, round(t, 1)] for k, (c, t) in agg.items()), key=lambda r: -r[2])
+                out["phases"][phase] = {"total_us": round(sum(r[2] for r in rows), 1), "kernels": rows}
+        return out
+
     def pct(xs, q):
         xs = sorted(xs)
         return xs[int(round(q * (len(xs) - 1)))]
@@ -416,6 +450,11 @@ def worker(name, jsonl_path, deadline, micro_batches, recompute_modes):
                     row["gpu_memops_per_step"] = n_mem
                 except Exception as e:  # noqa: BLE001
                     emit({"info": "%s: kernel count failed (%s)" % (name, repr(e)[:200])})
+                if os.environ.get("MFUSIM_KERNEL_PROFILE"):
+                    try:
+                        emit({"kernels": profile_phases(run_id, model, opt, idx, tgt)})
+                    except Exception as e:  # noqa: BLE001
+                        emit({"info": "%s: kernel profile failed (%s)" % (run_id, repr(e)[:200])})
             except torch.cuda.OutOfMemoryError as e:
                 row.update({"status": "oom",
                             "peak_allocated_gib": torch.cuda.max_memory_allocated() / GIB,
@@ -469,6 +508,9 @@ def main():
     ap.add_argument("--jsonl", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--check", action="store_true", help="print the models' parameter and FLOP counts")
+    ap.add_argument("--kernel-profile", default=None, metavar="JSON",
+                    help="also profile one more step per configuration, phase by phase, and write each "
+                         "phase's kernels (name, count, total device time) to this JSON file")
     args = ap.parse_args()
     if args.models == "host-probes":
         args.models = HOST_PROBES
@@ -486,6 +528,9 @@ def main():
         return
 
     import torch
+    if args.kernel_profile:
+        os.environ["MFUSIM_KERNEL_PROFILE"] = "1"  # inherited by the workers
+    profiles = []
     t_start = time.time()
     deadline = t_start + args.budget_s
     logf = open(args.log, "a") if args.log else None
@@ -580,6 +625,8 @@ def main():
                 elif "run" in obj:
                     runs.append(obj["run"])
                     seen.add(obj["run"]["id"])
+                elif "kernels" in obj:
+                    profiles.append(obj["kernels"])
         for rc in rcs:
             for mb in mbs:
                 rid = "%s-mb%d-%s" % (name, mb, "recompute" if rc == "full" else "norecompute")
@@ -590,6 +637,11 @@ def main():
         write()
     mon.stop()
     write()
+    if args.kernel_profile:
+        with open(args.kernel_profile, "w") as f:
+            json.dump({"schema": "mfusim-kernel-profile/1", "device_name": props.name, "torch": torch.__version__,
+                       "date": datetime.date.today().isoformat(), "profiles": profiles}, f, indent=1)
+        log("wrote %s (%d configurations)" % (args.kernel_profile, len(profiles)))
     log("%-32s %-7s %9s %7s %9s %9s" % ("run", "status", "step_s", "mfu", "alloc_GiB", "resv_GiB"))
     for r in runs:
         if r.get("status") == "ok":

@@ -109,6 +109,42 @@ TEST(ModelFlops, SaveQkvProjRecomputesAllButTheProjections) {
   EXPECT_EQ(recomputed_qkv, 0U) << "the q/k/v projections are not recomputed";
 }
 
+TEST(ModelFlops, EagerRecomputeStopsAfterTheLastSavedTensor) {
+  // Eager PyTorch (torch.utils.checkpoint, use_reentrant=False) stops rerunning a block once its last
+  // saved tensors (the down projection's operands) exist again: executed FLOPs = full recompute's -
+  // the down-projection GEMMs' (2 s h ffn per layer), with no residual2 rerun; the block's weights are
+  // cast to bf16 again (6 B per parameter), which Megatron-style recompute does not do.
+  const ModelSpec m = model(
+      "name: gpt\nlayers: 4\nhidden: 1024\nheads: 8\nffn: 4096\nvocab: 32000\nseq_length: 2048\nnorm: layernorm\n"
+      "activation: gelu\nposition: learned\ntied_embeddings: true\nlinear_bias: true\nattention: {type: mha}\n");
+  const auto executed = [&](bool eager) {
+    double f = 0;
+    for (const auto& op : single_gpu_step(m, {1, 2048}, 1, Recompute::kFull, 30.0, eager)) f += op.kernel.flops;
+    return f;
+  };
+  const double fc2 = 2.0 * 2048 * 1024 * 4096;
+  EXPECT_NEAR(executed(true), executed(false) - 4 * fc2, 1.0) << "4 layers, the down projection not rerun in eager";
+  std::size_t fc2_reruns = 0, residual2_reruns = 0, casts = 0;
+  double cast_bytes = 0;
+  for (const auto& op : single_gpu_step(m, {1, 2048}, 1, Recompute::kFull, 30.0, true)) {
+    if (op.phase != Phase::kRecompute) continue;
+    fc2_reruns += op.name.find(".fc2") != std::string::npos ? 1U : 0U;
+    residual2_reruns += op.name.find(".residual2") != std::string::npos ? 1U : 0U;
+    if (op.name.find("autocast.weights.recompute") != std::string::npos) {
+      ++casts;
+      cast_bytes += op.kernel.bytes;
+    }
+  }
+  EXPECT_EQ(fc2_reruns, 0U);
+  EXPECT_EQ(residual2_reruns, 0U);
+  EXPECT_EQ(casts, 4U) << "one weight cast per recomputed block";
+  const double block = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
+  EXPECT_DOUBLE_EQ(cast_bytes, 4 * 6.0 * block) << "fp32 read + bf16 write of every block weight";
+  for (const auto& op : single_gpu_step(m, {1, 2048}, 1, Recompute::kFull, 30.0, false)) {
+    EXPECT_EQ(op.name.find("autocast"), std::string::npos) << "Megatron-style recompute casts nothing: " << op.name;
+  }
+}
+
 TEST(ModelFlops, TensorParallelSplitsGemmsEvenly) {
   const ModelSpec m = model(
       "name: llama\nlayers: 2\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 32000\nseq_length: 4096\n"
