@@ -187,6 +187,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
 // embedding and head, all TP collectives when tp_comm_overlap is on, and contention.
 struct LayerTimes {
   core::Duration fwd, bwd_input, bwd_weight;  // kernels only
+  core::Duration recompute;  // the kernels a whole-layer policy reruns (eager: up to the last saved tensor)
 };
 struct ShardTimes {
   std::vector<LayerTimes> layers;
@@ -230,7 +231,8 @@ class LowerBound {
         const auto& lt = st.layers[static_cast<std::size_t>(l)];
         f += lt.fwd + tp_layer;
         bi += lt.bwd_input + tp_layer_bwd;
-        if (c.recompute == Recompute::kFull) bi += lt.fwd + tp_layer;
+        bi += lt.recompute;
+        if (c.recompute == Recompute::kFull) bi += tp_layer;
         bw += lt.bwd_weight;
       }
       if (pos == 0) {
@@ -320,6 +322,11 @@ class LowerBound {
       LayerTimes lt;
       add_times(workload::layer_forward(m, l, shard, mb), &lt.fwd, nullptr, nullptr);
       add_times(workload::layer_backward(m, l, shard, mb, bwd_rc), nullptr, &lt.bwd_input, &lt.bwd_weight);
+      if (workload::recomputes_layer(c.recompute)) {
+        auto ops = workload::layer_backward(m, l, shard, mb, c.recompute);
+        std::erase_if(ops, [](const workload::Op& op) { return op.phase != workload::Phase::kRecompute; });
+        add_times(ops, &lt.recompute, nullptr, nullptr);
+      }
       st.layers.push_back(lt);
     }
     add_times(workload::embedding_forward(m, shard, mb), &st.emb_f, nullptr, nullptr);
