@@ -32,9 +32,11 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Plan keys the search enumerates (a --fix pins them) and the other plan keys a --fix may set (they keep
 // the scenario's value otherwise).
 const std::vector<std::string>& searched_keys() {
-  static const std::vector<std::string> keys{"parallel.tp",          "parallel.cp",       "parallel.pp",
-                                             "parallel.dp",          "parallel.ep",       "parallel.virtual_stages",
-                                             "parallel.schedule",    "parallel.sharding", "parallel.sequence_parallel",
+  static const std::vector<std::string> keys{"parallel.tp",          "parallel.cp",
+                                             "parallel.pp",          "parallel.dp",
+                                             "parallel.ep",          "parallel.virtual_stages",
+                                             "parallel.schedule",    "parallel.sharding",
+                                             "parallel.shard_group", "parallel.sequence_parallel",
                                              "training.micro_batch", "training.recompute"};
   return keys;
 }
@@ -130,7 +132,7 @@ using Pin = std::optional<std::vector<T>>;
 // What the user pinned with --fix (read back from scenarios the fixes were applied to, so values went
 // through the scenario's own parsing and checks).
 struct Pins {
-  Pin<std::int64_t> tp, cp, pp, dp, ep, virtual_stages, micro_batch;
+  Pin<std::int64_t> tp, cp, pp, dp, ep, virtual_stages, micro_batch, shard_group;
   Pin<Schedule> schedule;
   Pin<Sharding> sharding;
   Pin<bool> sequence_parallel;
@@ -299,7 +301,8 @@ class LowerBound {
     auto [it, inserted] = shards_.try_emplace(key);
     if (!inserted) return it->second;
     // As Builder (step_simulator.cpp) with the search's StepConfig (the scenario's attention and dropout).
-    const workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager, t_.cudnn_attention);
+    const workload::Shard shard =
+        workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager, t_.cudnn_attention);
     const workload::MicroBatch mb{p.micro_batch, t_.seq};
     auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
                          core::Duration* weight) {
@@ -439,7 +442,9 @@ std::string plan_string(const PlanCandidate& c) {
   s += " cp=" + str(p.cp) + " pp=" + str(p.pp) + " v=" + str(p.virtual_stages) + " dp=" + str(p.dp) +
        " ep=" + str(p.ep) + " mb=" + str(p.micro_batch) + " ";
   s += p.pp > 1 ? std::string(workload::to_string(p.schedule)) : std::string("no-pp");
-  s += " " + std::string(sharding_token(p.sharding)) + " rc=" + std::string(recompute_name(c.recompute));
+  s += " " + std::string(sharding_token(p.sharding));
+  if (p.shard_size() < p.dp) s += "/" + str(p.shard_group);  // hybrid: shard groups of this many DP ranks
+  s += " rc=" + std::string(recompute_name(c.recompute));
   return s;
 }
 
@@ -453,6 +458,7 @@ std::vector<std::string> plan_overrides(const PlanCandidate& c) {
           "parallel.virtual_stages=" + str(p.virtual_stages),
           "parallel.schedule=" + std::string(workload::to_string(p.schedule)),
           "parallel.sharding=" + std::string(sharding_key(p.sharding)),
+          "parallel.shard_group=" + str(p.shard_size()),
           std::string("parallel.sequence_parallel=") + (p.sequence_parallel ? "true" : "false"),
           "training.micro_batch=" + str(p.micro_batch),
           "training.recompute=" + std::string(recompute_name(c.recompute))};
@@ -578,6 +584,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   pinned("training.micro_batch", pin.micro_batch, [](const PlanCandidate& x) { return x.plan.micro_batch; });
   pinned("parallel.schedule", pin.schedule, [](const PlanCandidate& x) { return x.plan.schedule; });
   pinned("parallel.sharding", pin.sharding, [](const PlanCandidate& x) { return x.plan.sharding; });
+  pinned("parallel.shard_group", pin.shard_group, [](const PlanCandidate& x) { return x.plan.shard_size(); });
   pinned("parallel.sequence_parallel", pin.sequence_parallel,
          [](const PlanCandidate& x) { return x.plan.sequence_parallel; });
   pinned("training.recompute", pin.recompute, [](const PlanCandidate& x) { return x.recompute; });
@@ -601,7 +608,9 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
 
   // The template every candidate starts from: the scenario's plan keys that are not searched.
   ParallelPlan templ = t.plan;
-  templ.shard_group = 0;  // hybrid sharding is the scenario's choice for its own dp: candidates shard over their whole DP group
+  // The scenario's shard group belongs to its own dp: candidates start from the whole DP group (0) and
+  // the enumeration below sets their hybrid shard groups.
+  templ.shard_group = 0;
 
   SearchResult result;
   result.scenario = base.name;
@@ -619,7 +628,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   const std::array<Sharding, 4> shardings{Sharding::kNone, Sharding::kOptimizer, Sharding::kGradients,
                                           Sharding::kParameters};
   // Megatron's three policies; MaxText's save_qkv_proj only when pinned (--fix training.recompute=...).
-  const std::array<Recompute, 4> recomputes{Recompute::kNone, Recompute::kSelective, Recompute::kSaveQkv, Recompute::kFull};
+  const std::array<Recompute, 4> recomputes{Recompute::kNone, Recompute::kSelective, Recompute::kSaveQkv,
+                                            Recompute::kFull};
   for (std::int64_t tp : divisors(gpus)) {
     if (pin.tp ? !allowed(pin.tp, tp) : tp > max_tp) continue;
     for (std::int64_t cp : divisors(gpus / tp)) {
@@ -674,32 +684,53 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
               for (std::int64_t mb : mbs) {
                 for (Sharding sh : shardings) {
                   if (pin.sharding ? !allowed(pin.sharding, sh) : (dp == 1 && sh != Sharding::kNone)) continue;
-                  for (Recompute rc : recomputes) {
-                    if (!allowed(pin.recompute, rc) || (rc == Recompute::kSaveQkv && !pin.recompute)) continue;
-                    // Sequence parallelism: on with tp > 1 unless pinned (a pinned set may try both).
-                    std::vector<bool> sps{tp > 1};
-                    if (pin.sequence_parallel) {
-                      sps.clear();
-                      for (bool want : *pin.sequence_parallel) {
-                        if (std::find(sps.begin(), sps.end(), want && tp > 1) == sps.end())
-                          sps.push_back(want && tp > 1);
+                  // Shard groups (0: the whole DP group). Hybrid sharding (FSDP's HYBRID_SHARD) is
+                  // enumerated for sharded parameters: every divisor S of dp from 2 up; a pin
+                  // (--fix parallel.shard_group=S,...) applies to any sharding whose dp S divides.
+                  std::vector<std::int64_t> groups;
+                  if (pin.shard_group) {
+                    for (std::int64_t g : *pin.shard_group) {
+                      if (dp % g != 0 || (sh == Sharding::kNone && g != dp)) continue;
+                      const std::int64_t x = g == dp ? 0 : g;
+                      if (std::find(groups.begin(), groups.end(), x) == groups.end()) groups.push_back(x);
+                    }
+                  } else {
+                    groups.push_back(0);
+                    if (sh == Sharding::kParameters) {
+                      for (std::int64_t g : divisors(dp)) {
+                        if (g >= 2 && g < dp) groups.push_back(g);
                       }
                     }
-                    for (bool sp : sps) {
-                      PlanCandidate c;
-                      c.plan = templ;
-                      c.plan.tp = tp;
-                      c.plan.cp = cp;
-                      c.plan.pp = pp;
-                      c.plan.dp = dp;
-                      c.plan.ep = ep;
-                      c.plan.virtual_stages = v;
-                      c.plan.schedule = schedule;
-                      c.plan.micro_batch = mb;
-                      c.plan.sharding = sh;
-                      c.plan.sequence_parallel = sp;
-                      c.recompute = rc;
-                      candidates.push_back(std::move(c));
+                  }
+                  for (std::int64_t group : groups) {
+                    for (Recompute rc : recomputes) {
+                      if (!allowed(pin.recompute, rc) || (rc == Recompute::kSaveQkv && !pin.recompute)) continue;
+                      // Sequence parallelism: on with tp > 1 unless pinned (a pinned set may try both).
+                      std::vector<bool> sps{tp > 1};
+                      if (pin.sequence_parallel) {
+                        sps.clear();
+                        for (bool want : *pin.sequence_parallel) {
+                          if (std::find(sps.begin(), sps.end(), want && tp > 1) == sps.end())
+                            sps.push_back(want && tp > 1);
+                        }
+                      }
+                      for (bool sp : sps) {
+                        PlanCandidate c;
+                        c.plan = templ;
+                        c.plan.tp = tp;
+                        c.plan.cp = cp;
+                        c.plan.pp = pp;
+                        c.plan.dp = dp;
+                        c.plan.ep = ep;
+                        c.plan.virtual_stages = v;
+                        c.plan.schedule = schedule;
+                        c.plan.micro_batch = mb;
+                        c.plan.sharding = sh;
+                        c.plan.shard_group = group;
+                        c.plan.sequence_parallel = sp;
+                        c.recompute = rc;
+                        candidates.push_back(std::move(c));
+                      }
                     }
                   }
                 }
@@ -1050,7 +1081,8 @@ std::string nothing_feasible_message(const SearchResult& r) {
 
 std::string search_csv(const SearchResult& r) {
   std::string out =
-      "index,plan,status,reason,tp,cp,pp,virtual_stages,dp,ep,micro_batch,schedule,sharding,recompute,sequence_"
+      "index,plan,status,reason,tp,cp,pp,virtual_stages,dp,ep,micro_batch,schedule,sharding,shard_group,recompute,"
+      "sequence_"
       "parallel,"
       "scenario_plan,peak_memory_gib,analytical_step_time_s,step_time_s,refined,mfu,rank,compute_s,recompute_s,"
       "exposed_tp_s,exposed_cp_s,exposed_ep_s,exposed_pp_s,exposed_dp_s,bubble_s,optimizer_s,other_s,lower_bound_s\n";
@@ -1070,8 +1102,9 @@ std::string search_csv(const SearchResult& r) {
     out += str(static_cast<std::int64_t>(i)) + "," + quoted(e.name) + "," + std::string(to_string(e.status)) + "," +
            quoted(e.reason) + "," + str(p.tp) + "," + str(p.cp) + "," + str(p.pp) + "," + str(p.virtual_stages) + "," +
            str(p.dp) + "," + str(p.ep) + "," + str(p.micro_batch) + "," + std::string(workload::to_string(p.schedule)) +
-           "," + std::string(sharding_key(p.sharding)) + "," + std::string(recompute_name(e.candidate.recompute)) +
-           "," + (p.sequence_parallel ? "true" : "false") + "," + (e.scenario_plan ? "true" : "false") + ",";
+           "," + std::string(sharding_key(p.sharding)) + "," + str(p.shard_size()) + "," +
+           std::string(recompute_name(e.candidate.recompute)) + "," + (p.sequence_parallel ? "true" : "false") + "," +
+           (e.scenario_plan ? "true" : "false") + ",";
     out += e.status == PlanStatus::kInvalid ? "," : num(e.peak_memory_bytes / kGiB) + ",";
     const std::string bound = e.lower_bound > core::Duration::zero() ? num(e.lower_bound.seconds()) : std::string();
     if (e.status != PlanStatus::kOk) {

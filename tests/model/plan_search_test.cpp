@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,49 @@ TEST(PlanSearch, EveryEnumeratedPlanPassesItsChecksAndLoadsAsAScenario) {
     ++loaded;
   }
   EXPECT_GT(loaded, 0u);
+}
+
+TEST(PlanSearch, HybridShardGroupsAreEnumeratedForShardedParameters) {
+  // tp = pp = cp = 1 on 8 GPUs: dp = 8. Sharded parameters also run as hybrid sharding over shard
+  // groups of 2 and 4 DP ranks (every divisor of dp from 2 up, below dp); the other shardings shard over
+  // the whole DP group unless a shard group is pinned. Each plan loads as a scenario with the memory the
+  // search gave it (parameters sharded over the group: more memory the smaller the group).
+  auto o = small_space();
+  o.dry_run = true;
+  o.fixes = {"parallel.tp=1", "parallel.cp=1", "parallel.pp=1", "training.micro_batch=1", "training.recompute=none",
+             "parallel.sharding=optimizer,parameters"};
+  const auto r = search_plans(kQuickstart, o);
+  std::vector<std::string> names;
+  for (const auto& e : r.plans) names.push_back(e.name);
+  const std::vector<std::string> want{"tp=1 cp=1 pp=1 v=1 dp=8 ep=1 mb=1 no-pp zero1 rc=none",
+                                      "tp=1 cp=1 pp=1 v=1 dp=8 ep=1 mb=1 no-pp zero3 rc=none",
+                                      "tp=1 cp=1 pp=1 v=1 dp=8 ep=1 mb=1 no-pp zero3/2 rc=none",
+                                      "tp=1 cp=1 pp=1 v=1 dp=8 ep=1 mb=1 no-pp zero3/4 rc=none"};
+  EXPECT_EQ(names, want);
+  const config::Node root = config::load_file(kQuickstart);
+  std::map<std::int64_t, double> memory_by_group;
+  for (const auto& e : r.plans) {
+    if (e.candidate.plan.sharding != workload::Sharding::kParameters) continue;
+    config::Node tree = root;
+    for (const auto& s : plan_overrides(e.candidate)) config::apply_override(tree, s);
+    const Scenario sc = build_scenario(tree, kQuickstart.string(), /*check_plan=*/false);
+    EXPECT_EQ(sc.training->plan.shard_size(), e.candidate.plan.shard_size()) << e.name;
+    EXPECT_NEAR(sc.training->memory.total_bytes, e.peak_memory_bytes, 1.0) << e.name;
+    memory_by_group[e.candidate.plan.shard_size()] = e.peak_memory_bytes;
+  }
+  ASSERT_EQ(memory_by_group.size(), 3u);
+  EXPECT_GT(memory_by_group[2], memory_by_group[4]) << "smaller shard groups hold a larger share of the parameters";
+  EXPECT_GT(memory_by_group[4], memory_by_group[8]) << "smaller shard groups hold a larger share of the parameters";
+  // A pinned shard group applies to every sharding whose dp it divides (and to none only as the whole group).
+  o.fixes.push_back("parallel.shard_group=4");
+  const auto pinned = search_plans(kQuickstart, o);
+  names.clear();
+  for (const auto& e : pinned.plans) names.push_back(e.name);
+  const std::vector<std::string> want_pinned{"tp=1 cp=1 pp=1 v=1 dp=8 ep=1 mb=1 no-pp zero1/4 rc=none",
+                                             "tp=1 cp=1 pp=1 v=1 dp=8 ep=1 mb=1 no-pp zero3/4 rc=none"};
+  EXPECT_EQ(names, want_pinned);
+  ASSERT_TRUE(pinned.scenario_plan.has_value());
+  EXPECT_EQ(pinned.plans[*pinned.scenario_plan].candidate.plan.shard_size(), 4) << "the pinned scenario plan is hybrid too";
 }
 
 TEST(PlanSearch, FixNarrowsTheSpace) {
