@@ -57,8 +57,9 @@ std::vector<MeasuredStep> load_measured_steps(const std::filesystem::path& file)
       s.step_time_s = config::ValueCodec<double>::decode(need(run, "step_time_s"), "step_time_s");
       s.peak_allocated_gib = config::ValueCodec<double>::decode(need(run, "peak_allocated_gib"), "peak_allocated_gib");
       s.mfu = config::ValueCodec<double>::decode(need(run, "mfu"), "mfu");
-      if (const config::MapEntry* h = run.find("host_enqueue_time_s")) {
-        s.host_enqueue_time_s = config::ValueCodec<double>::decode(h->value, "host_enqueue_time_s");
+      for (auto [key, field] : {std::pair{"host_enqueue_time_s", &s.host_enqueue_time_s}, {"fwd_time_s", &s.fwd_time_s},
+                                {"bwd_time_s", &s.bwd_time_s}, {"optimizer_time_s", &s.optimizer_time_s}}) {
+        if (const config::MapEntry* h = run.find(key)) *field = config::ValueCodec<double>::decode(h->value, key);
       }
     }
     out.push_back(std::move(s));

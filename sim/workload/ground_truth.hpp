@@ -25,6 +25,8 @@ struct MeasuredStep {
   // Host time to enqueue one step (0 when not recorded). Close to step_time_s only for host-bound
   // steps: once ~1000 launches are queued the host blocks, so for GPU-bound steps it is not a host cost.
   double host_enqueue_time_s = 0.0;
+  // Median phase times (0 when not recorded): forward with zero_grad and the loss, backward, optimizer.
+  double fwd_time_s = 0.0, bwd_time_s = 0.0, optimizer_time_s = 0.0;
   // Host-bound: the host's enqueue time is at least 80% of the step (docs/validation.md).
   bool host_bound() const { return host_enqueue_time_s >= 0.8 * step_time_s; }
 };
