@@ -283,21 +283,7 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
   std::vector<Op> fwd = layer_forward(m, layer, s, mb);
   std::vector<Op> out;
   if (recomputes_layer(recompute)) {
-    if (s.eager) {
-      // This rank's weights of the block: attention and norms split by TP; router whole, shared
-      // experts by TP, routed experts by EP x expert TP; a dense MLP by TP.
-      const double tp = d(s.tp);
-      double block = d(m.attention_parameters() + m.layer_norm_parameters()) / tp;
-      if (m.is_moe_layer(layer)) {
-        const MoeSpec& e = *m.moe;
-        const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
-        block += d(m.hidden * e.experts) + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp +
-                 d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(s.ep * s.expert_tp);
-      } else {
-        block += d(m.dense_mlp_parameters()) / tp;
-      }
-      out.push_back(eager_recompute_cast(layer, block));
-    }
+    if (s.eager) out.push_back(eager_recompute_cast(m, layer, s));
     for (Op op : fwd) {
       if (!recomputed(op, recompute)) continue;
       op.phase = Phase::kRecompute;
@@ -393,9 +379,21 @@ Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
   return op;
 }
 
-Op eager_recompute_cast(std::int64_t layer, double block_parameters) {
+Op eager_recompute_cast(const ModelSpec& m, std::int64_t layer, const Shard& s) {
+  // This rank's weights of the block: attention and norms split by TP; router whole, shared experts by
+  // TP, routed experts by EP x expert TP; a dense MLP by TP.
+  const double tp = d(s.tp);
+  double block = d(m.attention_parameters() + m.layer_norm_parameters()) / tp;
+  if (m.is_moe_layer(layer)) {
+    const MoeSpec& e = *m.moe;
+    const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
+    block += d(m.hidden * e.experts) + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp +
+             d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(s.ep * s.expert_tp);
+  } else {
+    block += d(m.dense_mlp_parameters()) / tp;
+  }
   Op op = memory(layer_name(layer, "autocast.weights.recompute"), Phase::kRecompute, layer,
-                 kAutocastBytesPerParameter * block_parameters, MemoryOpClass::kCopy);
+                 kAutocastBytesPerParameter * block, MemoryOpClass::kCopy);
   op.segment = Segment::kAttention;
   return op;
 }

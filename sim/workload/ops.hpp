@@ -111,9 +111,9 @@ inline bool recomputed(const Op& forward_op, Recompute policy) {
 // projection's operands (the activation output and its bf16 weight), packed before that GEMM runs, so
 // the down projection and the residual add after it are not rerun (layer_forward marks them
 // past_last_saved). The rerun happens outside the forward's autocast region, whose cache of bf16 weight
-// copies is gone: the block's `block_parameters` weights are cast again, 4 B read + 2 B written each.
+// copies is gone: the block's weights on this rank are cast again, 4 B read + 2 B written each.
 // (Megatron's own checkpoint function reruns the whole layer and casts nothing.)
-Op eager_recompute_cast(std::int64_t layer, double block_parameters);
+Op eager_recompute_cast(const ModelSpec& m, std::int64_t layer, const Shard& s);
 inline bool recomputes_layer(Recompute policy) { return policy == Recompute::kFull || policy == Recompute::kSaveQkv; }
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).

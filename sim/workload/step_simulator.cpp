@@ -765,7 +765,7 @@ class Builder {
   // for the step like the layer ops.
   const Op& recompute_cast(std::int64_t layer) {
     auto [it, inserted] = recompute_casts_.try_emplace(layer);
-    if (inserted) it->second = eager_recompute_cast(layer, params_of_layer(layer, false) + params_of_layer(layer, true));
+    if (inserted) it->second = eager_recompute_cast(m_, layer, shard_);
     return it->second;
   }
 
