@@ -107,7 +107,8 @@ workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t s
   m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
-  m.dp = p.shard_size();  // the ranks the sharded states are split over (hybrid sharding: the shard group)
+  m.dp = p.shard_ranks();  // the ranks the sharded states are split over (hybrid sharding: the shard group), x cp
+  m.expert_dp = p.expert_dp();
   switch (p.schedule) {
     case PipelineSchedule::kGpipe: m.pipeline = workload::PipelineKind::kGpipe; break;
     case PipelineSchedule::kInterleaved: m.pipeline = workload::PipelineKind::kInterleaved; break;

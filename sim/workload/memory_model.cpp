@@ -74,14 +74,15 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   for (std::int64_t c = 0; c < plan.virtual_stages; ++c) layers_here += d(layers_at_position(m.layers, positions, c * plan.pp));
   // Parameters on this rank (first stage).
   double dense_layer = d(m.attention_parameters() + m.layer_norm_parameters());
-  double params = 0.0;
+  double params = 0.0, expert = 0.0;  // expert: the routed experts' share of params
   for (std::int64_t l = 0; l < static_cast<std::int64_t>(layers_here); ++l) {
     params += dense_layer / tp;
     if (m.is_moe_layer(l)) {
       const MoeSpec& e = *m.moe;
       const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
-      params += d(m.hidden * e.experts) + d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(sh.ep * sh.expert_tp) +
-                d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp;
+      const double routed = d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(sh.ep * sh.expert_tp);
+      expert += routed;
+      params += d(m.hidden * e.experts) + routed + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp;
     } else {
       params += d(m.dense_mlp_parameters()) / tp;
     }
@@ -90,19 +91,27 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   if (plan.pp == 1) params += d(m.output_parameters()) / tp;
   b.parameters_on_rank = params;
 
-  const double dp = d(plan.dp);
+  // Sharded over dp ranks (dense parameters) and expert_dp ranks (routed experts): the per-rank count
+  // of a sharded state of `bytes` per parameter.
+  const double dense = params - expert;
+  const auto sharded = [&](double bytes) { return bytes * (dense / d(plan.dp) + expert / d(std::max<std::int64_t>(1, plan.expert_dp))); };
   double weights = 2.0 * params, grads = plan.grad_bytes * params, optimizer = 12.0 * params;
-  double fp32_grad_copy = plan.grad_bytes < 4.0 && !plan.grads_on_demand ? 4.0 * params : 0.0;
+  const double fp32_copy_bytes = plan.grad_bytes < 4.0 && !plan.grads_on_demand ? 4.0 : 0.0;
+  double fp32_grad_copy = fp32_copy_bytes * params;
   switch (plan.sharding) {
     case Sharding::kNone: break;
-    case Sharding::kOptimizer: optimizer /= dp; fp32_grad_copy /= dp; break;
-    case Sharding::kGradients: optimizer /= dp; fp32_grad_copy /= dp; grads /= dp; break;
+    case Sharding::kOptimizer: optimizer = sharded(12.0); fp32_grad_copy = sharded(fp32_copy_bytes); break;
+    case Sharding::kGradients:
+      optimizer = sharded(12.0);
+      fp32_grad_copy = sharded(fp32_copy_bytes);
+      grads = sharded(plan.grad_bytes);
+      break;
     case Sharding::kParameters: {
-      optimizer /= dp;
-      fp32_grad_copy /= dp;
-      grads /= dp;
+      optimizer = sharded(12.0);
+      fp32_grad_copy = sharded(fp32_copy_bytes);
+      grads = sharded(plan.grad_bytes);
       // Sharded weights plus the gathered bf16 weights of two layers (current + prefetched).
-      weights = weights / dp + 2.0 * 2.0 * params / std::max(1.0, layers_here);
+      weights = sharded(2.0) + 2.0 * 2.0 * params / std::max(1.0, layers_here);
       break;
     }
   }

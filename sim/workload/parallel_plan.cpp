@@ -172,6 +172,16 @@ std::vector<std::int64_t> RankLayout::group_of(std::int64_t r, Dim d) const {
   return g;
 }
 
+std::vector<std::int64_t> RankLayout::dp_cp_group_of(std::int64_t r) const {
+  const std::int64_t tp = coord(r, Dim::kTp), pp = coord(r, Dim::kPp);
+  std::vector<std::int64_t> g;
+  g.reserve(static_cast<std::size_t>(plan_.dp * plan_.cp));
+  for (std::int64_t dp = 0; dp < plan_.dp; ++dp) {
+    for (std::int64_t cp = 0; cp < plan_.cp; ++cp) g.push_back(rank(tp, cp, dp, pp));
+  }
+  return g;
+}
+
 std::vector<std::vector<std::int64_t>> RankLayout::groups(Dim d) const {
   std::vector<std::vector<std::int64_t>> out;
   std::vector<bool> seen(static_cast<std::size_t>(plan_.gpus()), false);

@@ -15,6 +15,7 @@
 //   the expert width; cp divides the sequence (2 cp for the load-balanced causal split);
 //   micro_batch x dp divides global_batch; interleaved needs virtual_stages >= 2 and micro-batches a
 //   multiple of pp; dualpipe needs an even pp and at least 2 micro-batches; sequence parallelism needs tp > 1.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -73,6 +74,17 @@ struct ParallelPlan {
   // then all-reduced across the replicas. 0 = the whole DP group.
   std::int64_t shard_group = 0;
   std::int64_t shard_size() const { return shard_group > 0 ? shard_group : dp; }
+  // Context-parallel ranks hold the same weights as their data-parallel peers and compute gradients on
+  // other tokens of the same sequences, so gradients are reduced, and states sharded, over dp x cp
+  // ranks: Megatron-Core's data-parallel group "with context parallel" (the distributed optimizer's
+  // data_parallel_group, the DDP buffers' dp_cp_group) and torchtitan's FSDP mesh dp_shard_cp.
+  std::int64_t dp_cp() const { return dp * cp; }
+  // Ranks one sharded state is split over: the shard group's DP ranks, each with its cp ranks.
+  std::int64_t shard_ranks() const { return shard_size() * cp; }
+  // Ranks holding the same expert weights, over which expert gradients are reduced and expert states
+  // sharded: Megatron-Core's expert data parallel size, tp x cp x dp / (ep x expert_tp) (the expert
+  // layers' ranks of a stage are ep x expert_tp x expert-dp; TP ranks beyond expert_tp hold copies).
+  std::int64_t expert_dp() const { return std::max<std::int64_t>(1, tp * cp * dp / (ep * expert_tp)); }
 
   std::int64_t gpus() const { return tp * pp * dp * cp; }
   // Micro-batches per pipeline per step: global_batch / (micro_batch x dp).
@@ -112,6 +124,9 @@ class RankLayout {
   // Dim::kEp: consecutive blocks of ep data-parallel indices.
   std::vector<std::vector<std::int64_t>> groups(Dim d) const;
   std::vector<std::int64_t> group_of(std::int64_t rank, Dim d) const;
+  // The ranks with the rank's tp and pp coordinates (ParallelPlan::dp_cp), data-parallel index
+  // outer and cp inner, so that consecutive blocks of shard_ranks() members are the shard groups.
+  std::vector<std::int64_t> dp_cp_group_of(std::int64_t rank) const;
 
  private:
   std::int64_t size(Dim d) const;

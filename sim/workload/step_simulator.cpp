@@ -90,19 +90,26 @@ class Builder {
 
   // --- groups ------------------------------------------------------------------------------------
   std::shared_ptr<const GroupSet> groups_for(Dim d, std::int64_t rank) {
+    return stage_groups(static_cast<int>(d), rank, [this, d](std::int64_t r) {
+      return d == Dim::kEp ? expert_dp_group(r) : layout_.group_of(r, d);
+    });
+  }
+  // The rank's group by `group_of` first, then (symmetric expansion) every other such group on the same
+  // pipeline stage: they all run the same collective now. Cached under `code`.
+  template <class GroupOf>
+  std::shared_ptr<const GroupSet> stage_groups(int code, std::int64_t rank, GroupOf group_of) {
     const auto stage = layout_.coord(rank, Dim::kPp);
-    const auto key = std::tuple{static_cast<int>(d), cfg_.expansion == Expansion::kFull ? rank : -1 - stage};
+    const auto key = std::tuple{code, cfg_.expansion == Expansion::kFull ? rank : -1 - stage};
     if (auto it = group_cache_.find(key); it != group_cache_.end()) return it->second;
     auto set = std::make_shared<GroupSet>();
-    const auto own = d == Dim::kEp ? expert_dp_group(rank) : layout_.group_of(rank, d);
+    const auto own = group_of(rank);
     set->push_back(own);
     if (cfg_.expansion == Expansion::kSymmetric) {
-      // Every group of this dimension on the same pipeline stage runs the same collective now.
       std::vector<bool> seen(static_cast<std::size_t>(p_.gpus()), false);
       for (auto x : own) seen[static_cast<std::size_t>(x)] = true;
       for (std::int64_t r = 0; r < p_.gpus(); ++r) {
         if (seen[static_cast<std::size_t>(r)] || layout_.coord(r, Dim::kPp) != stage) continue;
-        auto grp = d == Dim::kEp ? expert_dp_group(r) : layout_.group_of(r, d);
+        auto grp = group_of(r);
         for (auto x : grp) seen[static_cast<std::size_t>(x)] = true;
         set->push_back(std::move(grp));
       }
@@ -110,18 +117,22 @@ class Builder {
     group_cache_.emplace(key, set);
     return set;
   }
-  // Hybrid sharding: the rank's data-parallel groups split into shard groups (consecutive blocks of
-  // shard_size() ranks of each DP group) or replica groups (the ranks at the same place in every block),
-  // own group first, as groups_for. With one shard group per DP group, the DP groups themselves.
+  // The ranks gradients are reduced over: data parallel with context parallel (ParallelPlan::dp_cp).
+  std::shared_ptr<const GroupSet> dp_cp_groups(std::int64_t rank) {
+    return stage_groups(99, rank, [this](std::int64_t r) { return layout_.dp_cp_group_of(r); });
+  }
+  // Hybrid sharding: the rank's dp x cp groups split into shard groups (consecutive blocks of
+  // shard_ranks() members) or replica groups (the ranks at the same place in every block), own group
+  // first, as groups_for. With one shard group per dp x cp group, those groups themselves.
   std::shared_ptr<const GroupSet> dp_groups(std::int64_t rank, bool replicas) {
-    const std::int64_t s = p_.shard_size();
-    MFUSIM_CHECK(s >= 1 && p_.dp % s == 0, "shard_group must divide dp");
-    if (!replicas && s == p_.dp) return groups_for(Dim::kDp, rank);
+    const std::int64_t s = p_.shard_ranks();
+    MFUSIM_CHECK(s >= 1 && p_.dp_cp() % s == 0, "shard_group must divide dp");
+    if (!replicas && s == p_.dp_cp()) return dp_cp_groups(rank);
     const auto key = std::tuple{replicas ? 100 : 101, cfg_.expansion == Expansion::kFull ? rank : -1 - layout_.coord(rank, Dim::kPp)};
     if (auto it = group_cache_.find(key); it != group_cache_.end()) return it->second;
     auto set = std::make_shared<GroupSet>();
-    for (const auto& dp_group : *groups_for(Dim::kDp, rank)) {
-      const std::int64_t blocks = p_.dp / s;
+    for (const auto& dp_group : *dp_cp_groups(rank)) {
+      const std::int64_t blocks = p_.dp_cp() / s;
       for (std::int64_t i = 0; i < (replicas ? s : blocks); ++i) {
         std::vector<std::int64_t> grp;
         for (std::int64_t j = 0; j < (replicas ? blocks : s); ++j) {
@@ -137,9 +148,9 @@ class Builder {
     group_cache_.emplace(key, set);
     return set;
   }
-  // Megatron's --ddp-bucket-size: 40M elements by default, at least 1M x dp.
+  // Megatron's --ddp-bucket-size: 40M elements by default, at least 1M x the dp x cp group's size.
   double bucket_elements() const {
-    return std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp));
+    return std::max(static_cast<double>(p_.bucket_bytes) / 2.0, 1e6 * static_cast<double>(p_.dp_cp()));
   }
   // One gradient reduction of `bytes` on the dp stream, after task `after`: an all-reduce over the DP
   // group, or with sharded states a reduce-scatter in the shard group, followed with hybrid sharding by
@@ -152,7 +163,7 @@ class Builder {
     g().add_dependency(t, after);
     if (p_.shard_size() == p_.dp) return t;
     const TaskIndex r = comm_task(rs, rs.dp, part, OpPart::kNone, CollectiveKind::kAllReduce, Dim::kDp,
-                                  bytes / static_cast<double>(p_.shard_size()), dp_groups(rs.rank, true));
+                                  bytes / static_cast<double>(p_.shard_ranks()), dp_groups(rs.rank, true));
     g().add_dependency(r, t);
     return r;
   }
@@ -160,11 +171,17 @@ class Builder {
   std::vector<std::int64_t> expert_dp_group(std::int64_t rank) const { return layout_.group_of(rank, Dim::kEp); }
 
   std::vector<std::int64_t> expert_data_parallel(std::int64_t rank) const {
-    // Ranks holding the same experts: same tp, cp, pp and the same position inside their EP block.
+    // Ranks holding the same experts (ParallelPlan::expert_dp): same pp, the same position inside their
+    // EP block, every cp rank, and every TP rank with the same expert-TP shard.
     std::vector<std::int64_t> g;
-    const auto tp = layout_.coord(rank, Dim::kTp), cp = layout_.coord(rank, Dim::kCp), pp = layout_.coord(rank, Dim::kPp);
+    const auto tp = layout_.coord(rank, Dim::kTp), pp = layout_.coord(rank, Dim::kPp);
     const auto e = layout_.coord(rank, Dim::kDp) % p_.ep;
-    for (std::int64_t dp = e; dp < p_.dp; dp += p_.ep) g.push_back(layout_.rank(tp, cp, dp, pp));
+    const std::int64_t etp = std::max<std::int64_t>(1, p_.expert_tp);
+    for (std::int64_t dp = e; dp < p_.dp; dp += p_.ep) {
+      for (std::int64_t cp = 0; cp < p_.cp; ++cp) {
+        for (std::int64_t t = tp % etp; t < p_.tp; t += etp) g.push_back(layout_.rank(t, cp, dp, pp));
+      }
+    }
     return g;
   }
 
@@ -817,7 +834,7 @@ class Builder {
   // buckets. Only the first bucket of the step is necessarily exposed.
   void param_gather_at_start(RankStreams& rs) {
     if (p_.sharding != Sharding::kOptimizer && p_.sharding != Sharding::kGradients) return;
-    if (p_.dp == 1 || !p_.overlap_param_gather) return;
+    if (p_.dp_cp() == 1 || !p_.overlap_param_gather) return;
     const double bucket = bucket_elements();
     const double tp = static_cast<double>(p_.tp);
     int n = 0;
@@ -861,7 +878,7 @@ class Builder {
   void fsdp_gather(RankStreams& rs, const PipelineAction& a, std::int64_t lb, std::int64_t le) {
     fsdp_units_.clear();
     fsdp_next_ = 0;
-    if (p_.dp == 1 || a.pass == PassKind::kWeight) return;
+    if (p_.dp_cp() == 1 || a.pass == PassKind::kWeight) return;
     const bool forward = a.pass == PassKind::kForward;
     double block_params = 0.0;
     for (std::int32_t c = 0; c < shape_.chunks; ++c) {
@@ -909,7 +926,7 @@ class Builder {
   // FSDP: each block's gradient reduce-scatter is issued as soon as its (last) backward finishes,
   // interleaved with the gathers on the same stream, as FSDP's post-backward hook does.
   void fsdp_reduce_layer(RankStreams& rs, std::int64_t layer) {
-    if (p_.sharding != Sharding::kParameters || p_.dp == 1) return;
+    if (p_.sharding != Sharding::kParameters || p_.dp_cp() == 1) return;
     const TaskLabel saved = ctx_;
     ctx_.layer_begin = static_cast<std::int32_t>(layer);
     ctx_.layer_end = static_cast<std::int32_t>(layer + 1);
@@ -933,7 +950,7 @@ class Builder {
     const TaskIndex end_of_backward = last_[rs.compute];
     const bool sharded = p_.sharding != Sharding::kNone;
     const CollectiveKind kind = sharded ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce;
-    if (p_.dp > 1 && p_.sharding == Sharding::kParameters && !fsdp_reduces_.empty()) {
+    if (p_.dp_cp() > 1 && p_.sharding == Sharding::kParameters && !fsdp_reduces_.empty()) {
       // FSDP: the blocks' reduce-scatters were issued during backward; the non-block parameters'
       // gradients (embedding, output layer) follow the end of backward.
       reduces = fsdp_reduces_;
@@ -944,7 +961,7 @@ class Builder {
         ctx_.pass = Pass::kGradientSync;
         reduces.push_back(reduce_gradients(rs, OpPart::kFsdpReduceScatter, rest * p_.grad_reduce_bytes, end_of_backward));
       }
-    } else if (p_.dp > 1) {
+    } else if (p_.dp_cp() > 1) {
       // Buckets in backward order: layers as they complete, bucket_bytes elements each.
       const double bucket = bucket_elements();
       double acc = 0.0;
@@ -977,7 +994,7 @@ class Builder {
     ctx_ = TaskLabel{};
     ctx_.pass = Pass::kGradientSync;
     const double expert_params = stage_params(rs, true);
-    if (expert_params > 0.0 && p_.dp / p_.ep > 1) {
+    if (expert_params > 0.0 && p_.expert_dp() > 1) {
       auto groups = expert_groups(rs.rank);
       const TaskIndex t = comm_task(rs, rs.dp, OpPart::kExpertGrads, OpPart::kNone, kind, Dim::kDp, expert_params * p_.grad_reduce_bytes, groups);
       g().add_dependency(t, end_of_backward);
@@ -993,14 +1010,14 @@ class Builder {
       reduces.push_back(t);
     }
     // Optimizer on this rank's (sharded) parameters, after every reduction.
-    const double local = stage_params(rs, false) / (sharded ? static_cast<double>(p_.shard_size()) : 1.0) +
-                         expert_params / (sharded ? static_cast<double>(std::max<std::int64_t>(1, p_.dp / p_.ep)) : 1.0);
+    const double local = stage_params(rs, false) / (sharded ? static_cast<double>(p_.shard_ranks()) : 1.0) +
+                         expert_params / (sharded ? static_cast<double>(p_.expert_dp()) : 1.0);
     ctx_ = TaskLabel{};
     ctx_.pass = Pass::kOptimizer;
     const TaskIndex opt = task(rs, rs.compute, OpPart::kOptimizer, cost_.time(optimizer_step(static_cast<std::int64_t>(local), cfg_.eager ? kAdamBytesPerParameterFp32Params : kAdamBytesPerParameter).kernel),
                                TaskKind::kOptimizer);
     for (TaskIndex r : reduces) g().add_dependency(opt, r);
-    if (sharded && p_.dp > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {
+    if (sharded && p_.dp_cp() > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {
       ctx_.pass = Pass::kParameterSync;
       comm_task(rs, rs.compute, OpPart::kParamGather, OpPart::kNone, CollectiveKind::kAllGather, Dim::kDp,
                 stage_params(rs, false) * param_bytes_, dp_groups(rs.rank, false));
@@ -1014,20 +1031,7 @@ class Builder {
   }
 
   std::shared_ptr<const GroupSet> expert_groups(std::int64_t rank) {
-    auto set = std::make_shared<GroupSet>();
-    set->push_back(expert_data_parallel(rank));
-    if (cfg_.expansion == Expansion::kSymmetric) {
-      const auto stage = layout_.coord(rank, Dim::kPp);
-      std::vector<bool> seen(static_cast<std::size_t>(p_.gpus()), false);
-      for (auto x : set->front()) seen[static_cast<std::size_t>(x)] = true;
-      for (std::int64_t r = 0; r < p_.gpus(); ++r) {
-        if (seen[static_cast<std::size_t>(r)] || layout_.coord(r, Dim::kPp) != stage) continue;
-        auto grp = expert_data_parallel(r);
-        for (auto x : grp) seen[static_cast<std::size_t>(x)] = true;
-        set->push_back(std::move(grp));
-      }
-    }
-    return set;
+    return stage_groups(98, rank, [this](std::int64_t r) { return expert_data_parallel(r); });
   }
 
   const StepConfig& cfg_;

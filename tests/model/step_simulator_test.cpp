@@ -4,6 +4,7 @@
 //   (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for send/recv (ring algorithms).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -257,6 +258,58 @@ TEST(StepSimulator, HybridShardingReducesInShardGroupsThenAcrossReplicas) {
   c.p.shard_group = 0;  // the whole DP group: reduce-scatter over 8 ranks, no replica all-reduce
   const double whole = 16 * (alpha + 7.0 / 8 * pl * 4.0 / bw) + alpha + 7.0 / 8 * 16 * pl * 2.0 / bw;
   EXPECT_NEAR(simulate(c.m, c.p, bw).result.breakdown.exposed.at(Dim::kDp).seconds() / whole, 1.0, 0.02);
+}
+
+TEST(StepSimulator, ContextParallelRanksJoinTheGradientReduction) {
+  // CP ranks hold the same weights as their DP peers and compute gradients on other tokens, so each
+  // bucket is reduce-scattered over dp x cp = 8 ranks (Megatron-Core's dp_cp group), and the optimizer
+  // updates 1/8 of the stage's parameters.
+  DataParallelCase c = data_parallel_case(1);
+  c.p.dp = 4;
+  c.p.cp = 2;
+  c.p.global_batch = 4 * 4;
+  c.p.sharding = Sharding::kOptimizer;
+  const StepProgram prog = build_step_program(config(c.m, c.p), ideal_cost());
+  const RankLayout layout(c.p);
+  int buckets = 0;
+  for (core::TaskIndex t = 0; t < prog.info.size(); ++t) {
+    const TaskInfo& info = prog.info[t];
+    if (info.kind != TaskKind::kComm || info.label.part != OpPart::kGradBucket) continue;
+    ++buckets;
+    const CommRequest& req = prog.requests[static_cast<std::size_t>(info.request)];
+    const auto& own = req.groups->front();
+    ASSERT_EQ(own.size(), 8u) << "a gradient bucket is reduced over dp x cp = 4 x 2 ranks, not over the 4 DP ranks alone";
+    const std::int64_t cp_peer = layout.rank(0, 1 - layout.coord(info.rank, Dim::kCp), layout.coord(info.rank, Dim::kDp), 0);
+    EXPECT_NE(std::find(own.begin(), own.end(), cp_peer), own.end()) << "the rank's context-parallel peer is in its gradient group";
+  }
+  EXPECT_GT(buckets, 0);
+  // Experts: tp 2, ep 2, dp 4, expert_tp 1: the TP pair holds the same experts, so expert gradients are
+  // reduced over tp x dp / ep = 4 ranks (Megatron-Core's expert data parallel size).
+  ModelSpec moe = tiny_model(4);
+  moe.moe = MoeSpec{4, 2, 1024, 0, 0, 1, 0};
+  ParallelPlan e = plan(2, 1, 4, 1);
+  e.ep = 2;
+  e.sequence_parallel = true;
+  e.sharding = Sharding::kOptimizer;
+  EXPECT_EQ(e.expert_dp(), 4);
+  const StepProgram mp = build_step_program(config(moe, e), ideal_cost());
+  const RankLayout el(e);
+  int expert_reductions = 0;
+  for (core::TaskIndex t = 0; t < mp.info.size(); ++t) {
+    const TaskInfo& info = mp.info[t];
+    if (info.kind != TaskKind::kComm || info.label.part != OpPart::kExpertGrads) continue;
+    ++expert_reductions;
+    const auto& own = mp.requests[static_cast<std::size_t>(info.request)].groups->front();
+    ASSERT_EQ(own.size(), 4u) << "expert gradients are reduced over tp x dp / ep = 4 ranks";
+    const std::int64_t tp_peer = el.rank(1 - el.coord(info.rank, Dim::kTp), 0, el.coord(info.rank, Dim::kDp), 0);
+    EXPECT_NE(std::find(own.begin(), own.end(), tp_peer), own.end()) << "with expert_tp 1 the TP peer holds the same experts";
+  }
+  EXPECT_GT(expert_reductions, 0);
+  ParallelPlan x = c.p;
+  EXPECT_EQ(x.dp_cp(), 8);
+  EXPECT_EQ(x.shard_ranks(), 8);
+  x.shard_group = 2;
+  EXPECT_EQ(x.shard_ranks(), 4) << "a hybrid shard group of 2 DP ranks spans their 2 x 2 CP ranks";
 }
 
 TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {

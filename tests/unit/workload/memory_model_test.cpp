@@ -147,5 +147,41 @@ TEST(MemoryModel, SixteenBitGradientsAndTheOptimizersFp32Copy) {
   }
 }
 
+TEST(MemoryModel, StatesAreShardedOverDataAndContextParallelRanks) {
+  // The distributed optimizer shards over dp x cp ranks (Megatron-Core's data-parallel group with
+  // context parallelism): with cp = 2 each rank keeps half the optimizer states of cp = 1 at the same dp,
+  // and the weights and gradient buffer are unchanged.
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 8192);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 8192};
+  plan.sharding = Sharding::kOptimizer;
+  plan.dp = 4;  // shard_ranks() of dp 4, cp 1
+  const MemoryBreakdown cp1 = estimate_memory(m, plan);
+  plan.shard.cp = 2;
+  plan.dp = 8;  // shard_ranks() of dp 4, cp 2
+  const MemoryBreakdown cp2 = estimate_memory(m, plan);
+  EXPECT_DOUBLE_EQ(item(cp2, "optimizer"), item(cp1, "optimizer") / 2.0) << "optimizer states over dp x cp = 8 ranks";
+  EXPECT_DOUBLE_EQ(item(cp2, "weights"), item(cp1, "weights"));
+  EXPECT_DOUBLE_EQ(item(cp2, "gradients"), item(cp1, "gradients"));
+}
+
+TEST(MemoryModel, RoutedExpertStatesAreShardedOverExpertDataParallelRanks) {
+  // Dense parameters' states over dp ranks, routed experts' over expert_dp ranks (Megatron-Core's
+  // expert data parallel group, tp x cp x dp / (ep x expert_tp)).
+  ModelSpec m = gpt(4, 1024, 8, 32000, 2048);
+  m.moe = MoeSpec{8, 2, 2048, 0, 0, 1, 0};
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.sharding = Sharding::kOptimizer;
+  plan.shard.ep = 4;
+  plan.dp = 8;
+  plan.expert_dp = 2;
+  const MemoryBreakdown b = estimate_memory(m, plan);
+  const double routed = 4.0 * 8.0 * 2.0 * 1024.0 * 2048.0 / 4.0;  // layers x experts x (fc1 + fc2) / ep
+  const double dense = b.parameters_on_rank - routed;
+  EXPECT_NEAR(item(b, "optimizer"), 12.0 * (dense / 8.0 + routed / 2.0), 1.0)
+      << "12 B per parameter: dense over 8 ranks, routed experts over 2";
+}
+
 }  // namespace
 }  // namespace mfusim::workload
