@@ -295,7 +295,7 @@ class LowerBound {
     const auto& p = c.plan;
     char key[256];
     std::snprintf(key, sizeof key, "%lld %lld %lld %lld %d %.17g %lld %d", static_cast<long long>(p.tp),
-                  static_cast<long long>(p.cp), static_cast<long long>(p.ep), static_cast<long long>(p.expert_tp),
+                  static_cast<long long>(p.cp), static_cast<long long>(p.ep), static_cast<long long>(p.expert_tp_size()),
                   p.sequence_parallel ? 1 : 0, p.moe_imbalance, static_cast<long long>(p.micro_batch),
                   static_cast<int>(c.recompute));
     auto [it, inserted] = shards_.try_emplace(key);

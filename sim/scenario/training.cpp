@@ -206,7 +206,8 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   }
   plan.dp = p.optional<std::int64_t>("dp", gpus % others == 0 ? gpus / others : 1);
   plan.ep = p.optional<std::int64_t>("ep", 1);
-  plan.expert_tp = p.optional<std::int64_t>("expert_tp", 1);
+  plan.expert_tp = p.optional<std::int64_t>("expert_tp", 0);  // 0: the plan's tp (Megatron's default)
+  if (plan.expert_tp < 0) infeasible(p, "expert_tp", "expert_tp " + std::to_string(plan.expert_tp) + " must be at least 1 (0 or left out: the plan's tp)");
   plan.virtual_stages = p.optional<std::int64_t>("virtual_stages", 1);
   plan.sequence_parallel = p.optional<bool>("sequence_parallel", plan.tp > 1);
   plan.schedule = p.choice<PipelineSchedule>("schedule", kSchedules, plan.virtual_stages > 1 ? PipelineSchedule::kInterleaved

@@ -47,7 +47,7 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   }
   const bool glu = m.activation == Activation::kSwiGlu;
   const double glu_factor = glu ? (plan.eager_swiglu ? 3.0 : 2.0) : 1.0;
-  double experts = 0.0;  // split by expert TP, not by TP
+  double experts = 0.0;  // per token of T; split as below
   if (m.is_moe_layer(layer)) {
     const MoeSpec& e = *m.moe;
     const double routed = d(e.top_k) * plan.shard.moe_imbalance;
@@ -61,7 +61,11 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   if (plan.recompute != Recompute::kSelective) {
     inside += plan.shard.flash_attention ? 4.0 * a : (plan.shard.dropout ? 5.0 : 4.0) * a * s;
   }
-  return outside / sp + inside / t + experts / d(plan.shard.expert_tp);
+  // Expert terms: a rank runs T / tp x expert_tp of the T tokens at width f / expert_tp with sequence
+  // parallelism (ops.cpp, moe_tokens_per_rank), all T at f / expert_tp without: per token of T, 1/tp or
+  // 1/expert_tp.
+  const double expert_split = plan.shard.sequence_parallel ? t : d(plan.shard.expert_tp);
+  return outside / sp + inside / t + experts / expert_split;
 }
 
 MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {

@@ -159,6 +159,12 @@ void unfused_attention_backward(const ModelSpec& m, const Shard& s, const MicroB
   add(gemm(layer_name(layer, "attn.qk.dk"), Phase::kBackwardInput, layer, skv, m.head_dim, sq, heads));      // dK = dS^T Q
 }
 
+// Tokens one rank runs through its experts: with sequence parallelism its T / tp tokens pooled over
+// the expert-TP group (T / tp x expert_tp); without, the replicated T.
+std::int64_t moe_tokens_per_rank(const Dims& x, const Shard& s) {
+  return s.sequence_parallel ? std::max<std::int64_t>(1, x.sp_tokens * std::max<std::int64_t>(1, s.expert_tp)) : x.tokens;
+}
+
 void attention_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase,
                        std::vector<Op>& out) {
   if (s.flash_attention || m.mla) {
@@ -244,17 +250,21 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   norm("norm2");
   if (m.is_moe_layer(layer)) {
     const MoeSpec& e = *m.moe;
-    out.push_back(gemm(layer_name(layer, "router"), Phase::kForward, layer, x.tokens, e.experts, m.hidden));
-    out.push_back(memory(layer_name(layer, "router.topk"), Phase::kForward, layer, d(x.tokens) * d(e.experts) * (kAct + kFp32),
+    // Each rank routes its sequence-parallel tokens; the expert-TP group then pools its members'
+    // tokens (Megatron-Core's dispatcher), so expert_tp = tp (the default) sees all T tokens at width
+    // f / tp, and expert_tp = 1 < tp only the rank's own T / tp at full width (moe_tokens).
+    const std::int64_t moe_tokens = moe_tokens_per_rank(x, s);
+    out.push_back(gemm(layer_name(layer, "router"), Phase::kForward, layer, x.sp_tokens, e.experts, m.hidden));
+    out.push_back(memory(layer_name(layer, "router.topk"), Phase::kForward, layer, d(x.sp_tokens) * d(e.experts) * (kAct + kFp32),
                          MemoryOpClass::kSoftmax));
-    out.push_back(memory(layer_name(layer, "permute"), Phase::kForward, layer, 2.0 * d(x.tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
+    out.push_back(memory(layer_name(layer, "permute"), Phase::kForward, layer, 2.0 * d(moe_tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
     const std::int64_t local_experts = std::max<std::int64_t>(1, e.experts / s.ep);
-    // Tokens per local expert: the EP group's T*top_k routed tokens spread over E experts, of which
-    // E/ep live here, scaled by the imbalance of the busiest rank.
+    // Tokens per local expert: the EP group's routed tokens (moe_tokens x top_k each) spread over E
+    // experts, of which E/ep live here, scaled by the imbalance of the busiest rank.
     const auto per_expert = static_cast<std::int64_t>(
-        std::ceil(d(x.tokens * e.top_k) * d(s.ep) / d(e.experts) * s.moe_imbalance));
+        std::ceil(d(moe_tokens * e.top_k) * d(s.ep) / d(e.experts) * s.moe_imbalance));
     mlp_forward(m, layer, e.expert_ffn / s.expert_tp, local_experts, "expert.", out, std::max<std::int64_t>(1, per_expert));
-    out.push_back(memory(layer_name(layer, "unpermute"), Phase::kForward, layer, 2.0 * d(x.tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
+    out.push_back(memory(layer_name(layer, "unpermute"), Phase::kForward, layer, 2.0 * d(moe_tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
     if (e.shared_experts > 0) mlp_forward(m, layer, e.shared_experts * e.shared_expert_ffn / s.tp, 1, "shared.", out, x.tokens);
   } else {
     mlp_forward(m, layer, m.ffn / s.tp, 1, "", out, x.tokens);

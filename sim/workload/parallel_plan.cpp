@@ -50,7 +50,7 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
   std::vector<PlanProblem> out;
   auto add = [&out](std::string key, std::string message) { out.push_back({std::move(key), std::move(message)}); };
   for (auto [key, v] : {std::pair{"tp", p.tp}, {"pp", p.pp}, {"dp", p.dp}, {"cp", p.cp}, {"ep", p.ep},
-                        {"expert_tp", p.expert_tp}, {"virtual_stages", p.virtual_stages},
+                        {"expert_tp", p.expert_tp_size()}, {"virtual_stages", p.virtual_stages},
                         {"micro_batch", p.micro_batch}, {"global_batch", p.global_batch}}) {
     if (v < 1) add(key, str(v) + " must be at least 1");
   }
@@ -76,7 +76,14 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
   if (m.moe) {
     if (m.moe->experts % p.ep != 0) add("ep", str(p.ep) + " does not divide experts=" + str(m.moe->experts) + " (valid: " + divisors(m.moe->experts) + ")");
     if (p.dp % p.ep != 0) add("ep", "ep=" + str(p.ep) + " must divide dp=" + str(p.dp) + " (experts are spread over data-parallel ranks)");
-    if (m.moe->expert_ffn % p.expert_tp != 0) add("expert_tp", str(p.expert_tp) + " does not divide expert_ffn=" + str(m.moe->expert_ffn));
+    if (m.moe->expert_ffn % p.expert_tp_size() != 0) {
+      add("expert_tp", str(p.expert_tp_size()) + (p.expert_tp > 0 ? "" : " (= tp, the default)") + " does not divide expert_ffn=" +
+                           str(m.moe->expert_ffn) + " (valid: " + divisors(m.moe->expert_ffn) + ")");
+    }
+    if (p.ep > 1 && p.tp > 1 && !p.sequence_parallel) {
+      add("sequence_parallel", "expert parallelism with tp > 1 needs sequence parallelism (Megatron-Core's rule: each TP rank "
+                               "routes its own tokens; valid: true)");
+    }
   } else if (p.ep > 1) {
     add("ep", "ep=" + str(p.ep) + " but " + m.name + " has no experts (valid: 1)");
   }
@@ -109,7 +116,7 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
 }
 
 Shard shard_of(const ParallelPlan& p, bool flash_attention, bool dropout, bool eager, bool cudnn_attention) {
-  Shard s{p.tp, p.cp, p.ep, p.expert_tp, p.sequence_parallel, p.moe_imbalance, false};
+  Shard s{p.tp, p.cp, p.ep, p.expert_tp_size(), p.sequence_parallel, p.moe_imbalance, false};
   s.flash_attention = flash_attention;
   s.cudnn_attention = cudnn_attention;
   s.dropout = dropout;

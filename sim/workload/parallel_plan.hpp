@@ -12,7 +12,7 @@
 // Validity (each violated rule names the key and the valid values):
 //   tp x cp x dp x pp = GPUs; tp divides heads (and kv heads, or kv heads divide tp: replication);
 //   pp x virtual_stages <= layers (uneven splits allowed); ep divides experts and dp; expert_tp divides
-//   the expert width; cp divides the sequence (2 cp for the load-balanced causal split);
+//   the expert width; tp > 1 with ep > 1 needs sequence parallelism (Megatron-Core's rule); cp divides the sequence (2 cp for the load-balanced causal split);
 //   micro_batch x dp divides global_batch; interleaved needs virtual_stages >= 2 and micro-batches a
 //   multiple of pp; dualpipe needs an even pp and at least 2 micro-batches; sequence parallelism needs tp > 1.
 #include <algorithm>
@@ -40,7 +40,10 @@ struct ParallelPlan {
   std::int64_t dp = 1;
   std::int64_t cp = 1;
   std::int64_t ep = 1;
-  std::int64_t expert_tp = 1;
+  // Tensor parallelism inside each expert; 0 = the plan's tp, Megatron's default
+  // (--expert-tensor-parallel-size unset: arguments.py sets it to --tensor-model-parallel-size).
+  std::int64_t expert_tp = 0;
+  std::int64_t expert_tp_size() const { return expert_tp > 0 ? expert_tp : tp; }
   std::int64_t virtual_stages = 1;
   bool sequence_parallel = false;
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
@@ -84,7 +87,7 @@ struct ParallelPlan {
   // Ranks holding the same expert weights, over which expert gradients are reduced and expert states
   // sharded: Megatron-Core's expert data parallel size, tp x cp x dp / (ep x expert_tp) (the expert
   // layers' ranks of a stage are ep x expert_tp x expert-dp; TP ranks beyond expert_tp hold copies).
-  std::int64_t expert_dp() const { return std::max<std::int64_t>(1, tp * cp * dp / (ep * expert_tp)); }
+  std::int64_t expert_dp() const { return std::max<std::int64_t>(1, tp * cp * dp / (ep * expert_tp_size())); }
 
   std::int64_t gpus() const { return tp * pp * dp * cp; }
   // Micro-batches per pipeline per step: global_batch / (micro_batch x dp).

@@ -176,7 +176,7 @@ class Builder {
     std::vector<std::int64_t> g;
     const auto tp = layout_.coord(rank, Dim::kTp), pp = layout_.coord(rank, Dim::kPp);
     const auto e = layout_.coord(rank, Dim::kDp) % p_.ep;
-    const std::int64_t etp = std::max<std::int64_t>(1, p_.expert_tp);
+    const std::int64_t etp = std::max<std::int64_t>(1, p_.expert_tp_size());
     for (std::int64_t dp = e; dp < p_.dp; dp += p_.ep) {
       for (std::int64_t cp = 0; cp < p_.cp; ++cp) {
         for (std::int64_t t = tp % etp; t < p_.tp; t += etp) g.push_back(layout_.rank(t, cp, dp, pp));
@@ -800,7 +800,7 @@ class Builder {
       if (!m_.is_moe_layer(l)) return 0.0;
       const double glu = m_.activation == Activation::kSwiGlu ? 3.0 : 2.0;
       return static_cast<double>(m_.moe->experts) * glu * static_cast<double>(m_.hidden * m_.moe->expert_ffn) /
-             static_cast<double>(p_.ep * p_.expert_tp);
+             static_cast<double>(p_.ep * p_.expert_tp_size());
     }
     double dense = static_cast<double>(m_.attention_parameters() + m_.layer_norm_parameters()) / tp;
     if (m_.is_moe_layer(l)) {

@@ -284,13 +284,16 @@ TEST(StepSimulator, ContextParallelRanksJoinTheGradientReduction) {
   }
   EXPECT_GT(buckets, 0);
   // Experts: tp 2, ep 2, dp 4, expert_tp 1: the TP pair holds the same experts, so expert gradients are
-  // reduced over tp x dp / ep = 4 ranks (Megatron-Core's expert data parallel size).
+  // reduced over tp x dp / (ep x expert_tp) = 4 ranks (Megatron-Core's expert data parallel size); with
+  // expert_tp left at its default (= tp) over 2.
   ModelSpec moe = tiny_model(4);
   moe.moe = MoeSpec{4, 2, 1024, 0, 0, 1, 0};
   ParallelPlan e = plan(2, 1, 4, 1);
   e.ep = 2;
   e.sequence_parallel = true;
   e.sharding = Sharding::kOptimizer;
+  EXPECT_EQ(e.expert_dp(), 2) << "expert_tp defaults to tp (Megatron's --expert-tensor-parallel-size)";
+  e.expert_tp = 1;
   EXPECT_EQ(e.expert_dp(), 4);
   const StepProgram mp = build_step_program(config(moe, e), ideal_cost());
   const RankLayout el(e);

@@ -155,6 +155,25 @@ TEST(ModelFlops, TensorParallelSplitsGemmsEvenly) {
   EXPECT_NEAR(eight * 8 / one, 1.0, 1e-12) << "TP=8 must give each rank 1/8 of a block's FLOPs";
 }
 
+TEST(ModelFlops, ExpertTensorParallelismSplitsTheExpertsWorkOverTheTpRanks) {
+  // Megatron-Core with sequence parallelism: each TP rank routes its T / tp tokens and the expert-TP group
+  // pools its members' tokens. expert_tp = tp: T tokens at width f / tp; expert_tp = 1: T / tp tokens at
+  // full width. Either way one TP rank does 1/tp of the group's expert FLOPs (no rank repeats another's).
+  const ModelSpec m = model(
+      "name: moe\nlayers: 1\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 32000\nseq_length: 4096\n"
+      "norm: rmsnorm\nactivation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n"
+      "moe: {experts: 8, top_k: 2, expert_ffn: 14336}\n");
+  const auto expert_flops = [&](const Shard& s) {
+    double f = 0;
+    for (const auto& op : layer_forward(m, 0, s, {1, 4096})) {
+      if (op.name.find(".expert.") != std::string::npos) f += op.model_flops;
+    }
+    return f;
+  };
+  const double one = expert_flops(Shard{});
+  EXPECT_NEAR(expert_flops(Shard{2, 1, 1, 2, true, 1.0, false}) * 2 / one, 1.0, 1e-12) << "expert_tp = tp = 2";
+  EXPECT_NEAR(expert_flops(Shard{2, 1, 1, 1, true, 1.0, false}) * 2 / one, 1.0, 1e-12) << "expert_tp = 1 < tp = 2";
+}
 
 // Megatron-LM's unfused core attention (SC'21 / Korthikanti et al. era): the same model FLOPs as the
 // flash core, executed as batched GEMMs over the full s x s scores, plus softmax and dropout passes

@@ -39,6 +39,12 @@ TEST(ParallelPlan, InvalidPlansSayWhatWouldBeValid) {
   ParallelPlan moe = plan(1, 1, 8, 64);
   moe.ep = 3;
   EXPECT_NE(problems(moe, "mixtral-8x7b", 8, 4096).find("ep: 3 does not divide experts=8 (valid: 1, 2, 4, 8)"), std::string::npos);
+  ParallelPlan tp_ep = plan(2, 1, 4, 64);
+  tp_ep.ep = 2;
+  EXPECT_NE(problems(tp_ep, "mixtral-8x7b", 8, 4096).find("sequence_parallel: expert parallelism with tp > 1 needs sequence parallelism"),
+            std::string::npos);
+  tp_ep.sequence_parallel = true;
+  EXPECT_EQ(problems(tp_ep, "mixtral-8x7b", 8, 4096), "") << "Megatron-Core's TP x EP with sequence parallelism";
   ParallelPlan inter = plan(1, 4, 2, 12);
   inter.schedule = PipelineSchedule::kInterleaved;
   inter.virtual_stages = 2;
