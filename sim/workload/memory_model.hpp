@@ -42,7 +42,7 @@ struct MemoryPlan {
   std::int64_t pp = 1;
   std::int64_t virtual_stages = 1;  // interleaved 1F1B chunks per rank
   // Ranks the sharded states are split over (ParallelPlan::shard_ranks: the shard group's data-parallel
-  // ranks with their context-parallel peers); routed experts' states over expert_dp (dp x cp / ep).
+  // ranks with their context-parallel peers); routed experts' states over expert_dp (ParallelPlan::expert_dp).
   std::int64_t dp = 1;
   std::int64_t expert_dp = 1;
   PipelineKind pipeline = PipelineKind::kNone;
