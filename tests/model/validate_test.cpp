@@ -81,7 +81,9 @@ TEST(ValidateSlow, WholeSetIsSimulatedAndReported) {
   // Every run really ran, so the memory model must let every plan fit (the 405B 512-GPU runs did not
   // until optimizer states were sharded over dp x cp, as Megatron-Core shards them).
   for (const auto& r : report.rows) {
-    if (r.status == "ok") EXPECT_TRUE(r.fits) << r.id << ": the memory model says a plan that ran does not fit";
+    if (r.status == "ok") {
+      EXPECT_TRUE(r.fits) << r.id << ": the memory model says a plan that ran does not fit";
+    }
   }
   // 7.2% until 2026-12-06, when NVIDIA's rows began to be replayed with the TP communication overlap
   // their sources state and kernels were slowed only while collectives run (docs/validation.md).
