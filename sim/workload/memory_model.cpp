@@ -77,19 +77,11 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
   double layers_here = 0.0;
   for (std::int64_t c = 0; c < plan.virtual_stages; ++c) layers_here += d(layers_at_position(m.layers, positions, c * plan.pp));
   // Parameters on this rank (first stage).
-  double dense_layer = d(m.attention_parameters() + m.layer_norm_parameters());
   double params = 0.0, expert = 0.0;  // expert: the routed experts' share of params
   for (std::int64_t l = 0; l < static_cast<std::int64_t>(layers_here); ++l) {
-    params += dense_layer / tp;
-    if (m.is_moe_layer(l)) {
-      const MoeSpec& e = *m.moe;
-      const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
-      const double routed = d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(sh.ep * sh.expert_tp);
-      expert += routed;
-      params += d(m.hidden * e.experts) + routed + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp;
-    } else {
-      params += d(m.dense_mlp_parameters()) / tp;
-    }
+    const BlockParameters block = block_parameters(m, l, sh);
+    params += block.dense + block.routed;
+    expert += block.routed;
   }
   params += d(m.embedding_parameters()) / tp;
   if (plan.pp == 1) params += d(m.output_parameters()) / tp;

@@ -389,21 +389,25 @@ Op optimizer_step(std::int64_t parameters, double bytes_per_parameter) {
   return op;
 }
 
-Op eager_recompute_cast(const ModelSpec& m, std::int64_t layer, const Shard& s) {
-  // This rank's weights of the block: attention and norms split by TP; router whole, shared experts by
-  // TP, routed experts by EP x expert TP; a dense MLP by TP.
+BlockParameters block_parameters(const ModelSpec& m, std::int64_t layer, const Shard& s) {
   const double tp = d(s.tp);
-  double block = d(m.attention_parameters() + m.layer_norm_parameters()) / tp;
+  BlockParameters b;
+  b.dense = d(m.attention_parameters() + m.layer_norm_parameters()) / tp;
   if (m.is_moe_layer(layer)) {
     const MoeSpec& e = *m.moe;
     const double glu = m.activation == Activation::kSwiGlu ? 3.0 : 2.0;
-    block += d(m.hidden * e.experts) + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp +
-             d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(s.ep * s.expert_tp);
+    b.dense += d(m.hidden * e.experts) + d(e.shared_experts) * glu * d(m.hidden * e.shared_expert_ffn) / tp;
+    b.routed = d(e.experts) * glu * d(m.hidden * e.expert_ffn) / d(s.ep * s.expert_tp);
   } else {
-    block += d(m.dense_mlp_parameters()) / tp;
+    b.dense += d(m.dense_mlp_parameters()) / tp;
   }
+  return b;
+}
+
+Op eager_recompute_cast(const ModelSpec& m, std::int64_t layer, const Shard& s) {
+  const BlockParameters block = block_parameters(m, layer, s);  // this rank's weights of the block
   Op op = memory(layer_name(layer, "autocast.weights.recompute"), Phase::kRecompute, layer,
-                 kAutocastBytesPerParameter * block, MemoryOpClass::kCopy);
+                 kAutocastBytesPerParameter * (block.dense + block.routed), MemoryOpClass::kCopy);
   op.segment = Segment::kAttention;
   return op;
 }

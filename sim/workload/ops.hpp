@@ -114,6 +114,14 @@ inline bool recomputed(const Op& forward_op, Recompute policy) {
 // copies is gone: the block's weights on this rank are cast again, 4 B read + 2 B written each.
 // (Megatron's own checkpoint function reruns the whole layer and casts nothing.)
 Op eager_recompute_cast(const ModelSpec& m, std::int64_t layer, const Shard& s);
+// One block's parameters on a rank of shard `s`: attention and norms split by TP, router whole, shared
+// experts and a dense MLP by TP (`dense`); routed experts by EP x expert TP (`routed`, 0 for a dense
+// layer). The one split the memory model, the step simulator and the eager recompute cast share.
+struct BlockParameters {
+  double dense = 0.0;
+  double routed = 0.0;
+};
+BlockParameters block_parameters(const ModelSpec& m, std::int64_t layer, const Shard& s);
 inline bool recomputes_layer(Recompute policy) { return policy == Recompute::kFull || policy == Recompute::kSaveQkv; }
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).

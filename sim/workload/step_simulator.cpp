@@ -94,6 +94,8 @@ class Builder {
       return d == Dim::kEp ? expert_dp_group(r) : layout_.group_of(r, d);
     });
   }
+  // Cache codes of the group sets that are not one Dim's (groups_for uses the Dim's value).
+  static constexpr int kExpertDpGroups = 98, kDpCpGroups = 99, kReplicaGroups = 100, kShardGroups = 101;
   // The rank's group by `group_of` first, then (symmetric expansion) every other such group on the same
   // pipeline stage: they all run the same collective now. Cached under `code`.
   template <class GroupOf>
@@ -119,7 +121,7 @@ class Builder {
   }
   // The ranks gradients are reduced over: data parallel with context parallel (ParallelPlan::dp_cp).
   std::shared_ptr<const GroupSet> dp_cp_groups(std::int64_t rank) {
-    return stage_groups(99, rank, [this](std::int64_t r) { return layout_.dp_cp_group_of(r); });
+    return stage_groups(kDpCpGroups, rank, [this](std::int64_t r) { return layout_.dp_cp_group_of(r); });
   }
   // Hybrid sharding: the rank's dp x cp groups split into shard groups (consecutive blocks of
   // shard_ranks() members) or replica groups (the ranks at the same place in every block), own group
@@ -128,7 +130,7 @@ class Builder {
     const std::int64_t s = p_.shard_ranks();
     MFUSIM_CHECK(s >= 1 && p_.dp_cp() % s == 0, "shard_group must divide dp");
     if (!replicas && s == p_.dp_cp()) return dp_cp_groups(rank);
-    const auto key = std::tuple{replicas ? 100 : 101, cfg_.expansion == Expansion::kFull ? rank : -1 - layout_.coord(rank, Dim::kPp)};
+    const auto key = std::tuple{replicas ? kReplicaGroups : kShardGroups, cfg_.expansion == Expansion::kFull ? rank : -1 - layout_.coord(rank, Dim::kPp)};
     if (auto it = group_cache_.find(key); it != group_cache_.end()) return it->second;
     auto set = std::make_shared<GroupSet>();
     for (const auto& dp_group : *dp_cp_groups(rank)) {
@@ -795,22 +797,8 @@ class Builder {
   }
 
   double params_of_layer(std::int64_t l, bool experts) const {
-    const double tp = static_cast<double>(p_.tp);
-    if (experts) {
-      if (!m_.is_moe_layer(l)) return 0.0;
-      const double glu = m_.activation == Activation::kSwiGlu ? 3.0 : 2.0;
-      return static_cast<double>(m_.moe->experts) * glu * static_cast<double>(m_.hidden * m_.moe->expert_ffn) /
-             static_cast<double>(p_.ep * p_.expert_tp_size());
-    }
-    double dense = static_cast<double>(m_.attention_parameters() + m_.layer_norm_parameters()) / tp;
-    if (m_.is_moe_layer(l)) {
-      const double glu = m_.activation == Activation::kSwiGlu ? 3.0 : 2.0;
-      dense += static_cast<double>(m_.hidden * m_.moe->experts) +
-               static_cast<double>(m_.moe->shared_experts) * glu * static_cast<double>(m_.hidden * m_.moe->shared_expert_ffn) / tp;
-    } else {
-      dense += static_cast<double>(m_.dense_mlp_parameters()) / tp;
-    }
-    return dense;
+    const BlockParameters b = block_parameters(m_, l, shard_);
+    return experts ? b.routed : b.dense;
   }
 
   double stage_params(const RankStreams& rs, bool experts) const {
@@ -1031,7 +1019,7 @@ class Builder {
   }
 
   std::shared_ptr<const GroupSet> expert_groups(std::int64_t rank) {
-    return stage_groups(98, rank, [this](std::int64_t r) { return expert_data_parallel(r); });
+    return stage_groups(kExpertDpGroups, rank, [this](std::int64_t r) { return expert_data_parallel(r); });
   }
 
   const StepConfig& cfg_;
