@@ -56,6 +56,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   }
   s.metrics.push_back({"model_flops_per_step", "model FLOPs/step", step.model_flops, "FLOP"});
   s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
+  if (t.plan.pp > 1) s.metrics.push_back({"peak_memory_stage", "peak-memory pipeline stage", static_cast<double>(t.memory.stage), ""});
   s.metrics.push_back({"memory_capacity_bytes", "GPU memory capacity", t.memory_capacity, "B"});
   s.metrics.push_back({"critical_rank", "critical rank", static_cast<double>(step.critical_rank), ""});
   // Energy and cost (scenario/energy.hpp, docs/models/energy.md).

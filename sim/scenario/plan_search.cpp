@@ -786,7 +786,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
       for (const auto& item : memory.largest())
         largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
       e.reason =
-          gib(memory.total_bytes) + " per GPU > " + gib(usable) +
+          gib(memory.total_bytes) + " per GPU" +
+          (e.candidate.plan.pp > 1 ? " on stage " + std::to_string(memory.stage) : "") + " > " + gib(usable) +
           (o.headroom_bytes > 0.0 ? " (" + gib(t.memory_capacity) + " less " + gib(o.headroom_bytes) + " headroom)"
                                   : "") +
           " (largest: " + largest + ")";

@@ -253,7 +253,8 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   if (!t.fits && check_memory && check_plan) {
     std::string largest;
     for (const auto& item : t.memory.largest()) largest += (largest.empty() ? "" : ", ") + item.name + " " + gib(item.bytes);
-    infeasible(p, "", "the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU > " + gib(t.memory_capacity) + " on " +
+    const std::string where = t.plan.pp > 1 ? " on pipeline stage " + std::to_string(t.memory.stage) + " of " + std::to_string(t.plan.pp) : "";
+    infeasible(p, "", "the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU" + where + " > " + gib(t.memory_capacity) + " on " +
                 t.topology.gpu_spec->name + " (largest: " + largest +
                 "); try recompute: full, sharding: optimizer, a larger tp or pp, or a smaller micro_batch");
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace mfusim::workload {
 namespace {
@@ -68,23 +69,67 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   return outside / sp + inside / t + experts / expert_split;
 }
 
-MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
+namespace {
+
+// Micro-batches' worth of this stage's layers held at once by pipeline stage `stage` (activations of
+// a micro-batch live from its forward to its backward on the stage):
+//   no pipeline: 1; GPipe: m (all forwards before any backward);
+//   1F1B: min(m, pp - s) (s's warm-up forwards pp - s - 1, plus the one in steady state);
+//   interleaved (v chunks per rank): Megatron's warm-up is 2 (pp - s - 1) + (v - 1) pp chunk-forwards
+//   (capped at m v), plus one in steady state; a chunk is 1/v of the stage's layers. On stage 0 this is
+//   pp (1 + 1/v) - 1/v = pp (1 + (pp - 1)/(pp v)), Korthikanti et al.'s interleaving factor.
+double micro_batches_in_flight(const MemoryPlan& plan, std::int64_t stage) {
+  switch (plan.pipeline) {
+    case PipelineKind::kNone: return 1.0;
+    case PipelineKind::kGpipe: return d(plan.microbatches);
+    case PipelineKind::kOneFOneB: return d(std::min(plan.microbatches, plan.pp - stage));
+    case PipelineKind::kInterleaved: {
+      const std::int64_t v = plan.virtual_stages;
+      const std::int64_t chunks = std::min(plan.microbatches * v, 2 * (plan.pp - stage - 1) + (v - 1) * plan.pp + 1);
+      return d(chunks) / d(v);
+    }
+  }
+  return 1.0;
+}
+
+std::string in_flight_label(double in_flight) {
+  // Whole micro-batches print as integers; interleaving's fractional counts with two decimals.
+  if (in_flight == std::floor(in_flight)) return std::to_string(static_cast<std::int64_t>(in_flight));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", in_flight);
+  return buf;
+}
+
+}  // namespace
+
+MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::int64_t stage) {
   MemoryBreakdown b;
+  b.stage = stage;
   const Shard& sh = plan.shard;
   const double tp = d(sh.tp);
-  // The first stage: its chunk(s) of the model (parallel_plan.hpp's split).
+  const bool first = stage == 0, last = stage == plan.pp - 1;
+  // This stage's layers: pipeline positions stage, stage + pp, ... (parallel_plan.hpp's split).
   const std::int64_t positions = plan.pp * plan.virtual_stages;
-  double layers_here = 0.0;
-  for (std::int64_t c = 0; c < plan.virtual_stages; ++c) layers_here += d(layers_at_position(m.layers, positions, c * plan.pp));
-  // Parameters on this rank (first stage).
+  std::vector<std::int64_t> layers;
+  for (std::int64_t c = 0; c < plan.virtual_stages; ++c) {
+    const std::int64_t pos = c * plan.pp + stage;
+    const std::int64_t begin = first_layer_at_position(m.layers, positions, pos);
+    for (std::int64_t l = begin; l < begin + layers_at_position(m.layers, positions, pos); ++l) layers.push_back(l);
+  }
+  const double layers_here = d(static_cast<std::int64_t>(layers.size()));
+  // Parameters on this rank: its blocks, the embedding on the first stage, the output layer (and final
+  // norm) on the last; with tied embeddings and pp > 1 the last stage keeps its own copy of the word
+  // embedding for the output projection (Megatron's shared_embedding, kept equal by an all-reduce of
+  // its gradient between the first and last stage).
   double params = 0.0, expert = 0.0;  // expert: the routed experts' share of params
-  for (std::int64_t l = 0; l < static_cast<std::int64_t>(layers_here); ++l) {
+  for (const std::int64_t l : layers) {
     const BlockParameters block = block_parameters(m, l, sh);
     params += block.dense + block.routed;
     expert += block.routed;
   }
-  params += d(m.embedding_parameters()) / tp;
-  if (plan.pp == 1) params += d(m.output_parameters()) / tp;
+  if (first) params += d(m.embedding_parameters()) / tp;
+  if (last) params += d(m.output_parameters()) / tp;
+  if (last && !first && m.tied_embeddings) params += d(m.vocab * m.hidden) / tp;
   b.parameters_on_rank = params;
 
   // Sharded over dp ranks (dense parameters) and expert_dp ranks (routed experts): the per-rank count
@@ -117,23 +162,18 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
 
   const double tokens = d(plan.micro_batch.batch) * d(plan.micro_batch.seq) / d(sh.cp);
   double per_mb = 0.0;  // all layers of this stage, one micro-batch
-  for (std::int64_t l = 0; l < static_cast<std::int64_t>(layers_here); ++l) per_mb += activation_bytes_per_token(m, l, plan) * tokens;
+  for (const std::int64_t l : layers) per_mb += activation_bytes_per_token(m, l, plan) * tokens;
   b.activation_bytes_per_layer = per_mb / std::max(1.0, layers_here);
-  double in_flight = 1.0;
-  switch (plan.pipeline) {
-    case PipelineKind::kNone: in_flight = 1.0; break;
-    case PipelineKind::kGpipe: in_flight = d(plan.microbatches); break;
-    case PipelineKind::kOneFOneB: in_flight = d(std::min(plan.microbatches, plan.pp)); break;
-    case PipelineKind::kInterleaved:
-      in_flight = d(std::min(plan.microbatches, plan.pp)) * (1.0 + d(plan.pp - 1) / d(plan.pp * plan.virtual_stages));
-      break;
+  const double in_flight = micro_batches_in_flight(plan, stage);
+  b.items.push_back({"activations (" + in_flight_label(in_flight) + " micro-batches in flight)", per_mb * in_flight});
+  if (first) {
+    // Embedding stage: token ids (int64) and the embedding output's dropout mask per in-flight micro-batch.
+    const double sp = sh.sequence_parallel ? tp : 1.0;
+    b.items.push_back({"embedding activations", in_flight * tokens * (8.0 + (plan.shard.dropout ? 2.0 * d(m.hidden) / sp : 0.0))});
   }
-  b.items.push_back({"activations (" + std::to_string(static_cast<int>(in_flight)) + " micro-batches in flight)", per_mb * in_flight});
-  // Embedding stage: token ids (int64) and the embedding output per in-flight micro-batch.
-  const double sp = sh.sequence_parallel ? tp : 1.0;
-  b.items.push_back({"embedding activations", in_flight * tokens * (8.0 + (plan.shard.dropout ? 2.0 * d(m.hidden) / sp : 0.0))});
-  if (plan.pp == 1) {
-    // Output layer input and fp32 logits / softmax for the loss (Megatron: 4sbh(1 + V/h) / tp).
+  if (last) {
+    // Output layer input and fp32 logits / softmax for the loss of the micro-batch in its loss
+    // (Megatron: 4sbh(1 + V/h) / tp).
     const double per_logit = plan.eager_loss ? 10.0 : 4.0;
     b.items.push_back({"output layer and loss", tokens * (4.0 * d(m.hidden) + per_logit * d(m.vocab)) / tp});
   }
@@ -149,6 +189,16 @@ MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
     b.total_bytes = std::max(b.total_bytes, weights + grads + optimizer + fp32_grad_copy);
   }
   return b;
+}
+
+MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan) {
+  // Every stage, the largest wins (ties: the earliest stage).
+  MemoryBreakdown peak = estimate_stage(m, plan, 0);
+  for (std::int64_t s = 1; s < plan.pp; ++s) {
+    MemoryBreakdown b = estimate_stage(m, plan, s);
+    if (b.total_bytes > peak.total_bytes) peak = std::move(b);
+  }
+  return peak;
 }
 
 }  // namespace mfusim::workload

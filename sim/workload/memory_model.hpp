@@ -1,14 +1,17 @@
 #pragma once
-// Memory per GPU for one training plan: the most loaded rank (the first pipeline stage, which holds
-// the embedding and the most in-flight micro-batches).
+// Memory per GPU for one training plan: the most loaded rank. Every pipeline stage is estimated with
+// its own layers (their indices matter: MoE models with leading dense layers), the embedding on the
+// first stage, the output layer and the loss's logits on the last (with tied embeddings and pp > 1 also
+// the last stage's copy of the word embedding), and the micro-batches that stage holds in flight; the
+// peak is the largest stage.
 //
 // Model states (mixed precision with fp32 master weights, Adam; Megatron-LM's accounting):
 //   bf16 weights 2 B + fp32 gradient buffer 4 B + fp32 master weight 4 B + Adam moments 8 B = 18 B per
 //   parameter. Distributed optimizer / ZeRO-1 shards the 12 B of optimizer state over DP: 6 + 12/dp.
 //   ZeRO-2 also shards gradients: 2 + 16/dp (plus one reduce bucket). ZeRO-3 / FSDP shards weights
 //   too: 18/dp, plus the gathered bf16 weights of the layers in flight (current + prefetched).
-//   Parameters on the rank: transformer blocks / pp / tp (expert weights / (ep x expert_tp)),
-//   plus the embedding / tp on the first stage (and the untied output layer when pp = 1).
+//   Parameters on the rank: the stage's transformer blocks / tp (expert weights / (ep x expert_tp)),
+//   plus the embedding / tp on the first stage and the output layer / tp on the last.
 //
 // Activations (Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models",
 // MLSys 2023, Table 2, generalised to GQA, SwiGLU, MoE and flash attention). Bytes per token per layer,
@@ -22,8 +25,9 @@
 //   selective recompute drops the softmax terms; full recompute keeps only the layer input 2h.
 // With GPT-3's shape (r = 1, k = 1, f = 4h, dropout, no flash) this is 34h + 5as (the paper's figure),
 // and 18h + 4f under selective recompute (Megatron's theoretical_memory_usage.py).
-// In flight on the first stage: 1 micro-batch without PP; min(m, pp) micro-batches of L/pp layers for
-// 1F1B (so L x min(1, m/pp) layers' worth); m for GPipe; x (1 + (pp-1)/(pp v)) for interleaving.
+// In flight on stage s: 1 micro-batch without PP; min(m, pp - s) micro-batches of its layers for 1F1B;
+// m for GPipe; min(m v, 2 (pp - s - 1) + (v - 1) pp + 1) chunks of 1/v of its layers for interleaving
+// (on stage 0: pp (1 + (pp - 1)/(pp v)), Korthikanti et al.'s factor).
 // Context parallelism divides the tokens per rank by cp.
 #include <string>
 #include <vector>
@@ -84,10 +88,14 @@ struct MemoryBreakdown {
   double parameters_on_rank = 0.0;
   double activation_bytes_per_layer = 0.0;  // one micro-batch, one layer, this rank
   double total_bytes = 0.0;
+  std::int64_t stage = 0;  // the pipeline stage this breakdown is for (estimate_memory: the peak stage)
   // The three largest items, for "does not fit" messages.
   std::vector<MemoryItem> largest(std::size_t n = 3) const;
 };
 
+// One pipeline stage's breakdown (stage in [0, pp)).
+MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::int64_t stage);
+// The most loaded pipeline stage's breakdown (ties: the earliest stage).
 MemoryBreakdown estimate_memory(const ModelSpec& m, const MemoryPlan& plan);
 
 // Activation bytes per token of one transformer block on this rank (see the header comment).

@@ -86,7 +86,8 @@ TEST_P(MegatronMemory, MatchesTheoreticalEstimate) {
   plan.sharding = c.dist_opt ? Sharding::kOptimizer : Sharding::kNone;
   plan.shard.flash_attention = false;
   plan.shard.dropout = true;
-  const MemoryBreakdown b = estimate_memory(m, plan);
+  const MemoryBreakdown b = estimate_stage(m, plan, 0);  // Megatron's estimate is the first stage's
+  EXPECT_EQ(estimate_memory(m, plan).stage, 0) << c.name << ": the first stage is the most loaded here";
   const Args a{c.layers, c.hidden, c.heads, c.heads, c.hidden / c.heads, 4 * c.hidden, c.vocab, c.seq, c.mbs,
                c.tp, c.pp, c.dp, c.microbatches, false, false, c.dist_opt};
   const double states = item(b, "weights") + item(b, "gradients") + item(b, "optimizer");
@@ -181,6 +182,89 @@ TEST(MemoryModel, RoutedExpertStatesAreShardedOverExpertDataParallelRanks) {
   const double dense = b.parameters_on_rank - routed;
   EXPECT_NEAR(item(b, "optimizer"), 12.0 * (dense / 8.0 + routed / 2.0), 1.0)
       << "12 B per parameter: dense over 8 ranks, routed experts over 2";
+}
+
+TEST(MemoryModel, OneFOneBStagesHoldFewerMicroBatchesDownThePipeline) {
+  // 1F1B: stage s runs pp - s - 1 warm-up forwards, so it holds min(m, pp - s) micro-batches. GPipe holds
+  // all m on every stage.
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.pp = 4;
+  plan.pipeline = PipelineKind::kOneFOneB;
+  plan.microbatches = 8;
+  const double per_mb = estimate_stage(m, plan, 1).activation_bytes_per_layer * 2.0;  // 2 layers a stage
+  for (std::int64_t s = 0; s < 4; ++s) {
+    EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, s), "activations"), per_mb * static_cast<double>(4 - s))
+        << "stage " << s << " of 4 holds 4 - s micro-batches";
+  }
+  plan.microbatches = 2;
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), per_mb * 2.0) << "no more than m = 2 in flight";
+  plan.pipeline = PipelineKind::kGpipe;
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 3), "activations"), per_mb * 2.0) << "GPipe: every stage holds m";
+}
+
+TEST(MemoryModel, InterleavedStagesHoldMegatronsWarmUpChunks) {
+  // Interleaved 1F1B (pp 4, v 2, m 8): stage s holds 2 (pp - s - 1) + (v - 1) pp + 1 chunks of half its
+  // layers = 11, 9, 7, 5 chunks = 5.5, 4.5, 3.5, 2.5 micro-batches of the stage's layers; stage 0's 5.5 is
+  // Korthikanti et al.'s pp (1 + (pp - 1)/(pp v)).
+  const ModelSpec m = gpt(16, 2048, 16, 51200, 2048);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.pp = 4;
+  plan.virtual_stages = 2;
+  plan.pipeline = PipelineKind::kInterleaved;
+  plan.microbatches = 8;
+  const double per_mb = estimate_stage(m, plan, 0).activation_bytes_per_layer * 4.0;  // 4 layers a stage
+  const double expected[] = {5.5, 4.5, 3.5, 2.5};
+  for (std::int64_t s = 0; s < 4; ++s) {
+    EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, s), "activations"), per_mb * expected[s]) << "stage " << s;
+  }
+  plan.microbatches = 2;  // the warm-up is capped at m v = 4 chunks
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), per_mb * 2.0) << "m v = 4 chunks = 2 micro-batches";
+}
+
+TEST(MemoryModel, TheLastStageHoldsTheOutputLayerTheLossAndTheTiedEmbeddingCopy) {
+  // A large vocabulary and one micro-batch: the last stage's output layer (a copy of the tied word
+  // embedding when pp > 1) and its fp32 logits outweigh the first stage's embedding, so the peak is the
+  // last stage's. Vocabulary 256K, h 1024, 4 layers on 2 stages, tp 1, no sharding.
+  const ModelSpec m = gpt(4, 1024, 8, 256000, 2048);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.pp = 2;
+  plan.pipeline = PipelineKind::kOneFOneB;
+  plan.microbatches = 1;
+  const MemoryBreakdown first = estimate_stage(m, plan, 0), last = estimate_stage(m, plan, 1);
+  const double word = 256000.0 * 1024.0;
+  EXPECT_NEAR(last.parameters_on_rank - first.parameters_on_rank, word - static_cast<double>(m.embedding_parameters()) +
+                                                                        static_cast<double>(m.output_parameters()), 1.0)
+      << "the last stage keeps its own copy of the word embedding and the final norm";
+  EXPECT_DOUBLE_EQ(item(last, "output layer and loss"), 2048.0 * (4.0 * 1024.0 + 4.0 * 256000.0))
+      << "Megatron's 4 s b h (1 + V/h) on the last stage";
+  EXPECT_DOUBLE_EQ(item(first, "output layer and loss"), 0.0) << "no logits on the first stage";
+  const MemoryBreakdown peak = estimate_memory(m, plan);
+  EXPECT_EQ(peak.stage, 1) << "the last stage is the most loaded";
+  EXPECT_DOUBLE_EQ(peak.total_bytes, last.total_bytes);
+}
+
+TEST(MemoryModel, StagesHoldTheirOwnLayers) {
+  // MoE with two leading dense layers, 8 layers on 4 stages: stage 0 holds the dense layers 0-1, the
+  // others MoE layers; with 8 experts and no expert parallelism the MoE stages hold more parameters.
+  ModelSpec m = gpt(8, 1024, 8, 32000, 2048);
+  m.moe = MoeSpec{8, 2, 2048, 0, 0, 1, 2};
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.pp = 4;
+  plan.pipeline = PipelineKind::kOneFOneB;
+  plan.microbatches = 4;
+  const double embedding = static_cast<double>(m.embedding_parameters());
+  EXPECT_NEAR(estimate_stage(m, plan, 0).parameters_on_rank - embedding,
+              static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters()) * 2.0, 1.0)
+      << "stage 0 holds dense layers 0 and 1";
+  EXPECT_NEAR(estimate_stage(m, plan, 1).parameters_on_rank,
+              static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.moe_mlp_parameters()) * 2.0, 1.0)
+      << "stage 1 holds MoE layers 2 and 3";
+  EXPECT_GT(estimate_memory(m, plan).stage, 0) << "an MoE stage is the most loaded";
 }
 
 }  // namespace
