@@ -226,11 +226,14 @@ class LowerBound {
       const auto i = static_cast<std::size_t>(pos);
       const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
       const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
-      const core::Duration tp_layer = tp_per_layer_pass(c, layout, stage_of[i], false);
-      const core::Duration tp_layer_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
+      const TpPass tp_fwd = tp_per_layer_pass(c, layout, stage_of[i], false);
+      const TpPass tp_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
       core::Duration f, bi, bw;
       for (std::int64_t l = lb; l < le; ++l) {
         const auto& lt = st.layers[static_cast<std::size_t>(l)];
+        const bool moe = m.is_moe_layer(l);
+        const core::Duration tp_layer = moe ? tp_fwd.moe : tp_fwd.dense;
+        const core::Duration tp_layer_bwd = moe ? tp_bwd.moe : tp_bwd.dense;
         f += lt.fwd + tp_layer;
         bi += lt.bwd_input + tp_layer_bwd;
         bi += lt.recompute;
@@ -344,22 +347,42 @@ class LowerBound {
   // without: an all-reduce after each. None when tp_comm_overlap runs them on their own stream. In a
   // backward pass with tp_backward_overlap the block's output collective runs beside the wgrad GEMM
   // (left out); the all-gather before the block remains.
-  core::Duration tp_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage,
-                                   bool backward) {
+  // Non-overlapped TP collectives of one layer's pass on the compute stream, as the step simulator
+  // emits them: a dense layer's two blocks each gather and reduce-scatter (SP) or all-reduce; an MoE
+  // layer's attention block does, its MoE block only with shared experts (a TP MLP), plus the expert-TP
+  // gather and reduce-scatter of the routed tokens (expert_tp > 1). Async backward TP leaves only the
+  // blocks' re-gathers on the compute stream.
+  struct TpPass {
+    core::Duration dense, moe;
+  };
+  TpPass tp_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage, bool backward) {
     const auto& p = c.plan;
-    if (p.tp == 1 || p.tp_comm_overlap) return core::Duration::zero();
+    if (p.tp == 1 || p.tp_comm_overlap) return {};
     const bool async = backward && p.tp_backward_overlap;
     const double nbytes =
         static_cast<double>(p.micro_batch * t_.seq / p.cp) * static_cast<double>(t_.model.hidden) * 2.0;  // bf16
     const auto group = layout.group_of(layout.rank(0, 0, 0, stage), workload::Dim::kTp);
+    core::Duration block;
     if (p.sequence_parallel) {
       const core::Duration gather = collective_time(group, workload::CollectiveKind::kAllGather, nbytes);
-      if (async) return gather * 2;
-      return (gather + collective_time(group, workload::CollectiveKind::kReduceScatter, nbytes)) * 2;
+      block = async ? gather : gather + collective_time(group, workload::CollectiveKind::kReduceScatter, nbytes);
+    } else if (!async) {
+      block = collective_time(group, workload::CollectiveKind::kAllReduce, nbytes);
     }
-    if (async) return core::Duration::zero();
-    return collective_time(group, workload::CollectiveKind::kAllReduce, nbytes) * 2;
+    TpPass out{block * 2, block};
+    const auto& moe = t_.model.moe;
+    if (!moe) return out;
+    if (moe->shared_experts > 0) out.moe += block;
+    const std::int64_t etp = p.expert_tp_size();
+    if (etp > 1 && p.sequence_parallel) {
+      const double routed = nbytes / static_cast<double>(p.tp) * static_cast<double>(etp) * static_cast<double>(moe->top_k);
+      const auto etp_group = layout.expert_tp_group_of(layout.rank(0, 0, 0, stage));
+      out.moe += collective_time(etp_group, workload::CollectiveKind::kAllGather, routed) +
+                 collective_time(etp_group, workload::CollectiveKind::kReduceScatter, routed);
+    }
+    return out;
   }
+
 
   core::Duration collective_time(const std::vector<std::int64_t>& group, workload::CollectiveKind kind, double nbytes) {
     const core::Bytes b(static_cast<std::int64_t>(std::llround(nbytes)));

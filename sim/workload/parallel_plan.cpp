@@ -80,8 +80,9 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
       add("expert_tp", str(p.expert_tp_size()) + (p.expert_tp > 0 ? "" : " (= tp, the default)") + " does not divide expert_ffn=" +
                            str(m.moe->expert_ffn) + " (valid: " + divisors(m.moe->expert_ffn) + ")");
     }
-    if (p.ep > 1 && p.tp > 1 && !p.sequence_parallel) {
-      add("sequence_parallel", "expert parallelism with tp > 1 needs sequence parallelism (Megatron-Core's rule: each TP rank "
+    if (p.tp > 1 && !p.sequence_parallel) {
+      // Megatron-LM (arguments.py): "When using MoE and tensor parallelism, sequence parallelism must be used."
+      add("sequence_parallel", "an MoE model with tp > 1 needs sequence parallelism (Megatron-LM's rule: each TP rank "
                                "routes its own tokens; valid: true)");
     }
   } else if (p.ep > 1) {
@@ -186,6 +187,14 @@ std::vector<std::int64_t> RankLayout::dp_cp_group_of(std::int64_t r) const {
   for (std::int64_t dp = 0; dp < plan_.dp; ++dp) {
     for (std::int64_t cp = 0; cp < plan_.cp; ++cp) g.push_back(rank(tp, cp, dp, pp));
   }
+  return g;
+}
+
+std::vector<std::int64_t> RankLayout::expert_tp_group_of(std::int64_t r) const {
+  const std::int64_t etp = std::max<std::int64_t>(1, plan_.expert_tp_size());
+  const std::int64_t tp = coord(r, Dim::kTp), cp = coord(r, Dim::kCp), dp = coord(r, Dim::kDp), pp = coord(r, Dim::kPp);
+  std::vector<std::int64_t> g;
+  for (std::int64_t i = tp - tp % etp; i < tp - tp % etp + etp; ++i) g.push_back(rank(i, cp, dp, pp));
   return g;
 }
 

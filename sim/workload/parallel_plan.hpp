@@ -130,6 +130,9 @@ class RankLayout {
   // The ranks with the rank's tp and pp coordinates (ParallelPlan::dp_cp), data-parallel index
   // outer and cp inner, so that consecutive blocks of shard_ranks() members are the shard groups.
   std::vector<std::int64_t> dp_cp_group_of(std::int64_t rank) const;
+  // The rank's expert tensor-parallel group: the consecutive block of expert_tp_size() TP ranks it
+  // is in (Megatron-Core's expert-TP group; the whole TP group when expert_tp = tp).
+  std::vector<std::int64_t> expert_tp_group_of(std::int64_t rank) const;
 
  private:
   std::int64_t size(Dim d) const;

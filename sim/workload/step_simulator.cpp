@@ -95,7 +95,7 @@ class Builder {
     });
   }
   // Cache codes of the group sets that are not one Dim's (groups_for uses the Dim's value).
-  static constexpr int kExpertDpGroups = 98, kDpCpGroups = 99, kReplicaGroups = 100, kShardGroups = 101;
+  static constexpr int kExpertDpGroups = 98, kDpCpGroups = 99, kReplicaGroups = 100, kShardGroups = 101, kExpertTpGroups = 102;
   // The rank's group by `group_of` first, then (symmetric expansion) every other such group on the same
   // pipeline stage: they all run the same collective now. Cached under `code`.
   template <class GroupOf>
@@ -458,6 +458,17 @@ class Builder {
                           (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
     comm_task(rs, rs.compute, part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp, routed, groups_for(Dim::kEp, rs.rank));
   }
+  // Expert tensor parallelism (expert_tp > 1, sequence parallel): the routed tokens of the expert-TP
+  // group, gathered (output size: expert_tp x the rank's T / tp x top_k tokens of h) or reduce-scattered
+  // (input size), on the compute stream as Megatron-Core's dispatcher runs them.
+  void expert_tp_collective(RankStreams& rs, OpPart part, CollectiveKind kind) {
+    const std::int64_t etp = p_.expert_tp_size();
+    if (etp <= 1 || !p_.sequence_parallel) return;
+    const double bytes = tokens_ / static_cast<double>(p_.tp) * static_cast<double>(etp) *
+                         static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct;
+    comm_task(rs, rs.compute, part, OpPart::kExperts, kind, Dim::kTp, bytes,
+              stage_groups(kExpertTpGroups, rs.rank, [this](std::int64_t r) { return layout_.expert_tp_group_of(r); }));
+  }
   double kv_bytes() const {
     // K and V of the full sequence for this rank's KV heads: what ring attention circulates.
     const double kv_heads = static_cast<double>(std::max<std::int64_t>(1, m_.kv_heads / p_.tp));
@@ -579,28 +590,44 @@ class Builder {
         tp_block_output(rs, OpPart::kMlp);
         return;
       }
+      // Megatron-Core's all-to-all token dispatcher (tp > 1 requires sequence parallelism with MoE):
+      // each TP rank routes its own T / tp tokens, so the routed experts need no all-gather of the
+      // hidden states; the tokens an expert-TP group receives are all-gathered over it after the
+      // dispatch (its ranks hold f / expert_tp of each local expert) and the outputs reduce-scattered
+      // before the combine. Shared experts are a TP MLP on the gathered hidden states: with them the
+      // block keeps the SP all-gather before and reduce-scatter after.
+      const bool shared = m_.moe->shared_experts > 0;
+      auto block_in = [&] {
+        if (shared) return tp_block_input(rs, OpPart::kRouter);
+        const auto prev = last_.find(rs.compute);
+        tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
+      };
       if (!backward) {
-        tp_block_input(rs, OpPart::kRouter);
+        block_in();
         add_ops(pend, select(Segment::kMlp));
         flush(rs, pend, OpPart::kRouter);
         ep_all_to_all(rs, OpPart::kEpDispatch);
+        expert_tp_collective(rs, OpPart::kEtpGather, CollectiveKind::kAllGather);
         add_ops(pend, select(Segment::kExperts));
         flush(rs, pend, OpPart::kExperts);
+        expert_tp_collective(rs, OpPart::kEtpScatter, CollectiveKind::kReduceScatter);
         ep_all_to_all(rs, OpPart::kEpCombine);
         add_ops(pend, select(Segment::kCombine));
         flush(rs, pend, OpPart::kCombine);
-        tp_block_output(rs, OpPart::kRouter);
+        if (shared) tp_block_output(rs, OpPart::kRouter);
       } else {
-        tp_block_input(rs, OpPart::kRouter);
+        block_in();
         add_ops(pend, select(Segment::kCombine));
         flush(rs, pend, OpPart::kCombine);
         ep_all_to_all(rs, OpPart::kEpCombine);
+        expert_tp_collective(rs, OpPart::kEtpScatter, CollectiveKind::kAllGather);  // the reduce-scatter's backward
         add_ops(pend, select(Segment::kExperts));
         flush(rs, pend, OpPart::kExperts);
+        expert_tp_collective(rs, OpPart::kEtpGather, CollectiveKind::kReduceScatter);  // the all-gather's backward
         ep_all_to_all(rs, OpPart::kEpDispatch);
         add_ops(pend, select(Segment::kMlp));
         flush(rs, pend, OpPart::kRouter);
-        tp_block_output(rs, OpPart::kRouter);
+        if (shared) tp_block_output(rs, OpPart::kRouter);
       }
     };
     if (backward) {

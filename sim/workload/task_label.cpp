@@ -23,6 +23,8 @@ std::string_view to_string(OpPart p) {
     case OpPart::kTpRegather: return "tp-regather";
     case OpPart::kEpDispatch: return "ep-dispatch";
     case OpPart::kEpCombine: return "ep-combine";
+    case OpPart::kEtpGather: return "etp-gather";
+    case OpPart::kEtpScatter: return "etp-scatter";
     case OpPart::kCpAllGather: return "cp-all-gather";
     case OpPart::kCpRing: return "cp-ring";
     case OpPart::kCpReduceScatter: return "cp-reduce-scatter";

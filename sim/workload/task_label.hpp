@@ -34,6 +34,8 @@ enum class OpPart : std::uint8_t {
   kTpRegather,      // SP backward: the block's input gathered again for the weight gradient
   kEpDispatch,      // expert parallelism: all-to-all of tokens to their experts
   kEpCombine,       // ... and back
+  kEtpGather,       // expert tensor parallelism: routed tokens all-gathered over the expert-TP group
+  kEtpScatter,      // ... the experts' outputs reduce-scattered back
   kCpAllGather,     // context parallelism (all-gather variant): K and V of the whole sequence
   kCpRing,          // ring attention: K, V chunks circulating during the attention kernel
   kCpReduceScatter, // backward: dK, dV back around the ring

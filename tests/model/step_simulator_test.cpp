@@ -315,6 +315,52 @@ TEST(StepSimulator, ContextParallelRanksJoinTheGradientReduction) {
   EXPECT_EQ(x.shard_ranks(), 4) << "a hybrid shard group of 2 DP ranks spans their 2 x 2 CP ranks";
 }
 
+TEST(StepSimulator, ExpertTensorParallelGroupsGatherTheRoutedTokens) {
+  // Megatron-Core's all-to-all dispatcher with TP (sequence parallel): each TP rank routes its own
+  // T / tp tokens, so the MoE block has no all-gather of the hidden states; after the dispatch the expert-TP
+  // group all-gathers its routed tokens (output expert_tp x T / tp x top_k tokens of h, bf16) and after
+  // the experts reduce-scatters them, in the forward and (reversed) in the backward. tp 2, ep 2, dp 4,
+  // 4 experts of top-2, T = 1,024 tokens of h = 1,024.
+  ModelSpec moe = tiny_model(2);
+  moe.moe = MoeSpec{4, 2, 1024, 0, 0, 1, 0};
+  ParallelPlan e = plan(2, 1, 4, 1);
+  e.ep = 2;
+  e.sequence_parallel = true;
+  const auto count = [&](const ParallelPlan& p, const ModelSpec& m) {
+    const StepProgram prog = build_step_program(config(m, p), ideal_cost());
+    std::map<std::pair<int, int>, int> n;  // (part, kind) -> tasks
+    int moe_block_gathers = 0;
+    for (core::TaskIndex t = 0; t < prog.info.size(); ++t) {
+      const TaskInfo& info = prog.info[t];
+      if (info.kind != TaskKind::kComm) continue;
+      const CommRequest& req = prog.requests[static_cast<std::size_t>(info.request)];
+      if (info.label.part == OpPart::kTpInput && info.label.of == OpPart::kRouter) ++moe_block_gathers;
+      if (info.label.part != OpPart::kEtpGather && info.label.part != OpPart::kEtpScatter) continue;
+      ++n[{static_cast<int>(info.label.part), static_cast<int>(req.kind)}];
+      EXPECT_EQ(req.groups->front().size(), static_cast<std::size_t>(p.expert_tp_size())) << "the expert-TP group";
+      EXPECT_DOUBLE_EQ(req.bytes.as_double(), 1024.0 / 2.0 * static_cast<double>(p.expert_tp_size()) * 2.0 * 1024.0 * 2.0)
+          << "expert_tp x T / tp x top_k tokens x h x 2 B";
+    }
+    return std::pair{n, moe_block_gathers};
+  };
+  const auto [n, gathers] = count(e, moe);
+  using K = std::pair<int, int>;
+  const int ag = static_cast<int>(CollectiveKind::kAllGather), rs = static_cast<int>(CollectiveKind::kReduceScatter);
+  const int g = static_cast<int>(OpPart::kEtpGather), sc = static_cast<int>(OpPart::kEtpScatter);
+  // 2 layers x 1 micro-batch, forward and backward (symmetric expansion: one rank per stage).
+  EXPECT_EQ(n.at(K{g, ag}), 2) << "forward: routed tokens all-gathered over the expert-TP group";
+  EXPECT_EQ(n.at(K{sc, rs}), 2) << "forward: expert outputs reduce-scattered";
+  EXPECT_EQ(n.at(K{sc, ag}), 2) << "backward of the reduce-scatter: an all-gather";
+  EXPECT_EQ(n.at(K{g, rs}), 2) << "backward of the all-gather: a reduce-scatter";
+  EXPECT_EQ(gathers, 0) << "no SP all-gather of the hidden states before an MoE block without shared experts";
+  e.expert_tp = 1;
+  EXPECT_TRUE(count(e, moe).first.empty()) << "expert_tp 1: each rank runs whole experts on its own tokens";
+  e.expert_tp = 0;
+  moe.moe->shared_experts = 1;
+  moe.moe->shared_expert_ffn = 1024;
+  EXPECT_EQ(count(e, moe).second, 4) << "shared experts are a TP MLP on the gathered hidden states (2 layers x fwd, bwd)";
+}
+
 TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
   // MaxText's save_qkv_proj: the backward recomputes each block's forward except the q/k/v projection,
   // so its recompute time is full recompute's minus layers x micro-batches x the QKV GEMM.

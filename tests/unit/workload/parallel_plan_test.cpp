@@ -41,8 +41,12 @@ TEST(ParallelPlan, InvalidPlansSayWhatWouldBeValid) {
   EXPECT_NE(problems(moe, "mixtral-8x7b", 8, 4096).find("ep: 3 does not divide experts=8 (valid: 1, 2, 4, 8)"), std::string::npos);
   ParallelPlan tp_ep = plan(2, 1, 4, 64);
   tp_ep.ep = 2;
-  EXPECT_NE(problems(tp_ep, "mixtral-8x7b", 8, 4096).find("sequence_parallel: expert parallelism with tp > 1 needs sequence parallelism"),
+  EXPECT_NE(problems(tp_ep, "mixtral-8x7b", 8, 4096).find("sequence_parallel: an MoE model with tp > 1 needs sequence parallelism"),
             std::string::npos);
+  ParallelPlan tp_only = plan(2, 1, 4, 64);
+  EXPECT_NE(problems(tp_only, "mixtral-8x7b", 8, 4096).find("sequence_parallel: an MoE model with tp > 1 needs sequence parallelism"),
+            std::string::npos)
+      << "Megatron-LM requires sequence parallelism for MoE with TP whether or not experts are parallel";
   tp_ep.sequence_parallel = true;
   EXPECT_EQ(problems(tp_ep, "mixtral-8x7b", 8, 4096), "") << "Megatron-Core's TP x EP with sequence parallelism";
   ParallelPlan inter = plan(1, 4, 2, 12);
