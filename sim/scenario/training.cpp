@@ -1,6 +1,8 @@
 #include "scenario/training.hpp"
 
 #include <array>
+#include <string>
+#include <vector>
 #include <cstdio>
 
 #include "config/config_error.hpp"
@@ -93,6 +95,22 @@ std::string gib(double bytes) {
   return buf;
 }
 
+}  // namespace
+
+namespace {
+// What would lower the peak of a plan that does not fit, leaving out what it already does.
+std::string memory_remedies(const TrainingSetup& t) {
+  std::vector<std::string> r;
+  if (t.recompute != workload::Recompute::kFull) r.emplace_back("training.recompute: full");
+  if (t.plan.sharding == workload::Sharding::kNone) r.emplace_back("parallel.sharding: optimizer");
+  else if (t.plan.sharding != workload::Sharding::kParameters) r.emplace_back("parallel.sharding: parameters");
+  if (t.plan.pp > 1 && t.plan.schedule == workload::PipelineSchedule::kGpipe) r.emplace_back("parallel.schedule: 1f1b");
+  r.emplace_back("a larger tp or pp");
+  if (t.plan.micro_batch > 1) r.emplace_back("a smaller training.micro_batch");
+  std::string out;
+  for (std::size_t i = 0; i < r.size(); ++i) out += (i == 0 ? "" : i + 1 == r.size() ? ", or " : ", ") + r[i];
+  return out;
+}
 }  // namespace
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t) {
@@ -256,7 +274,7 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
     const std::string where = t.plan.pp > 1 ? " on pipeline stage " + std::to_string(t.memory.stage) + " of " + std::to_string(t.plan.pp) : "";
     infeasible(p, "", "the plan does not fit: " + gib(t.memory.total_bytes) + " per GPU" + where + " > " + gib(t.memory_capacity) + " on " +
                 t.topology.gpu_spec->name + " (largest: " + largest +
-                "); try recompute: full, sharding: optimizer, a larger tp or pp, or a smaller micro_batch");
+                "); try " + memory_remedies(t));
   }
   return t;
 }
