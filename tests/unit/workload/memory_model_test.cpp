@@ -184,15 +184,22 @@ TEST(MemoryModel, RoutedExpertStatesAreShardedOverExpertDataParallelRanks) {
       << "12 B per parameter: dense over 8 ranks, routed experts over 2";
 }
 
+// A pipelined plan of one 2,048-token sequence per micro-batch.
+MemoryPlan pipelined(std::int64_t pp, PipelineKind kind, std::int64_t microbatches, std::int64_t virtual_stages = 1) {
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.pp = pp;
+  plan.virtual_stages = virtual_stages;
+  plan.pipeline = kind;
+  plan.microbatches = microbatches;
+  return plan;
+}
+
 TEST(MemoryModel, OneFOneBStagesHoldFewerMicroBatchesDownThePipeline) {
   // 1F1B: stage s runs pp - s - 1 warm-up forwards, so it holds min(m, pp - s) micro-batches. GPipe holds
   // all m on every stage.
   const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
-  MemoryPlan plan;
-  plan.micro_batch = {1, 2048};
-  plan.pp = 4;
-  plan.pipeline = PipelineKind::kOneFOneB;
-  plan.microbatches = 8;
+  MemoryPlan plan = pipelined(4, PipelineKind::kOneFOneB, 8);
   const double per_mb = estimate_stage(m, plan, 1).activation_bytes_per_layer * 2.0;  // 2 layers a stage
   for (std::int64_t s = 0; s < 4; ++s) {
     EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, s), "activations"), per_mb * static_cast<double>(4 - s))
@@ -209,12 +216,7 @@ TEST(MemoryModel, InterleavedStagesHoldMegatronsWarmUpChunks) {
   // layers = 11, 9, 7, 5 chunks = 5.5, 4.5, 3.5, 2.5 micro-batches of the stage's layers; stage 0's 5.5 is
   // Korthikanti et al.'s pp (1 + (pp - 1)/(pp v)).
   const ModelSpec m = gpt(16, 2048, 16, 51200, 2048);
-  MemoryPlan plan;
-  plan.micro_batch = {1, 2048};
-  plan.pp = 4;
-  plan.virtual_stages = 2;
-  plan.pipeline = PipelineKind::kInterleaved;
-  plan.microbatches = 8;
+  MemoryPlan plan = pipelined(4, PipelineKind::kInterleaved, 8, 2);
   const double per_mb = estimate_stage(m, plan, 0).activation_bytes_per_layer * 4.0;  // 4 layers a stage
   const double expected[] = {5.5, 4.5, 3.5, 2.5};
   for (std::int64_t s = 0; s < 4; ++s) {
@@ -229,11 +231,7 @@ TEST(MemoryModel, TheLastStageHoldsTheOutputLayerTheLossAndTheTiedEmbeddingCopy)
   // embedding when pp > 1) and its fp32 logits outweigh the first stage's embedding, so the peak is the
   // last stage's. Vocabulary 256K, h 1024, 4 layers on 2 stages, tp 1, no sharding.
   const ModelSpec m = gpt(4, 1024, 8, 256000, 2048);
-  MemoryPlan plan;
-  plan.micro_batch = {1, 2048};
-  plan.pp = 2;
-  plan.pipeline = PipelineKind::kOneFOneB;
-  plan.microbatches = 1;
+  const MemoryPlan plan = pipelined(2, PipelineKind::kOneFOneB, 1);
   const MemoryBreakdown first = estimate_stage(m, plan, 0), last = estimate_stage(m, plan, 1);
   const double word = 256000.0 * 1024.0;
   EXPECT_NEAR(last.parameters_on_rank - first.parameters_on_rank, word - static_cast<double>(m.embedding_parameters()) +
@@ -252,11 +250,7 @@ TEST(MemoryModel, StagesHoldTheirOwnLayers) {
   // others MoE layers; with 8 experts and no expert parallelism the MoE stages hold more parameters.
   ModelSpec m = gpt(8, 1024, 8, 32000, 2048);
   m.moe = MoeSpec{8, 2, 2048, 0, 0, 1, 2};
-  MemoryPlan plan;
-  plan.micro_batch = {1, 2048};
-  plan.pp = 4;
-  plan.pipeline = PipelineKind::kOneFOneB;
-  plan.microbatches = 4;
+  const MemoryPlan plan = pipelined(4, PipelineKind::kOneFOneB, 4);
   const double embedding = static_cast<double>(m.embedding_parameters());
   EXPECT_NEAR(estimate_stage(m, plan, 0).parameters_on_rank - embedding,
               static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters()) * 2.0, 1.0)
