@@ -130,6 +130,7 @@ workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t s
   switch (p.schedule) {
     case PipelineSchedule::kGpipe: m.pipeline = workload::PipelineKind::kGpipe; break;
     case PipelineSchedule::kInterleaved: m.pipeline = workload::PipelineKind::kInterleaved; break;
+    case PipelineSchedule::kDualPipe: m.pipeline = workload::PipelineKind::kDualPipe; break;
     default: m.pipeline = workload::PipelineKind::kOneFOneB; break;  // ZB-H1 keeps 1F1B's peak
   }
   if (p.pp == 1) m.pipeline = workload::PipelineKind::kNone;

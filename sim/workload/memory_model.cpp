@@ -88,6 +88,10 @@ double micro_batches_in_flight(const MemoryPlan& plan, std::int64_t stage) {
       const std::int64_t chunks = std::min(plan.microbatches * v, 2 * (plan.pp - stage - 1) + (v - 1) * plan.pp + 1);
       return d(chunks) / d(v);
     }
+    case PipelineKind::kDualPipe:
+      // DeepSeek-V3 (Table 2): pp + 1 positions' activations on every rank, at most one per micro-batch
+      // (each passes through one of the rank's two positions); a rank holds two positions.
+      return d(std::min(plan.microbatches, plan.pp + 1)) / 2.0;
   }
   return 1.0;
 }
@@ -107,12 +111,20 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   b.stage = stage;
   const Shard& sh = plan.shard;
   const double tp = d(sh.tp);
-  const bool first = stage == 0, last = stage == plan.pp - 1;
-  // This stage's layers: pipeline positions stage, stage + pp, ... (parallel_plan.hpp's split).
-  const std::int64_t positions = plan.pp * plan.virtual_stages;
+  // This stage's pipeline positions (parallel_plan.hpp's split of the layers): stage, stage + pp, ...
+  // with interleaving; stage and pp - 1 - stage with DualPipe (its two directions, positions = pp).
+  const bool dual = plan.pipeline == PipelineKind::kDualPipe;
+  const std::int64_t positions = dual ? plan.pp : plan.pp * plan.virtual_stages;
+  std::vector<std::int64_t> held;
+  if (dual) {
+    held = {stage, plan.pp - 1 - stage};
+  } else {
+    for (std::int64_t c = 0; c < plan.virtual_stages; ++c) held.push_back(c * plan.pp + stage);
+  }
+  const bool first = std::find(held.begin(), held.end(), 0) != held.end();
+  const bool last = std::find(held.begin(), held.end(), positions - 1) != held.end();
   std::vector<std::int64_t> layers;
-  for (std::int64_t c = 0; c < plan.virtual_stages; ++c) {
-    const std::int64_t pos = c * plan.pp + stage;
+  for (const std::int64_t pos : held) {
     const std::int64_t begin = first_layer_at_position(m.layers, positions, pos);
     for (std::int64_t l = begin; l < begin + layers_at_position(m.layers, positions, pos); ++l) layers.push_back(l);
   }
@@ -129,7 +141,8 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   }
   if (first) params += d(m.embedding_parameters()) / tp;
   if (last) params += d(m.output_parameters()) / tp;
-  if (last && !first && m.tied_embeddings) params += d(m.vocab * m.hidden) / tp;
+  // (DualPipe's first and last ranks hold one direction's embedding and the other's output layer.)
+  if (last && (!first || dual) && plan.pp > 1 && m.tied_embeddings) params += d(m.vocab * m.hidden) / tp;
   b.parameters_on_rank = params;
 
   // Sharded over dp ranks (dense parameters) and expert_dp ranks (routed experts): the per-rank count

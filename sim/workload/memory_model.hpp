@@ -27,7 +27,9 @@
 // and 18h + 4f under selective recompute (Megatron's theoretical_memory_usage.py).
 // In flight on stage s: 1 micro-batch without PP; min(m, pp - s) micro-batches of its layers for 1F1B;
 // m for GPipe; min(m v, 2 (pp - s - 1) + (v - 1) pp + 1) chunks of 1/v of its layers for interleaving
-// (on stage 0: pp (1 + (pp - 1)/(pp v)), Korthikanti et al.'s factor).
+// (on stage 0: pp (1 + (pp - 1)/(pp v)), Korthikanti et al.'s factor). DualPipe (DeepSeek-V3, Table 2):
+// rank s holds pipeline positions s and pp - 1 - s of the two directions (2x parameters: the first
+// and last ranks both hold the embedding and the output layer) and pp + 1 positions' activations.
 // Context parallelism divides the tokens per rank by cp.
 #include <string>
 #include <vector>
@@ -39,7 +41,7 @@
 namespace mfusim::workload {
 
 enum class Sharding { kNone, kOptimizer, kGradients, kParameters };  // none, ZeRO-1 (dist. opt.), ZeRO-2, ZeRO-3/FSDP
-enum class PipelineKind { kNone, kGpipe, kOneFOneB, kInterleaved };
+enum class PipelineKind { kNone, kGpipe, kOneFOneB, kInterleaved, kDualPipe };
 
 struct MemoryPlan {
   Shard shard;

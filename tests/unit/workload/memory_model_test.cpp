@@ -226,6 +226,27 @@ TEST(MemoryModel, InterleavedStagesHoldMegatronsWarmUpChunks) {
   EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), per_mb * 2.0) << "m v = 4 chunks = 2 micro-batches";
 }
 
+TEST(MemoryModel, DualPipeHoldsTwoPositionsAndPpPlusOneActivations) {
+  // DualPipe (DeepSeek-V3, Table 2: parameters 2x, activations pp + 1): with pp 4, rank 0 holds positions 0
+  // and 3 (layers 0-1 and 6-7 of 8, the embedding, the output layer and, tied, its own copy of the word
+  // embedding), rank 1 positions 1 and 2; each holds pp + 1 = 5 positions' activations of a micro-batch.
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
+  const MemoryPlan plan = pipelined(4, PipelineKind::kDualPipe, 8);
+  const MemoryBreakdown end = estimate_stage(m, plan, 0), middle = estimate_stage(m, plan, 1);
+  const double word = 51200.0 * 2048.0;
+  EXPECT_NEAR(end.parameters_on_rank - middle.parameters_on_rank,
+              static_cast<double>(m.embedding_parameters() + m.output_parameters()) + word, 1.0)
+      << "the end ranks hold both directions' ends: embedding, final norm and the output layer's word-embedding copy";
+  EXPECT_GT(middle.parameters_on_rank, 4.0 * 12.0 * 2048.0 * 2048.0) << "four layers (two positions) on every rank";
+  EXPECT_DOUBLE_EQ(item(middle, "activations"), middle.activation_bytes_per_layer * 2.0 * 5.0)
+      << "pp + 1 = 5 positions of 2 layers";
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, pipelined(4, PipelineKind::kDualPipe, 2), 1), "activations"),
+                   middle.activation_bytes_per_layer * 2.0 * 2.0)
+      << "no more than one position per micro-batch: m = 2";
+  const MemoryBreakdown one = estimate_stage(m, pipelined(4, PipelineKind::kOneFOneB, 8), 1);
+  EXPECT_NEAR(middle.parameters_on_rank, 2.0 * one.parameters_on_rank, 1.0) << "2x 1F1B's parameters on a middle rank";
+}
+
 TEST(MemoryModel, TheLastStageHoldsTheOutputLayerTheLossAndTheTiedEmbeddingCopy) {
   // A large vocabulary and one micro-batch: the last stage's output layer (a copy of the tied word
   // embedding when pp > 1) and its fp32 logits outweigh the first stage's embedding, so the peak is the
