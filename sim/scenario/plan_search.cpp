@@ -343,15 +343,13 @@ class LowerBound {
   }
 
   // The TP collectives one layer pass (forward, backward or its recomputation) puts on the compute
-  // stream: sequence parallelism: an all-gather before and a reduce-scatter after each of the two blocks;
-  // without: an all-reduce after each. None when tp_comm_overlap runs them on their own stream. In a
-  // backward pass with tp_backward_overlap the block's output collective runs beside the wgrad GEMM
-  // (left out); the all-gather before the block remains.
-  // Non-overlapped TP collectives of one layer's pass on the compute stream, as the step simulator
-  // emits them: a dense layer's two blocks each gather and reduce-scatter (SP) or all-reduce; an MoE
-  // layer's attention block does, its MoE block only with shared experts (a TP MLP), plus the expert-TP
-  // gather and reduce-scatter of the routed tokens (expert_tp > 1). Async backward TP leaves only the
-  // blocks' re-gathers on the compute stream.
+  // stream, as the step simulator emits them: sequence parallelism: an all-gather before and a
+  // reduce-scatter after each block; without: an all-reduce after each. A dense layer has two such
+  // blocks; an MoE layer its attention block, the MoE block only with shared experts (a TP MLP), plus
+  // the expert-TP gather and reduce-scatter of the routed tokens (expert_tp > 1). None when
+  // tp_comm_overlap runs them on their own stream. In a backward pass with tp_backward_overlap the
+  // block's output collective runs beside the wgrad GEMM (left out); the all-gather before the block
+  // remains.
   struct TpPass {
     core::Duration dense, moe;
   };
@@ -382,7 +380,6 @@ class LowerBound {
     }
     return out;
   }
-
 
   core::Duration collective_time(const std::vector<std::int64_t>& group, workload::CollectiveKind kind, double nbytes) {
     const core::Bytes b(static_cast<std::int64_t>(std::llround(nbytes)));

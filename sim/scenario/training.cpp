@@ -1,9 +1,9 @@
 #include "scenario/training.hpp"
 
 #include <array>
+#include <cstdio>
 #include <string>
 #include <vector>
-#include <cstdio>
 
 #include "config/config_error.hpp"
 #include "core/error.hpp"
@@ -95,9 +95,6 @@ std::string gib(double bytes) {
   return buf;
 }
 
-}  // namespace
-
-namespace {
 // What would lower the peak of a plan that does not fit, leaving out what it already does.
 std::string memory_remedies(const TrainingSetup& t) {
   std::vector<std::string> r;
