@@ -218,7 +218,7 @@ class LowerBound {
     std::vector<std::int64_t> stage_of(F.size());
     for (std::int32_t s = 0; s < p.pp; ++s) {
       for (std::int32_t ch = 0; ch < shape.chunks; ++ch) {
-        const std::int64_t pos = dual ? (ch == 0 ? s : p.pp - 1 - s) : static_cast<std::int64_t>(ch) * p.pp + s;
+        const std::int64_t pos = workload::pipeline_position(p.pp, s, ch, dual);
         stage_of[static_cast<std::size_t>(pos)] = s;
       }
     }
@@ -263,8 +263,7 @@ class LowerBound {
       const auto& actions = schedule[static_cast<std::size_t>(s)];
       if (actions.empty()) continue;
       auto position = [&](std::int32_t chunk) {
-        return static_cast<std::size_t>(dual ? (chunk == 0 ? s : p.pp - 1 - s)
-                                             : static_cast<std::int64_t>(chunk) * p.pp + s);
+        return static_cast<std::size_t>(workload::pipeline_position(p.pp, s, chunk, dual));
       };
       core::Duration busy, head = core::Duration::max();
       for (const auto& a : actions) {

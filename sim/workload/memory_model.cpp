@@ -116,11 +116,7 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   const bool dual = plan.pipeline == PipelineKind::kDualPipe;
   const std::int64_t positions = dual ? plan.pp : plan.pp * plan.virtual_stages;
   std::vector<std::int64_t> held;
-  if (dual) {
-    held = {stage, plan.pp - 1 - stage};
-  } else {
-    for (std::int64_t c = 0; c < plan.virtual_stages; ++c) held.push_back(c * plan.pp + stage);
-  }
+  for (std::int64_t c = 0; c < (dual ? 2 : plan.virtual_stages); ++c) held.push_back(pipeline_position(plan.pp, stage, c, dual));
   const bool first = std::find(held.begin(), held.end(), 0) != held.end();
   const bool last = std::find(held.begin(), held.end(), positions - 1) != held.end();
   std::vector<std::int64_t> layers;

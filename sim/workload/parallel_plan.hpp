@@ -101,6 +101,13 @@ struct ParallelPlan {
 std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
 // First layer index of a position.
 std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
+// Pipeline position of model chunk `chunk` on stage `stage` of `pp`: chunk x pp + stage (interleaving's
+// round-robin; chunk 0 without it), or with DualPipe (two chunks, positions = pp) stage for the first
+// direction and pp - 1 - stage for the second.
+inline std::int64_t pipeline_position(std::int64_t pp, std::int64_t stage, std::int64_t chunk, bool dualpipe) {
+  if (dualpipe) return chunk == 0 ? stage : pp - 1 - stage;
+  return chunk * pp + stage;
+}
 
 struct PlanProblem {
   std::string key;      // plan key the problem is about ("tp", "global_batch", ...)

@@ -79,8 +79,7 @@ class Builder {
 
   // --- layers of a model chunk ------------------------------------------------------------------
   std::int64_t position(std::int32_t stage, std::int32_t chunk) const {
-    if (p_.schedule == PipelineSchedule::kDualPipe) return chunk == 0 ? stage : p_.pp - 1 - stage;
-    return static_cast<std::int64_t>(chunk) * p_.pp + stage;
+    return pipeline_position(p_.pp, stage, chunk, p_.schedule == PipelineSchedule::kDualPipe);
   }
   // Layers [begin, end) at a pipeline position (parallel_plan.hpp: uneven remainders go to the middle).
   std::pair<std::int64_t, std::int64_t> layers_at(std::int64_t pos) const {
@@ -317,11 +316,13 @@ class Builder {
   void tp_block_output(RankStreams& rs, OpPart of) {
     tp_collective(rs, p_.sequence_parallel ? CollectiveKind::kReduceScatter : CollectiveKind::kAllReduce, OpPart::kTpOutput, of);
   }
-  void tp_block_input(RankStreams& rs, OpPart of) {
+  // `gather`: whether the block's input is all-gathered (with SP); false for an MoE block without
+  // shared experts, whose ranks route their own tokens.
+  void tp_block_input(RankStreams& rs, OpPart of, bool gather = true) {
     // The block starts after the last kernel so far: overlapped collectives start there too.
     const auto prev = last_.find(rs.compute);
     tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
-    if (p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, OpPart::kTpInput, of);
+    if (gather && p_.sequence_parallel) tp_collective(rs, CollectiveKind::kAllGather, OpPart::kTpInput, of);
   }
   // Index of the block's column-parallel wgrad (QKV / FC1: the last weight-gradient GEMM of a backward
   // block, right after its dgrad), or v.size() when there is none (weight-split passes, odd blocks).
@@ -597,13 +598,8 @@ class Builder {
       // before the combine. Shared experts are a TP MLP on the gathered hidden states: with them the
       // block keeps the SP all-gather before and reduce-scatter after.
       const bool shared = m_.moe->shared_experts > 0;
-      auto block_in = [&] {
-        if (shared) return tp_block_input(rs, OpPart::kRouter);
-        const auto prev = last_.find(rs.compute);
-        tp_anchor_ = prev != last_.end() ? prev->second : core::TaskIndex(-1);
-      };
       if (!backward) {
-        block_in();
+        tp_block_input(rs, OpPart::kRouter, shared);
         add_ops(pend, select(Segment::kMlp));
         flush(rs, pend, OpPart::kRouter);
         ep_all_to_all(rs, OpPart::kEpDispatch);
@@ -616,7 +612,7 @@ class Builder {
         flush(rs, pend, OpPart::kCombine);
         if (shared) tp_block_output(rs, OpPart::kRouter);
       } else {
-        block_in();
+        tp_block_input(rs, OpPart::kRouter, shared);
         add_ops(pend, select(Segment::kCombine));
         flush(rs, pend, OpPart::kCombine);
         ep_all_to_all(rs, OpPart::kEpCombine);
