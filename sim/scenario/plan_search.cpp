@@ -371,7 +371,7 @@ class LowerBound {
     if (!moe) return out;
     if (moe->shared_experts > 0) out.moe += block;
     const std::int64_t etp = p.expert_tp_size();
-    if (etp > 1 && p.sequence_parallel) {
+    if (etp > 1 && p.sequence_parallel) {  // (tp = 1 with expert_tp > 1 is left out: returned above)
       const double routed = nbytes / static_cast<double>(p.tp) * static_cast<double>(etp) * static_cast<double>(moe->top_k);
       const auto etp_group = layout.expert_tp_group_of(layout.rank(0, 0, 0, stage));
       out.moe += collective_time(etp_group, workload::CollectiveKind::kAllGather, routed) +
@@ -674,7 +674,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
         if (model.moe) {
           eps.clear();
           for (auto e : divisors(model.moe->experts)) {
-            if (dp % e == 0) eps.push_back(e);
+            // Megatron-Core's expert placement: ep x expert_tp divides the stage's tp x cp x dp ranks.
+            if ((tp * cp * dp) % (e * (templ.expert_tp > 0 ? templ.expert_tp : tp)) == 0) eps.push_back(e);
           }
         }
         if (pin.ep) eps = *pin.ep;

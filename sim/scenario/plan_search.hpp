@@ -12,7 +12,7 @@
 //   virtual  1, and for pp > 1 every v >= 2 with layers divisible by pp x v (Megatron's interleaving
 //            needs whole layers per chunk; --max-virtual-stages)
 //   schedule pp = 1: none; v = 1: 1f1b, gpipe, zb-h1 and dualpipe (even pp); v > 1: interleaved
-//   ep       MoE models: divisors of the experts that divide dp; dense models: 1
+//   ep       MoE models: divisors of the experts with ep x expert_tp dividing tp x cp x dp; dense: 1
 //   micro    divisors of global_batch / dp up to --max-micro-batch (default kDefaultMaxMicroBatch)
 //   sharding none, optimizer (ZeRO-1), gradients (ZeRO-2), parameters (ZeRO-3/FSDP); dp x cp = 1: none
 //   recompute none, selective, full

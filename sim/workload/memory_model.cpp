@@ -48,12 +48,14 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   }
   const bool glu = m.activation == Activation::kSwiGlu;
   const double glu_factor = glu ? (plan.eager_swiglu ? 3.0 : 2.0) : 1.0;
-  double experts = 0.0;  // per token of T; split as below
+  double experts_h = 0.0, experts_f = 0.0;  // per token of T, at width h and f; split as below
   if (m.is_moe_layer(layer)) {
     const MoeSpec& e = *m.moe;
     const double routed = d(e.top_k) * plan.shard.moe_imbalance;
-    // Permuted copies of the routed tokens' inputs, expert MLP terms for top_k tokens, router probs.
-    experts = routed * (2.0 * h + 2.0 * d(e.expert_ffn) * glu_factor + 2.0 * d(e.expert_ffn));
+    // The routed tokens' inputs to the first expert GEMM (width h), the expert MLP's terms (width f)
+    // for top_k tokens, router probs.
+    experts_h = routed * 2.0 * h;
+    experts_f = routed * (2.0 * d(e.expert_ffn) * glu_factor + 2.0 * d(e.expert_ffn));
     inside += d(e.shared_experts) * (2.0 * d(e.shared_expert_ffn) * glu_factor + 2.0 * d(e.shared_expert_ffn));
     outside += 4.0 * d(e.experts);
   } else {
@@ -62,11 +64,13 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   if (plan.recompute != Recompute::kSelective) {
     inside += plan.shard.flash_attention ? 4.0 * a : (plan.shard.dropout ? 5.0 : 4.0) * a * s;
   }
-  // Expert terms: a rank runs T / tp x expert_tp of the T tokens at width f / expert_tp with sequence
-  // parallelism (ops.cpp, moe_tokens_per_rank), all T at f / expert_tp without: per token of T, 1/tp or
-  // 1/expert_tp.
-  const double expert_split = plan.shard.sequence_parallel ? t : d(plan.shard.expert_tp);
-  return outside / sp + inside / t + experts / expert_split;
+  // Expert terms: a rank runs `pooled` x T tokens (ops.cpp, moe_tokens_per_rank: its own T / tp with
+  // sequence parallelism, T with tp = 1, gathered over the expert-TP group; without sequence
+  // parallelism and tp > 1 the replicated T), the width-h inputs whole and the width-f terms split
+  // expert_tp ways.
+  const double etp = d(std::max<std::int64_t>(1, plan.shard.expert_tp));
+  const double pooled = plan.shard.sequence_parallel ? etp / t : plan.shard.tp == 1 ? etp : 1.0;
+  return outside / sp + inside / t + experts_h * pooled + experts_f * pooled / etp;
 }
 
 namespace {

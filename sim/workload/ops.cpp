@@ -159,10 +159,13 @@ void unfused_attention_backward(const ModelSpec& m, const Shard& s, const MicroB
   add(gemm(layer_name(layer, "attn.qk.dk"), Phase::kBackwardInput, layer, skv, m.head_dim, sq, heads));      // dK = dS^T Q
 }
 
-// Tokens one rank runs through its experts: with sequence parallelism its T / tp tokens pooled over
-// the expert-TP group (T / tp x expert_tp); without, the replicated T.
+// Tokens one rank runs through its experts: the tokens it owns (T / tp with sequence parallelism, T
+// with tp = 1) pooled over the expert-TP group (x expert_tp); with tp > 1 and no sequence parallelism
+// (not a valid MoE plan: check_plan) the replicated T.
 std::int64_t moe_tokens_per_rank(const Dims& x, const Shard& s) {
-  return s.sequence_parallel ? std::max<std::int64_t>(1, x.sp_tokens * std::max<std::int64_t>(1, s.expert_tp)) : x.tokens;
+  const std::int64_t etp = std::max<std::int64_t>(1, s.expert_tp);
+  if (s.sequence_parallel) return std::max<std::int64_t>(1, x.sp_tokens * etp);
+  return s.tp == 1 ? x.tokens * etp : x.tokens;
 }
 
 void attention_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase,

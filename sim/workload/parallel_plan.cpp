@@ -75,7 +75,22 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
   }
   if (m.moe) {
     if (m.moe->experts % p.ep != 0) add("ep", str(p.ep) + " does not divide experts=" + str(m.moe->experts) + " (valid: " + divisors(m.moe->experts) + ")");
-    if (p.dp % p.ep != 0) add("ep", "ep=" + str(p.ep) + " must divide dp=" + str(p.dp) + " (experts are spread over data-parallel ranks)");
+    const std::int64_t stage_ranks = p.tp * p.cp * p.dp;
+    if (stage_ranks % (p.ep * p.expert_tp_size()) != 0) {
+      std::string valid;
+      for (std::int64_t e = 1; e <= m.moe->experts; ++e) {
+        if (m.moe->experts % e == 0 && stage_ranks % (e * p.expert_tp_size()) == 0) valid += (valid.empty() ? "" : ", ") + str(e);
+      }
+      add("ep", "ep x expert_tp = " + str(p.ep) + " x " + str(p.expert_tp_size()) + " must divide tp x cp x dp = " + str(stage_ranks) +
+                    " (the ranks of a pipeline stage, over which experts are placed; valid ep: " + valid + ")");
+    } else if (!RankLayout(p).expert_pipeline_matches() ||
+               (p.pp > 1 && !p.order.empty() && p.order.back() != Dim::kPp && p.expert_dp() != p.dp)) {
+      // Megatron-Core (parallel_state.py): both generators must give the same pipeline groups, and an
+      // order without pp last needs the expert and dense data-parallel sizes equal.
+      add("order", "with ep=" + str(p.ep) + " and expert_tp=" + str(p.expert_tp_size()) + " the expert placement's pipeline groups or "
+                   "data-parallel size differ from the dense layers' (Megatron-Core requires them equal unless pp is last; valid: an "
+                   "order ending in pp, e.g. tp-cp-ep-dp-pp)");
+    }
     if (m.moe->expert_ffn % p.expert_tp_size() != 0) {
       add("expert_tp", str(p.expert_tp_size()) + (p.expert_tp > 0 ? "" : " (= tp, the default)") + " does not divide expert_ffn=" +
                            str(m.moe->expert_ffn) + " (valid: " + divisors(m.moe->expert_ffn) + ")");
@@ -126,10 +141,60 @@ Shard shard_of(const ParallelPlan& p, bool flash_attention, bool dropout, bool e
 }
 
 RankLayout::RankLayout(const ParallelPlan& plan) : plan_(plan) {
+  const bool has_ep = std::find(plan.order.begin(), plan.order.end(), Dim::kEp) != plan.order.end();
   for (Dim d : plan.order) {
     if (d != Dim::kEp) order_.push_back(d);
+    if (d == Dim::kDp && !has_ep) expert_order_.push_back(Dim::kEp);
+    if (d != Dim::kCp) expert_order_.push_back(d);
   }
   MFUSIM_CHECK(order_.size() == 4, "placement order must name tp, cp, dp and pp once each");
+}
+
+std::int64_t RankLayout::expert_size(Dim d) const {
+  switch (d) {
+    case Dim::kTp: return std::max<std::int64_t>(1, plan_.expert_tp_size());
+    case Dim::kEp: return std::max<std::int64_t>(1, plan_.ep);
+    case Dim::kDp: return plan_.expert_dp();
+    case Dim::kPp: return plan_.pp;
+    case Dim::kCp: return 1;
+  }
+  return 1;
+}
+
+std::int64_t RankLayout::expert_coord(std::int64_t rank, Dim d) const {
+  std::int64_t stride = 1;
+  for (Dim x : expert_order_) {
+    if (x == d) return (rank / stride) % expert_size(x);
+    stride *= expert_size(x);
+  }
+  return 0;
+}
+
+std::vector<std::int64_t> RankLayout::expert_group_of(std::int64_t r, Dim d) const {
+  std::int64_t stride = 1;
+  for (Dim x : expert_order_) {
+    if (x == d) break;
+    stride *= expert_size(x);
+  }
+  const std::int64_t n = expert_size(d);
+  const std::int64_t base = r - expert_coord(r, d) * stride;
+  std::vector<std::int64_t> g;
+  g.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) g.push_back(base + i * stride);
+  return g;
+}
+
+bool RankLayout::expert_pipeline_matches() const {
+  std::int64_t dense = 1, expert = 1;
+  for (Dim x : order_) {
+    if (x == Dim::kPp) break;
+    dense *= size(x);
+  }
+  for (Dim x : expert_order_) {
+    if (x == Dim::kPp) break;
+    expert *= expert_size(x);
+  }
+  return dense == expert;
 }
 
 std::int64_t RankLayout::size(Dim d) const {
@@ -154,7 +219,7 @@ std::int64_t RankLayout::rank(std::int64_t tp, std::int64_t cp, std::int64_t dp,
 }
 
 std::int64_t RankLayout::coord(std::int64_t rank, Dim d) const {
-  if (d == Dim::kEp) return coord(rank, Dim::kDp) % plan_.ep;
+  if (d == Dim::kEp) return expert_coord(rank, Dim::kEp);
   std::int64_t stride = 1;
   for (Dim x : order_) {
     if (x == d) return (rank / stride) % size(x);
@@ -171,11 +236,7 @@ std::vector<std::int64_t> RankLayout::group_of(std::int64_t r, Dim d) const {
     case Dim::kCp: for (std::int64_t i = 0; i < plan_.cp; ++i) g.push_back(rank(tp, i, dp, pp)); break;
     case Dim::kDp: for (std::int64_t i = 0; i < plan_.dp; ++i) g.push_back(rank(tp, cp, i, pp)); break;
     case Dim::kPp: for (std::int64_t i = 0; i < plan_.pp; ++i) g.push_back(rank(tp, cp, dp, i)); break;
-    case Dim::kEp: {
-      const std::int64_t base = dp - dp % plan_.ep;
-      for (std::int64_t i = 0; i < plan_.ep; ++i) g.push_back(rank(tp, cp, base + i, pp));
-      break;
-    }
+    case Dim::kEp: return expert_group_of(r, Dim::kEp);
   }
   return g;
 }
@@ -190,13 +251,9 @@ std::vector<std::int64_t> RankLayout::dp_cp_group_of(std::int64_t r) const {
   return g;
 }
 
-std::vector<std::int64_t> RankLayout::expert_tp_group_of(std::int64_t r) const {
-  const std::int64_t etp = std::max<std::int64_t>(1, plan_.expert_tp_size());
-  const std::int64_t tp = coord(r, Dim::kTp), cp = coord(r, Dim::kCp), dp = coord(r, Dim::kDp), pp = coord(r, Dim::kPp);
-  std::vector<std::int64_t> g;
-  for (std::int64_t i = tp - tp % etp; i < tp - tp % etp + etp; ++i) g.push_back(rank(i, cp, dp, pp));
-  return g;
-}
+std::vector<std::int64_t> RankLayout::expert_tp_group_of(std::int64_t r) const { return expert_group_of(r, Dim::kTp); }
+
+std::vector<std::int64_t> RankLayout::expert_dp_group_of(std::int64_t r) const { return expert_group_of(r, Dim::kDp); }
 
 std::vector<std::vector<std::int64_t>> RankLayout::groups(Dim d) const {
   std::vector<std::vector<std::int64_t>> out;

@@ -2,17 +2,21 @@
 // A data/tensor/pipeline/context/expert-parallel training plan, its validity rules and Megatron-style
 // rank placement.
 //
-// GPUs = tp x cp x dp x pp. Expert parallelism is carved out of data parallelism (ep divides dp, as in
-// Megatron-Core, where expert layers see dp x cp / ep expert-data-parallel replicas); expert tensor
-// parallelism `expert_tp` splits each expert. Placement follows Megatron's RankGenerator: `order`
-// lists the dimensions from fastest- to slowest-varying (default tp-cp-ep-dp-pp: TP innermost, so a
-// TP group sits inside one node when tp <= GPUs per node); ep is not a placement dimension of its own
-// (it subdivides dp) and is skipped.
+// GPUs = tp x cp x dp x pp. Placement follows Megatron-Core's RankGenerator: `order` lists the
+// dimensions from fastest- to slowest-varying (default tp-cp-ep-dp-pp: TP innermost, so a TP group sits
+// inside one node when tp <= GPUs per node). Dense layers use tp, cp, dp, pp (ep is skipped). Expert
+// layers use a second generator over the same ranks (Megatron-Core >= 0.10's "MoE parallel folding",
+// parallel_state.py's expert_decoder_rank_generator): sizes expert_tp, ep, expert_dp = tp x cp x dp /
+// (ep x expert_tp) and pp, in the same order with cp dropped (size 1); an order without ep places it
+// just before dp. So by default (expert_tp = tp, cp = 1) an EP group is ep consecutive DP ranks; with
+// cp > 1 it takes in the CP ranks first, and with expert_tp < tp the TP ranks beyond expert_tp (often
+// inside one node). Megatron requires both generators to give the same pipeline groups.
 //
 // Validity (each violated rule names the key and the valid values):
 //   tp x cp x dp x pp = GPUs; tp divides heads (and kv heads, or kv heads divide tp: replication);
-//   pp x virtual_stages <= layers (uneven splits allowed); ep divides experts and dp; expert_tp divides
-//   the expert width; tp > 1 with ep > 1 needs sequence parallelism (Megatron-Core's rule); cp divides the sequence (2 cp for the load-balanced causal split);
+//   pp x virtual_stages <= layers (uneven splits allowed); ep divides experts; ep x expert_tp divides
+//   tp x cp x dp; expert_tp divides the expert width; the expert placement's pipeline groups equal the
+//   dense ones (`order`); an MoE model with tp > 1 needs sequence parallelism (Megatron-LM's rule); cp divides the sequence (2 cp for the load-balanced causal split);
 //   micro_batch x dp divides global_batch; interleaved needs virtual_stages >= 2 and micro-batches a
 //   multiple of pp; dualpipe needs an even pp and at least 2 micro-batches; sequence parallelism needs tp > 1.
 #include <algorithm>
@@ -129,22 +133,33 @@ class RankLayout {
  public:
   explicit RankLayout(const ParallelPlan& plan);
   std::int64_t rank(std::int64_t tp, std::int64_t cp, std::int64_t dp, std::int64_t pp) const;
+  // Dense coordinate; Dim::kEp: the expert generator's ep coordinate (the rank's place in its EP group).
   std::int64_t coord(std::int64_t rank, Dim d) const;
   // All groups of `d`, each the ranks that differ only in that coordinate, in coordinate order.
-  // Dim::kEp: consecutive blocks of ep data-parallel indices.
+  // Dim::kEp: the expert generator's EP groups (the all-to-all groups).
   std::vector<std::vector<std::int64_t>> groups(Dim d) const;
   std::vector<std::int64_t> group_of(std::int64_t rank, Dim d) const;
   // The ranks with the rank's tp and pp coordinates (ParallelPlan::dp_cp), data-parallel index
   // outer and cp inner, so that consecutive blocks of shard_ranks() members are the shard groups.
   std::vector<std::int64_t> dp_cp_group_of(std::int64_t rank) const;
-  // The rank's expert tensor-parallel group: the consecutive block of expert_tp_size() TP ranks it
-  // is in (Megatron-Core's expert-TP group; the whole TP group when expert_tp = tp).
+  // Megatron-Core's expert groups (expert generator): expert-TP (expert_tp_size() ranks splitting each
+  // expert; by default the TP group), and expert data parallel (ParallelPlan::expert_dp ranks holding
+  // the same expert shard: expert gradients are reduced and expert states sharded over it).
   std::vector<std::int64_t> expert_tp_group_of(std::int64_t rank) const;
+  std::vector<std::int64_t> expert_dp_group_of(std::int64_t rank) const;
+  // Whether the expert generator's pipeline coordinate equals the dense one on every rank (Megatron-Core
+  // asserts it): the product of the sizes placed before pp is the same in both generators.
+  bool expert_pipeline_matches() const;
 
  private:
   std::int64_t size(Dim d) const;
+  // Expert generator: Dim::kTp = expert_tp, kEp = ep, kDp = expert_dp, kPp = pp.
+  std::int64_t expert_size(Dim d) const;
+  std::int64_t expert_coord(std::int64_t rank, Dim d) const;
+  std::vector<std::int64_t> expert_group_of(std::int64_t rank, Dim d) const;
   ParallelPlan plan_;
-  std::vector<Dim> order_;  // placement dims, fastest first (no ep)
+  std::vector<Dim> order_;         // dense placement dims, fastest first (no ep)
+  std::vector<Dim> expert_order_;  // expert placement dims, fastest first (no cp)
 };
 
 }  // namespace mfusim::workload

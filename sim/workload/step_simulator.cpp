@@ -90,7 +90,7 @@ class Builder {
   // --- groups ------------------------------------------------------------------------------------
   std::shared_ptr<const GroupSet> groups_for(Dim d, std::int64_t rank) {
     return stage_groups(static_cast<int>(d), rank, [this, d](std::int64_t r) {
-      return d == Dim::kEp ? expert_dp_group(r) : layout_.group_of(r, d);
+      return layout_.group_of(r, d);  // Dim::kEp: the all-to-all groups (the expert generator's EP groups)
     });
   }
   // Cache codes of the group sets that are not one Dim's (groups_for uses the Dim's value).
@@ -168,24 +168,6 @@ class Builder {
     g().add_dependency(r, t);
     return r;
   }
-  // Dim::kEp here is the all-to-all group (layout's EP blocks); expert gradients use expert_dp.
-  std::vector<std::int64_t> expert_dp_group(std::int64_t rank) const { return layout_.group_of(rank, Dim::kEp); }
-
-  std::vector<std::int64_t> expert_data_parallel(std::int64_t rank) const {
-    // Ranks holding the same experts (ParallelPlan::expert_dp): same pp, the same position inside their
-    // EP block, every cp rank, and every TP rank with the same expert-TP shard.
-    std::vector<std::int64_t> g;
-    const auto tp = layout_.coord(rank, Dim::kTp), pp = layout_.coord(rank, Dim::kPp);
-    const auto e = layout_.coord(rank, Dim::kDp) % p_.ep;
-    const std::int64_t etp = std::max<std::int64_t>(1, p_.expert_tp_size());
-    for (std::int64_t dp = e; dp < p_.dp; dp += p_.ep) {
-      for (std::int64_t cp = 0; cp < p_.cp; ++cp) {
-        for (std::int64_t t = tp % etp; t < p_.tp; t += etp) g.push_back(layout_.rank(t, cp, dp, pp));
-      }
-    }
-    return g;
-  }
-
   // --- task emission -----------------------------------------------------------------------------
   // Tasks carry no name in the graph: their TaskLabel (the current action's, with `part`) says what
   // they are, formatted only when a trace or timeline asks (task_label.hpp).
@@ -459,12 +441,13 @@ class Builder {
                           (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
     comm_task(rs, rs.compute, part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp, routed, groups_for(Dim::kEp, rs.rank));
   }
-  // Expert tensor parallelism (expert_tp > 1, sequence parallel): the routed tokens of the expert-TP
-  // group, gathered (output size: expert_tp x the rank's T / tp x top_k tokens of h) or reduce-scattered
-  // (input size), on the compute stream as Megatron-Core's dispatcher runs them.
+  // Expert tensor parallelism (expert_tp > 1): the routed tokens of the expert-TP group, gathered
+  // (output size: expert_tp x the rank's own T / tp x top_k tokens of h; T with tp = 1) or
+  // reduce-scattered (input size), on the compute stream as Megatron-Core's dispatcher runs them.
+  // An MoE model with tp > 1 runs sequence parallel (check_plan), so every rank owns T / tp tokens.
   void expert_tp_collective(RankStreams& rs, OpPart part, CollectiveKind kind) {
     const std::int64_t etp = p_.expert_tp_size();
-    if (etp <= 1 || !p_.sequence_parallel) return;
+    if (etp <= 1 || (p_.tp > 1 && !p_.sequence_parallel)) return;
     const double bytes = tokens_ / static_cast<double>(p_.tp) * static_cast<double>(etp) *
                          static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct;
     comm_task(rs, rs.compute, part, OpPart::kExperts, kind, Dim::kTp, bytes,
@@ -1042,7 +1025,7 @@ class Builder {
   }
 
   std::shared_ptr<const GroupSet> expert_groups(std::int64_t rank) {
-    return stage_groups(kExpertDpGroups, rank, [this](std::int64_t r) { return expert_data_parallel(r); });
+    return stage_groups(kExpertDpGroups, rank, [this](std::int64_t r) { return layout_.expert_dp_group_of(r); });
   }
 
   const StepConfig& cfg_;

@@ -283,9 +283,10 @@ TEST(StepSimulator, ContextParallelRanksJoinTheGradientReduction) {
     EXPECT_NE(std::find(own.begin(), own.end(), cp_peer), own.end()) << "the rank's context-parallel peer is in its gradient group";
   }
   EXPECT_GT(buckets, 0);
-  // Experts: tp 2, ep 2, dp 4, expert_tp 1: the TP pair holds the same experts, so expert gradients are
-  // reduced over tp x dp / (ep x expert_tp) = 4 ranks (Megatron-Core's expert data parallel size); with
-  // expert_tp left at its default (= tp) over 2.
+  // Experts: tp 2, ep 2, dp 4, expert_tp 1: expert gradients are reduced over tp x dp / (ep x expert_tp)
+  // = 4 ranks (Megatron-Core's expert data parallel size); with expert_tp left at its default (= tp)
+  // over 2. Megatron-Core's expert generator (order expert_tp-ep-expert_dp-pp) puts the TP pair in one
+  // EP group (they hold different experts) and the rank's expert-DP peers on the other DP indices.
   ModelSpec moe = tiny_model(4);
   moe.moe = MoeSpec{4, 2, 1024, 0, 0, 1, 0};
   ParallelPlan e = plan(2, 1, 4, 1);
@@ -305,7 +306,10 @@ TEST(StepSimulator, ContextParallelRanksJoinTheGradientReduction) {
     const auto& own = mp.requests[static_cast<std::size_t>(info.request)].groups->front();
     ASSERT_EQ(own.size(), 4u) << "expert gradients are reduced over tp x dp / ep = 4 ranks";
     const std::int64_t tp_peer = el.rank(1 - el.coord(info.rank, Dim::kTp), 0, el.coord(info.rank, Dim::kDp), 0);
-    EXPECT_NE(std::find(own.begin(), own.end(), tp_peer), own.end()) << "with expert_tp 1 the TP peer holds the same experts";
+    EXPECT_EQ(std::find(own.begin(), own.end(), tp_peer), own.end()) << "with expert_tp 1 the TP peer is in the rank's EP group";
+    const auto ep_group = el.group_of(info.rank, Dim::kEp);
+    EXPECT_NE(std::find(ep_group.begin(), ep_group.end(), tp_peer), ep_group.end());
+    for (auto r : own) EXPECT_EQ(el.coord(r, Dim::kTp), el.coord(info.rank, Dim::kTp)) << "expert-DP peers: same TP rank, other DP indices";
   }
   EXPECT_GT(expert_reductions, 0);
   ParallelPlan x = c.p;

@@ -184,6 +184,34 @@ TEST(MemoryModel, RoutedExpertStatesAreShardedOverExpertDataParallelRanks) {
       << "12 B per parameter: dense over 8 ranks, routed experts over 2";
 }
 
+TEST(MemoryModel, ExpertInputsArePooledOverTheExpertTpGroup) {
+  // Megatron-Core's dispatcher with TP 4 (sequence parallel): a rank routes its own T / 4 tokens; the
+  // expert-TP group gathers its members' routed tokens, so per token of T a rank keeps expert_tp / tp of
+  // the experts' width-h inputs (2 k h bytes each) and 1 / tp of their width-f terms (f / expert_tp wide).
+  ModelSpec m = gpt(4, 1024, 8, 32000, 2048);
+  m.activation = Activation::kSwiGlu;
+  m.moe = MoeSpec{8, 2, 2048, 0, 0, 1, 0};
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.recompute = Recompute::kSelective;
+  plan.shard.tp = 4;
+  plan.shard.sequence_parallel = true;
+  plan.shard.expert_tp = 4;
+  const double all = activation_bytes_per_token(m, 0, plan);
+  plan.shard.expert_tp = 1;
+  const double unsplit = activation_bytes_per_token(m, 0, plan);
+  const double h_inputs = 2.0 * 2.0 * 1024.0;  // k x 2h
+  EXPECT_NEAR(all - unsplit, h_inputs * (4.0 / 4.0 - 1.0 / 4.0), 1e-9)
+      << "expert_tp 4 holds all T tokens' expert inputs, expert_tp 1 its own T / 4; the width-f terms are 1/tp in both";
+  plan.shard.tp = 1;
+  plan.shard.sequence_parallel = false;
+  plan.shard.expert_tp = 2;
+  const double etp2 = activation_bytes_per_token(m, 0, plan);
+  plan.shard.expert_tp = 1;
+  EXPECT_NEAR(etp2 - activation_bytes_per_token(m, 0, plan), h_inputs, 1e-9)
+      << "tp 1, expert_tp 2: the pair pools both ranks' tokens, twice the width-h inputs, the same width-f bytes";
+}
+
 // A pipelined plan of one 2,048-token sequence per micro-batch.
 MemoryPlan pipelined(std::int64_t pp, PipelineKind kind, std::int64_t microbatches, std::int64_t virtual_stages = 1) {
   MemoryPlan plan;

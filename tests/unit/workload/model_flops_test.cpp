@@ -173,6 +173,9 @@ TEST(ModelFlops, ExpertTensorParallelismSplitsTheExpertsWorkOverTheTpRanks) {
   const double one = expert_flops(Shard{});
   EXPECT_NEAR(expert_flops(Shard{2, 1, 1, 2, true, 1.0, false}) * 2 / one, 1.0, 1e-12) << "expert_tp = tp = 2";
   EXPECT_NEAR(expert_flops(Shard{2, 1, 1, 1, true, 1.0, false}) * 2 / one, 1.0, 1e-12) << "expert_tp = 1 < tp = 2";
+  // tp = 1, expert_tp = 2 (folding): the pair pools both ranks' T tokens, 2T at width f / 2: one rank's
+  // share is the work of its own T tokens (until 2026-12-07 it ran T at f / 2, half the work).
+  EXPECT_NEAR(expert_flops(Shard{1, 1, 1, 2, false, 1.0, false}) / one, 1.0, 1e-12) << "tp = 1, expert_tp = 2";
 }
 
 // Megatron-LM's unfused core attention (SC'21 / Korthikanti et al. era): the same model FLOPs as the

@@ -68,13 +68,80 @@ TEST(RankLayout, MegatronDefaultOrderPutsTpInnermost) {
 }
 
 TEST(RankLayout, CustomOrderAndExpertGroups) {
+  // Megatron-Core's expert generator uses the plan's order too, with sizes expert_tp, ep, expert_dp
+  // and cp dropped: with dp innermost, expert_dp = 2 x 4 / (2 x 2) = 2 comes first, then expert_tp,
+  // then ep, so an EP group pairs the two TP ranks of one DP index (dense rank = dp + 4 tp).
   ParallelPlan p = plan(2, 1, 4);
   p.ep = 2;
   p.order = {Dim::kDp, Dim::kTp, Dim::kCp, Dim::kEp, Dim::kPp};
   RankLayout l(p);
   EXPECT_EQ(l.group_of(0, Dim::kDp), (std::vector<std::int64_t>{0, 1, 2, 3})) << "dp innermost";
-  EXPECT_EQ(l.group_of(0, Dim::kEp), (std::vector<std::int64_t>{0, 1})) << "EP: blocks of ep DP ranks";
-  EXPECT_EQ(l.group_of(2, Dim::kEp), (std::vector<std::int64_t>{2, 3}));
+  EXPECT_EQ(l.group_of(0, Dim::kEp), (std::vector<std::int64_t>{0, 4})) << "EP: stride expert_dp x expert_tp = 4";
+  EXPECT_EQ(l.group_of(2, Dim::kEp), (std::vector<std::int64_t>{2, 6}));
+  EXPECT_EQ(l.expert_tp_group_of(0), (std::vector<std::int64_t>{0, 2})) << "expert-TP: stride expert_dp = 2";
+  EXPECT_EQ(l.expert_dp_group_of(0), (std::vector<std::int64_t>{0, 1}));
+  EXPECT_TRUE(l.expert_pipeline_matches()) << "pp = 1";
+}
+
+TEST(RankLayout, ExpertGroupsFollowMegatronCoresExpertRankGenerator) {
+  // Default order tp-cp-ep-dp-pp, expert_tp = tp, cp = 1: an EP group is ep consecutive DP indices (the
+  // placement before MoE parallel folding), expert data parallel the DP indices ep apart.
+  ParallelPlan a = plan(2, 2, 8);
+  a.ep = 4;
+  RankLayout la(a);
+  EXPECT_EQ(la.group_of(0, Dim::kEp), (std::vector<std::int64_t>{0, 2, 4, 6})) << "EP stride tp = 2 over DP ranks 0..3";
+  EXPECT_EQ(la.expert_dp_group_of(1), (std::vector<std::int64_t>{1, 9})) << "expert DP: DP ranks 0 and 4 of TP rank 1";
+  EXPECT_EQ(la.expert_tp_group_of(5), la.group_of(5, Dim::kTp)) << "expert_tp = tp: the TP group";
+  EXPECT_EQ(la.coord(6, Dim::kEp), 3);
+  EXPECT_EQ(la.group_of(16, Dim::kEp), (std::vector<std::int64_t>{16, 18, 20, 22})) << "second pipeline stage";
+  EXPECT_TRUE(la.expert_pipeline_matches());
+  // cp = 2: the expert generator has no cp, so an EP group takes in the CP ranks first (dense rank =
+  // tp + 2 (cp + 2 dp)): ranks 0, 2 are CP 0, 1 of DP 0; 4, 6 CP 0, 1 of DP 1.
+  ParallelPlan c = plan(2, 1, 4);
+  c.cp = 2;
+  c.ep = 4;
+  RankLayout lc(c);
+  EXPECT_EQ(lc.group_of(0, Dim::kEp), (std::vector<std::int64_t>{0, 2, 4, 6}));
+  EXPECT_EQ(lc.coord(2, Dim::kCp), 1);
+  EXPECT_EQ(lc.expert_dp_group_of(0), (std::vector<std::int64_t>{0, 8})) << "expert_dp = 2 x 2 x 4 / (4 x 2) = 2";
+  // expert_tp = 1 < tp = 4: EP runs over the TP ranks first (inside one node), experts unsplit.
+  ParallelPlan t = plan(4, 1, 4);
+  t.ep = 8;
+  t.expert_tp = 1;
+  RankLayout lt(t);
+  EXPECT_EQ(lt.group_of(0, Dim::kEp), (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7})) << "ep x expert_tp = 8 consecutive ranks";
+  EXPECT_EQ(lt.expert_tp_group_of(3), (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(lt.expert_dp_group_of(3), (std::vector<std::int64_t>{3, 11}));
+}
+
+TEST(ParallelPlan, ExpertPlacementRules) {
+  // ep need only divide tp x cp x dp / expert_tp (Megatron-Core's expert_data_parallel_size).
+  ParallelPlan t = plan(2, 1, 4, 64);
+  t.sequence_parallel = true;
+  t.ep = 8;
+  EXPECT_NE(problems(t, "mixtral-8x7b", 8, 4096).find("ep: ep x expert_tp = 8 x 2 must divide tp x cp x dp = 8"), std::string::npos)
+      << problems(t, "mixtral-8x7b", 8, 4096);
+  t.expert_tp = 1;
+  EXPECT_EQ(problems(t, "mixtral-8x7b", 8, 4096), "") << "ep 8 over tp 2 x dp 4 with unsplit experts";
+  // Not pp last: expert_tp 2 puts the expert generator's pp at stride 2, the dense one's at stride 1, so
+  // the pipeline groups differ (Megatron-Core raises); ep 2 alone keeps them but halves the expert
+  // data-parallel size, which Megatron-Core also refuses unless pp is last.
+  ParallelPlan o = plan(1, 2, 4, 64);
+  o.ep = 2;
+  o.expert_tp = 2;
+  o.order = {Dim::kTp, Dim::kPp, Dim::kCp, Dim::kEp, Dim::kDp};
+  const std::string expected = "order: with ep=2 and expert_tp=2 the expert placement's pipeline groups or data-parallel size differ";
+  EXPECT_NE(problems(o, "mixtral-8x7b", 8, 4096).find(expected), std::string::npos) << problems(o, "mixtral-8x7b", 8, 4096);
+  EXPECT_FALSE(RankLayout(o).expert_pipeline_matches());
+  o.expert_tp = 1;
+  EXPECT_TRUE(RankLayout(o).expert_pipeline_matches());
+  EXPECT_NE(problems(o, "mixtral-8x7b", 8, 4096).find("order: with ep=2 and expert_tp=1"), std::string::npos) << "expert_dp 2 != dp 4";
+  o.ep = 1;
+  EXPECT_EQ(problems(o, "mixtral-8x7b", 8, 4096), "") << "no expert parallelism: the generators agree";
+  o.order = default_order();
+  o.ep = 2;
+  o.expert_tp = 2;
+  EXPECT_EQ(problems(o, "mixtral-8x7b", 8, 4096), "") << "pp last: any ep x expert_tp dividing tp x cp x dp";
 }
 
 }  // namespace
