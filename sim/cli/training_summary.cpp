@@ -1,5 +1,6 @@
 #include "cli/training_summary.hpp"
 
+#include <cstdio>
 #include <string>
 
 #include "scenario/energy.hpp"
@@ -58,6 +59,10 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.metrics.push_back({"peak_memory_bytes", "peak memory/GPU", t.memory.total_bytes, "B"});
   if (t.plan.pp > 1) s.metrics.push_back({"peak_memory_stage", "peak-memory pipeline stage", static_cast<double>(t.memory.stage), ""});
   s.metrics.push_back({"memory_capacity_bytes", "GPU memory capacity", t.memory_capacity, "B"});
+  const auto& gpu = *t.topology.gpu_spec;
+  if (gpu.usable_memory) {
+    s.metrics.push_back({"memory_usable_bytes", "GPU memory usable by tensors", gpu.usable_memory->as_double(), "B"});
+  }
   s.metrics.push_back({"critical_rank", "critical rank", static_cast<double>(step.critical_rank), ""});
   // Energy and cost (scenario/energy.hpp, docs/models/energy.md).
   const auto e = scenario::estimate_energy(t, step);
@@ -101,6 +106,17 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
     }
     while (!key.empty() && key.back() == '_') key.pop_back();
     s.memory.push_back({key, item.name, item.bytes, "B"});
+  }
+  if (gpu.usable_memory && t.memory.total_bytes > gpu.usable_memory->as_double()) {
+    // The fit check uses the rated capacity (docs/models/memory.md, "Usable memory"): the peak is above
+    // what a process can give its tensors, but within the memory model's error of plans known to run.
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "memory: the estimated peak %.1f GiB is above the %.1f GiB a training process can use on %s (the rated %.1f GiB less "
+                  "the driver's reservation, CUDA context, libraries and NCCL, measured): it may not fit in practice (docs/models/memory.md, \"Usable memory\")",
+                  t.memory.total_bytes / 1073741824.0, gpu.usable_memory->as_double() / 1073741824.0, gpu.name.c_str(),
+                  gpu.hbm_capacity.as_double() / 1073741824.0);
+    s.notes.push_back(buf);
   }
   s.notes.push_back("kernel times " + r.calibration);
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +

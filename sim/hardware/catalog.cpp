@@ -59,6 +59,10 @@ GpuSpec read_gpu(Reader& r) {
   p.finish();
   g.hbm_capacity = r.required<core::Bytes>("hbm_capacity");
   if (g.hbm_capacity.count() <= 0) r.fail("hbm_capacity", "must be greater than zero");
+  g.usable_memory = r.maybe<core::Bytes>("usable_memory");
+  if (g.usable_memory && (g.usable_memory->count() <= 0 || g.usable_memory->count() > g.hbm_capacity.count())) {
+    r.fail("usable_memory", "must be greater than zero and at most hbm_capacity (" + std::to_string(g.hbm_capacity.count()) + " B)");
+  }
   g.hbm_bandwidth = positive<core::Bandwidth>(r, "hbm_bandwidth");
   Reader s = r.mapping("scale_up");
   g.scale_up.kind = s.required<std::string>("kind");

@@ -31,6 +31,11 @@ struct GpuSpec {
   // Dense peak per dtype; absent where the GPU has no such mode (fp8 before Hopper).
   std::optional<core::FlopRate> peak_fp64, peak_fp32, peak_tf32, peak_bf16, peak_fp16, peak_fp8;
   core::Bytes hbm_capacity;
+  // Memory a training process can give its tensors: what the driver exposes (cudaMemGetInfo's total)
+  // less what the process holds before its first tensor (CUDA context, cuBLAS / cuDNN handles and
+  // workspace, NCCL's device state). Reported beside the peak; plans are checked against hbm_capacity
+  // (docs/models/memory.md, "Usable memory").
+  std::optional<core::Bytes> usable_memory;
   core::Bandwidth hbm_bandwidth;
   ScaleUp scale_up;
   core::Power tdp;
