@@ -365,6 +365,34 @@ TEST(StepSimulator, ExpertTensorParallelGroupsGatherTheRoutedTokens) {
   EXPECT_EQ(count(e, moe).second, 4) << "shared experts are a TP MLP on the gathered hidden states (2 layers x fwd, bwd)";
 }
 
+TEST(StepSimulator, EpAllToAllRunsOverMegatronCoresExpertGroups) {
+  // MoE parallel folding: tp 2, dp 4, ep 4 with expert_tp 1 makes each EP group four consecutive ranks
+  // (the TP pair of two DP indices); with expert_tp = tp (2) ep 4 would need tp x dp = 8 divisible by
+  // 4 x 2 and strides over the DP indices of one TP rank (0, 2, 4, 6). Every dispatch and combine runs
+  // over the rank's EP group, with the rank's own T / tp x top_k routed tokens.
+  ModelSpec moe = tiny_model(2);
+  moe.moe = MoeSpec{4, 2, 1024, 0, 0, 1, 0};
+  ParallelPlan e = plan(2, 1, 4, 1);
+  e.ep = 4;
+  e.sequence_parallel = true;
+  const auto ep_groups = [&](const ParallelPlan& p) {
+    const StepProgram prog = build_step_program(config(moe, p), ideal_cost());
+    std::set<std::vector<std::int64_t>> groups;
+    for (core::TaskIndex t = 0; t < prog.info.size(); ++t) {
+      const TaskInfo& info = prog.info[t];
+      if (info.kind != TaskKind::kComm || (info.label.part != OpPart::kEpDispatch && info.label.part != OpPart::kEpCombine)) continue;
+      const CommRequest& req = prog.requests[static_cast<std::size_t>(info.request)];
+      EXPECT_EQ(req.kind, CollectiveKind::kAllToAll);
+      EXPECT_DOUBLE_EQ(req.bytes.as_double(), 1024.0 / 2.0 * 2.0 * 1024.0 * 2.0) << "T / tp x top_k tokens x h x 2 B";
+      for (const auto& g : *req.groups) groups.insert(g);
+    }
+    return groups;
+  };
+  EXPECT_EQ(ep_groups(e), (std::set<std::vector<std::int64_t>>{{0, 2, 4, 6}, {1, 3, 5, 7}})) << "expert_tp = tp: EP over DP ranks";
+  e.expert_tp = 1;
+  EXPECT_EQ(ep_groups(e), (std::set<std::vector<std::int64_t>>{{0, 1, 2, 3}, {4, 5, 6, 7}})) << "expert_tp 1: EP takes in the TP pair";
+}
+
 TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
   // MaxText's save_qkv_proj: the backward recomputes each block's forward except the q/k/v projection,
   // so its recompute time is full recompute's minus layers x micro-batches x the QKV GEMM.
