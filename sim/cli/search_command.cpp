@@ -219,7 +219,7 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   }
   out << "run it     mfusim run " << o.scenario;
   for (const auto& s : o.overrides) out << " --set " << s;
-  for (const auto& s : scenario::plan_overrides(r.plans[r.ranking[0]].candidate)) out << " --set " << s;
+  for (const auto& s : scenario::plan_overrides(r.plans[r.ranking[0]].candidate, r.moe)) out << " --set " << s;
   out << "\n";
   err << line;
   return 0;

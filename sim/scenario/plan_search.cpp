@@ -34,15 +34,15 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 const std::vector<std::string>& searched_keys() {
   static const std::vector<std::string> keys{"parallel.tp",          "parallel.cp",
                                              "parallel.pp",          "parallel.dp",
-                                             "parallel.ep",          "parallel.virtual_stages",
+                                             "parallel.ep",          "parallel.expert_tp",
+                                             "parallel.virtual_stages",
                                              "parallel.schedule",    "parallel.sharding",
                                              "parallel.shard_group", "parallel.sequence_parallel",
                                              "training.micro_batch", "training.recompute"};
   return keys;
 }
 const std::vector<std::string>& other_plan_keys() {
-  static const std::vector<std::string> keys{"parallel.expert_tp",
-                                             "parallel.order",
+  static const std::vector<std::string> keys{"parallel.order",
                                              "parallel.cp_kind",
                                              "parallel.moe_imbalance",
                                              "parallel.overlap_grad_reduce",
@@ -132,7 +132,7 @@ using Pin = std::optional<std::vector<T>>;
 // What the user pinned with --fix (read back from scenarios the fixes were applied to, so values went
 // through the scenario's own parsing and checks).
 struct Pins {
-  Pin<std::int64_t> tp, cp, pp, dp, ep, virtual_stages, micro_batch, shard_group;
+  Pin<std::int64_t> tp, cp, pp, dp, ep, expert_tp, virtual_stages, micro_batch, shard_group;
   Pin<Schedule> schedule;
   Pin<Sharding> sharding;
   Pin<bool> sequence_parallel;
@@ -459,7 +459,8 @@ std::string plan_string(const PlanCandidate& c) {
   std::string s = "tp=" + str(p.tp);
   if (p.tp > 1 && !p.sequence_parallel) s += "/no-sp";
   s += " cp=" + str(p.cp) + " pp=" + str(p.pp) + " v=" + str(p.virtual_stages) + " dp=" + str(p.dp) +
-       " ep=" + str(p.ep) + " mb=" + str(p.micro_batch) + " ";
+       " ep=" + str(p.ep) + (p.expert_tp_size() != p.tp ? "/etp" + str(p.expert_tp_size()) : std::string()) +
+       " mb=" + str(p.micro_batch) + " ";
   s += p.pp > 1 ? std::string(workload::to_string(p.schedule)) : std::string("no-pp");
   s += " " + std::string(sharding_token(p.sharding));
   if (p.shard_size() < p.dp) s += "/" + str(p.shard_group);  // hybrid: shard groups of this many DP ranks
@@ -467,9 +468,9 @@ std::string plan_string(const PlanCandidate& c) {
   return s;
 }
 
-std::vector<std::string> plan_overrides(const PlanCandidate& c) {
+std::vector<std::string> plan_overrides(const PlanCandidate& c, bool moe) {
   const auto& p = c.plan;
-  return {"parallel.tp=" + str(p.tp),
+  std::vector<std::string> out{"parallel.tp=" + str(p.tp),
           "parallel.cp=" + str(p.cp),
           "parallel.pp=" + str(p.pp),
           "parallel.dp=" + str(p.dp),
@@ -481,6 +482,8 @@ std::vector<std::string> plan_overrides(const PlanCandidate& c) {
           std::string("parallel.sequence_parallel=") + (p.sequence_parallel ? "true" : "false"),
           "training.micro_batch=" + str(p.micro_batch),
           "training.recompute=" + std::string(recompute_name(c.recompute))};
+  if (moe) out.insert(out.begin() + 5, "parallel.expert_tp=" + str(p.expert_tp_size()));
+  return out;
 }
 
 std::string_view to_string(PlanStatus s) {
@@ -599,6 +602,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   pinned("parallel.pp", pin.pp, [](const PlanCandidate& x) { return x.plan.pp; });
   pinned("parallel.dp", pin.dp, [](const PlanCandidate& x) { return x.plan.dp; });
   pinned("parallel.ep", pin.ep, [](const PlanCandidate& x) { return x.plan.ep; });
+  pinned("parallel.expert_tp", pin.expert_tp, [](const PlanCandidate& x) { return x.plan.expert_tp_size(); });
   pinned("parallel.virtual_stages", pin.virtual_stages, [](const PlanCandidate& x) { return x.plan.virtual_stages; });
   pinned("training.micro_batch", pin.micro_batch, [](const PlanCandidate& x) { return x.plan.micro_batch; });
   pinned("parallel.schedule", pin.schedule, [](const PlanCandidate& x) { return x.plan.schedule; });
@@ -612,6 +616,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
                                     {"parallel.pp", &pin.pp, true},
                                     {"parallel.dp", &pin.dp, true},
                                     {"parallel.ep", &pin.ep, false},
+                                    {"parallel.expert_tp", &pin.expert_tp, false},
                                     {"parallel.virtual_stages", &pin.virtual_stages, false},
                                     {"training.micro_batch", &pin.micro_batch, false}}) {
     if (*slot) {
@@ -634,6 +639,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   SearchResult result;
   result.scenario = base.name;
   result.gpus = gpus;
+  result.moe = model.moe.has_value();
   result.memory_capacity = t.memory_capacity;
   if (!(o.headroom_bytes >= 0.0) || o.headroom_bytes >= t.memory_capacity) {
     throw core::InputError("--headroom " + gib(o.headroom_bytes) + ": must be at least 0 and below the GPU's " +
@@ -670,15 +676,36 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
           v1_schedules.push_back(Schedule::kZeroBubbleH1);
           if (pp % 2 == 0) v1_schedules.push_back(Schedule::kDualPipe);
         }
-        std::vector<std::int64_t> eps{1};
+        // (ep, expert_tp) pairs. MoE models: expert_tp each divisor of tp that divides the expert width
+        // (stored as 0 when it equals tp, Megatron's default), and for each the divisors ep of the
+        // experts with ep x expert_tp dividing the stage's tp x cp x dp ranks (Megatron-Core's expert
+        // placement). Dense models: ep 1, expert_tp the default.
+        std::vector<std::pair<std::int64_t, std::int64_t>> expert_plans{{1, 0}};
         if (model.moe) {
-          eps.clear();
-          for (auto e : divisors(model.moe->experts)) {
-            // Megatron-Core's expert placement: ep x expert_tp divides the stage's tp x cp x dp ranks.
-            if ((tp * cp * dp) % (e * (templ.expert_tp > 0 ? templ.expert_tp : tp)) == 0) eps.push_back(e);
+          expert_plans.clear();
+          std::vector<std::int64_t> etps;
+          if (pin.expert_tp) {
+            etps = *pin.expert_tp;
+          } else {
+            for (auto x : divisors(tp)) {
+              if (model.moe->expert_ffn % x == 0) etps.push_back(x);
+            }
           }
+          for (std::int64_t etp : etps) {
+            std::vector<std::int64_t> eps;
+            if (pin.ep) {
+              eps = *pin.ep;
+            } else {
+              for (auto e : divisors(model.moe->experts)) {
+                if ((tp * cp * dp) % (e * etp) == 0) eps.push_back(e);
+              }
+            }
+            for (std::int64_t e : eps) expert_plans.emplace_back(e, etp == tp ? 0 : etp);
+          }
+        } else if (pin.ep) {
+          expert_plans.clear();
+          for (std::int64_t e : *pin.ep) expert_plans.emplace_back(e, 0);
         }
-        if (pin.ep) eps = *pin.ep;
         // Micro-batches: divisors of the per-replica batch (none when dp does not divide the batch:
         // one candidate with micro_batch 1 then records why).
         std::vector<std::int64_t> mbs;
@@ -700,7 +727,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
             std::erase_if(schedules, [&](Schedule x) { return !allowed(pin.schedule, x); });
           }
           for (Schedule schedule : schedules) {
-            for (std::int64_t ep : eps) {
+            for (const auto& [ep, etp] : expert_plans) {
               for (std::int64_t mb : mbs) {
                 for (Sharding sh : shardings) {
                   if (pin.sharding ? !allowed(pin.sharding, sh) : (dp == 1 && sh != Sharding::kNone)) continue;
@@ -742,6 +769,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
                         c.plan.pp = pp;
                         c.plan.dp = dp;
                         c.plan.ep = ep;
+                        c.plan.expert_tp = etp;
                         c.plan.virtual_stages = v;
                         c.plan.schedule = schedule;
                         c.plan.micro_batch = mb;

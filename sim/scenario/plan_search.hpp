@@ -64,11 +64,13 @@ struct PlanCandidate {
   workload::Recompute recompute = workload::Recompute::kNone;
 };
 
-// "tp=8 cp=1 pp=4 v=5 dp=32 ep=1 mb=1 interleaved zero1 selective" (+ " no-sp" when tp > 1 without
-// sequence parallelism): unique within one search, and the last tie-break.
+// "tp=8 cp=1 pp=4 v=5 dp=32 ep=1 mb=1 interleaved zero1 selective" ("/no-sp" after tp when tp > 1
+// without sequence parallelism, "/etpN" after ep when expert_tp is not tp): unique within one search,
+// and the last tie-break.
 std::string plan_string(const PlanCandidate& c);
-// The `--set` overrides that turn the scenario into this plan (`mfusim run SCENARIO --set ...`).
-std::vector<std::string> plan_overrides(const PlanCandidate& c);
+// The `--set` overrides that turn the scenario into this plan (`mfusim run SCENARIO --set ...`); with
+// `moe`, parallel.expert_tp too (a searched key of MoE models only).
+std::vector<std::string> plan_overrides(const PlanCandidate& c, bool moe = false);
 
 enum class PlanStatus : std::uint8_t { kOk, kInvalid, kOutOfMemory, kDominated, kError, kPruned };
 std::string_view to_string(PlanStatus s);
@@ -119,6 +121,7 @@ struct SearchOptions {
 struct SearchResult {
   std::string scenario;  // name
   std::int64_t gpus = 0;
+  bool moe = false;                                  // the model has experts (expert_tp is searched)
   double memory_capacity = 0.0;                      // bytes per GPU
   double headroom_bytes = 0.0;                       // kept free (SearchOptions::headroom_bytes)
   Fidelity refine_fidelity = Fidelity::kAnalytical;  // the scenario's collectives fidelity

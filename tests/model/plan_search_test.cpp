@@ -120,6 +120,41 @@ TEST(PlanSearch, HybridShardGroupsAreEnumeratedForShardedParameters) {
   EXPECT_EQ(pinned.plans[*pinned.scenario_plan].candidate.plan.shard_size(), 4) << "the pinned scenario plan is hybrid too";
 }
 
+TEST(PlanSearch, MoeModelsSearchExpertTensorParallelismAndFoldedExpertPlacement) {
+  // Mixtral 8x7B on 64 GPUs at tp 2, pp 1, cp 1 (dp 32): expert_tp is each divisor of tp (1, 2), and for
+  // each, ep every divisor of the 8 experts with ep x expert_tp dividing tp x cp x dp = 64. expert_tp = tp
+  // is Megatron's default and keeps the plain name; expert_tp 1 shows as "/etp1". Each plan loads as a
+  // scenario through its --set overrides (expert_tp included for MoE models) with the memory the
+  // search gave it.
+  const auto mixtral = kRoot / "scenarios" / "mixtral-8x7b-ep.yaml";
+  SearchOptions o;
+  o.dry_run = true;
+  o.fixes = {"parallel.tp=2", "parallel.pp=1", "parallel.cp=1", "training.micro_batch=1", "training.recompute=full",
+             "parallel.sharding=optimizer"};
+  const auto r = search_plans(mixtral, o);
+  EXPECT_TRUE(r.moe);
+  std::vector<std::string> names;
+  for (const auto& e : r.plans) names.push_back(e.name);  // the scenario's plan (ep 8, expert_tp 2) is among them
+  std::vector<std::string> want;
+  for (const char* etp : {"/etp1", ""}) {
+    for (int ep : {1, 2, 4, 8}) want.push_back("tp=2 cp=1 pp=1 v=1 dp=32 ep=" + std::to_string(ep) + etp + " mb=1 no-pp zero1 rc=full");
+  }
+  EXPECT_EQ(names, want);
+  const config::Node root = config::load_file(mixtral);
+  for (const auto& e : r.plans) {
+    if (e.status == PlanStatus::kInvalid) continue;
+    config::Node tree = root;
+    for (const auto& s : plan_overrides(e.candidate, r.moe)) config::apply_override(tree, s);
+    const Scenario sc = build_scenario(tree, mixtral.string(), /*check_plan=*/false);
+    EXPECT_EQ(sc.training->plan.expert_tp_size(), e.candidate.plan.expert_tp_size()) << e.name;
+    EXPECT_NEAR(sc.training->memory.total_bytes, e.peak_memory_bytes, 1.0) << e.name;
+  }
+  o.fixes.push_back("parallel.expert_tp=1");
+  for (const auto& e : search_plans(mixtral, o).plans) {
+    EXPECT_EQ(e.candidate.plan.expert_tp_size(), 1) << e.name << ": --fix parallel.expert_tp=1 (the scenario's plan too)";
+  }
+}
+
 TEST(PlanSearch, FixNarrowsTheSpace) {
   auto o = small_space();
   o.dry_run = true;
