@@ -161,21 +161,32 @@ std::int64_t RankLayout::expert_size(Dim d) const {
   return 1;
 }
 
-std::int64_t RankLayout::expert_coord(std::int64_t rank, Dim d) const {
+namespace {
+// Mixed-radix placement (Megatron's RankGenerator): `order` lists the dimensions fastest-varying first,
+// `size(d)` their extents; a dimension's stride is the product of the extents before it (for a
+// dimension not in the order, of all of them).
+template <class Size>
+std::int64_t stride_of(const std::vector<Dim>& order, Dim d, Size size) {
   std::int64_t stride = 1;
-  for (Dim x : expert_order_) {
-    if (x == d) return (rank / stride) % expert_size(x);
-    stride *= expert_size(x);
+  for (Dim x : order) {
+    if (x == d) break;
+    stride *= size(x);
   }
-  return 0;
+  return stride;
+}
+template <class Size>
+std::int64_t coord_of(const std::vector<Dim>& order, std::int64_t rank, Dim d, Size size) {
+  if (std::find(order.begin(), order.end(), d) == order.end()) return 0;
+  return (rank / stride_of(order, d, size)) % size(d);
+}
+}  // namespace
+
+std::int64_t RankLayout::expert_coord(std::int64_t rank, Dim d) const {
+  return coord_of(expert_order_, rank, d, [this](Dim x) { return expert_size(x); });
 }
 
 std::vector<std::int64_t> RankLayout::expert_group_of(std::int64_t r, Dim d) const {
-  std::int64_t stride = 1;
-  for (Dim x : expert_order_) {
-    if (x == d) break;
-    stride *= expert_size(x);
-  }
+  const std::int64_t stride = stride_of(expert_order_, d, [this](Dim x) { return expert_size(x); });
   const std::int64_t n = expert_size(d);
   const std::int64_t base = r - expert_coord(r, d) * stride;
   std::vector<std::int64_t> g;
@@ -185,16 +196,8 @@ std::vector<std::int64_t> RankLayout::expert_group_of(std::int64_t r, Dim d) con
 }
 
 bool RankLayout::expert_pipeline_matches() const {
-  std::int64_t dense = 1, expert = 1;
-  for (Dim x : order_) {
-    if (x == Dim::kPp) break;
-    dense *= size(x);
-  }
-  for (Dim x : expert_order_) {
-    if (x == Dim::kPp) break;
-    expert *= expert_size(x);
-  }
-  return dense == expert;
+  return stride_of(order_, Dim::kPp, [this](Dim x) { return size(x); }) ==
+         stride_of(expert_order_, Dim::kPp, [this](Dim x) { return expert_size(x); });
 }
 
 std::int64_t RankLayout::size(Dim d) const {
@@ -220,12 +223,7 @@ std::int64_t RankLayout::rank(std::int64_t tp, std::int64_t cp, std::int64_t dp,
 
 std::int64_t RankLayout::coord(std::int64_t rank, Dim d) const {
   if (d == Dim::kEp) return expert_coord(rank, Dim::kEp);
-  std::int64_t stride = 1;
-  for (Dim x : order_) {
-    if (x == d) return (rank / stride) % size(x);
-    stride *= size(x);
-  }
-  return 0;
+  return coord_of(order_, rank, d, [this](Dim x) { return size(x); });
 }
 
 std::vector<std::int64_t> RankLayout::group_of(std::int64_t r, Dim d) const {
