@@ -50,7 +50,8 @@ CLI::App* add_search_command(CLI::App& app, SearchCommandOptions& o) {
   c->add_option("--min-micro-batch", o.min_micro_batch, "smallest micro-batch (default 1)");
   c->add_option("--max-micro-batch", o.max_micro_batch, "largest micro-batch (default 16)");
   c->add_option("--headroom", o.headroom,
-                "memory to keep free on every GPU, e.g. 4GiB: plans must fit in the capacity minus this (default 0)")
+                "memory to keep free on every GPU: a size (4GiB), 'usable' (the rated capacity less the GPU's measured usable "
+                "memory: driver, CUDA context, libraries, NCCL) or usable+SIZE; plans must fit in the capacity minus this (default 0)")
       ->type_name("SIZE");
   c->add_option("--refine", o.refine, "re-simulate the best N at the scenario's fidelity (default 16)");
   c->add_option("--threads", o.threads, "worker threads (default: all cores)");
@@ -74,10 +75,18 @@ int run_search_command(const SearchCommandOptions& o, std::ostream& out, std::os
   so.min_micro_batch = o.min_micro_batch;
   so.max_micro_batch = o.max_micro_batch;
   if (!o.headroom.empty()) {
-    try {
-      so.headroom_bytes = core::parse_bytes(o.headroom).as_double();
-    } catch (const core::InputError& e) {
-      throw core::InputError(std::string("--headroom: ") + e.what());
+    // "usable" (the GPU's measured usable memory), a size, or "usable+SIZE".
+    std::string size = o.headroom;
+    if (size == "usable" || size.rfind("usable+", 0) == 0) {
+      so.headroom_usable = true;
+      size = size.size() > 6 ? size.substr(7) : std::string();
+    }
+    if (!size.empty()) {
+      try {
+        so.headroom_bytes = core::parse_bytes(size).as_double();
+      } catch (const core::InputError& e) {
+        throw core::InputError(std::string("--headroom: ") + e.what() + " (valid: a size such as 4GiB, usable, or usable+4GiB)");
+      }
     }
   }
   so.refine = o.refine;

@@ -641,12 +641,19 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   result.gpus = gpus;
   result.moe = model.moe.has_value();
   result.memory_capacity = t.memory_capacity;
-  if (!(o.headroom_bytes >= 0.0) || o.headroom_bytes >= t.memory_capacity) {
-    throw core::InputError("--headroom " + gib(o.headroom_bytes) + ": must be at least 0 and below the GPU's " +
-                           gib(t.memory_capacity));
+  double headroom = o.headroom_bytes;
+  if (o.headroom_usable) {
+    const auto& gpu = *t.topology.gpu_spec;
+    if (!gpu.usable_memory) {
+      throw core::InputError("--headroom usable: " + gpu.name + " has no usable_memory in the hardware catalog (give a size instead)");
+    }
+    headroom += t.memory_capacity - gpu.usable_memory->as_double();
   }
-  result.headroom_bytes = o.headroom_bytes;
-  const double usable = t.memory_capacity - o.headroom_bytes;
+  if (!(headroom >= 0.0) || headroom >= t.memory_capacity) {
+    throw core::InputError("--headroom " + gib(headroom) + ": must be at least 0 and below the GPU's " + gib(t.memory_capacity));
+  }
+  result.headroom_bytes = headroom;
+  const double usable = t.memory_capacity - headroom;
   result.refine_fidelity = t.collectives;
   std::vector<PlanCandidate> candidates;
 

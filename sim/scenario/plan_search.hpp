@@ -105,6 +105,9 @@ struct SearchOptions {
   // Memory kept free on every GPU (bytes): a plan fits when its modelled peak is at most the capacity
   // minus this (fragmentation, NCCL buffers, CUDA context beyond what the memory model counts).
   double headroom_bytes = 0.0;
+  // Add to it the GPU's rated capacity less its usable memory (the catalog's usable_memory: driver
+  // reservation, CUDA context, libraries, NCCL; docs/models/memory.md), i.e. check against the usable memory.
+  bool headroom_usable = false;
   std::int64_t max_virtual_stages = 0;  // 0: no limit but the layers
   std::size_t refine = 16;              // re-simulated at the scenario's fidelity
   unsigned threads = 0;                 // 0: all cores

@@ -220,6 +220,15 @@ TEST(PlanSearch, HeadroomShrinksTheMemoryThatPlansMayUse) {
   EXPECT_GT(checked, 0u);
   o.headroom_bytes = 100.0 * 1024 * 1024 * 1024;
   EXPECT_THROW(search_plans(kQuickstart, o), core::InputError) << "headroom above the capacity";
+  // --headroom usable: the rated 80 GiB less the H100's measured usable memory (85,899,345,920 -
+  // 83,655,589,888 B), plus any size given with it.
+  o.headroom_bytes = 0.0;
+  o.headroom_usable = true;
+  const auto usable = search_plans(kQuickstart, o);
+  EXPECT_DOUBLE_EQ(usable.headroom_bytes, 85899345920.0 - 83655589888.0);
+  o.headroom_bytes = 1024.0 * 1024 * 1024;
+  EXPECT_DOUBLE_EQ(search_plans(kQuickstart, o).headroom_bytes, 85899345920.0 - 83655589888.0 + 1024.0 * 1024 * 1024);
+  EXPECT_GE(usable.out_of_memory, all.out_of_memory);
 }
 
 TEST(PlanSearch, FixListErrorsNameTheProblem) {
