@@ -1,9 +1,12 @@
 #include "cli/training_summary.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "scenario/energy.hpp"
+#include "workload/parallel_plan.hpp"
 
 namespace mfusim::cli {
 
@@ -26,6 +29,49 @@ report::RunSummary summarize(const scenario::Scenario& sc, const scenario::Simul
   if (sc.training) add_training_summary(sc, r, s);
   return s;
 }
+
+namespace {
+
+// "0-7", "0-14 step 2" (an arithmetic progression), else the first six and "...".
+std::string ranks_text(const std::vector<std::int64_t>& g) {
+  if (g.size() == 1) return std::to_string(g[0]);
+  const std::int64_t step = g[1] - g[0];
+  bool progression = step > 0;
+  for (std::size_t i = 2; i < g.size() && progression; ++i) progression = g[i] - g[i - 1] == step;
+  if (progression) {
+    return std::to_string(g.front()) + "-" + std::to_string(g.back()) + (step == 1 ? "" : " step " + std::to_string(step));
+  }
+  std::string out;
+  for (std::size_t i = 0; i < std::min<std::size_t>(g.size(), 6); ++i) out += (i == 0 ? "" : ", ") + std::to_string(g[i]);
+  return out + (g.size() > 6 ? ", ..." : "");
+}
+
+// Rank 0's groups under the plan's placement (workload::RankLayout: Megatron's dense and expert rank
+// generators), each with the nodes it spans: what decides whether its collectives stay on NVLink.
+std::vector<report::GroupRow> parallel_groups(const scenario::TrainingSetup& t) {
+  using workload::Dim;
+  const auto& p = t.plan;
+  const workload::RankLayout layout(p);
+  std::vector<report::GroupRow> out;
+  const auto add = [&](const char* name, const std::vector<std::int64_t>& g) {
+    if (g.size() < 2) return;
+    std::set<std::uint32_t> nodes;
+    for (auto r : g) nodes.insert(t.topology.node_of(static_cast<topology::GpuIndex>(r)));
+    out.push_back({name, static_cast<std::int64_t>(g.size()), static_cast<std::int64_t>(nodes.size()), ranks_text(g)});
+  };
+  add("TP", layout.group_of(0, Dim::kTp));
+  add("CP", layout.group_of(0, Dim::kCp));
+  add("DP", layout.group_of(0, Dim::kDp));
+  add("PP", layout.group_of(0, Dim::kPp));
+  if (t.model.moe) {
+    add("EP", layout.group_of(0, Dim::kEp));
+    if (p.expert_tp_size() != p.tp) add("ETP", layout.expert_tp_group_of(0));
+    add("EDP", layout.expert_dp_group_of(0));
+  }
+  return out;
+}
+
+}  // namespace
 
 void add_training_summary(const scenario::Scenario& sc, const scenario::SimulationResult& r, report::RunSummary& s) {
   const auto& t = *sc.training;
@@ -118,6 +164,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
                   gpu.hbm_capacity.as_double() / 1073741824.0);
     s.notes.push_back(buf);
   }
+  s.groups = parallel_groups(t);
   s.notes.push_back("kernel times " + r.calibration);
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"

@@ -84,6 +84,13 @@ std::string format_text(const RunSummary& s) {
     out += "\nmemory per GPU (most loaded rank)\n";
     for (const auto& m : s.memory) out += "  " + pad(m.label, 44) + " " + fixed(m.value / (1024.0 * 1024 * 1024), 2) + " GiB\n";
   }
+  if (!s.groups.empty()) {
+    out += "\nparallel groups of rank 0\n";
+    for (const auto& g : s.groups) {
+      out += "  " + pad(g.name, 4) + " " + pad(std::to_string(g.size) + (g.size == 1 ? " rank" : " ranks"), 12) + " " +
+             pad(std::to_string(g.nodes) + (g.nodes == 1 ? " node" : " nodes"), 10) + " " + g.ranks + "\n";
+    }
+  }
   out += "events     " + std::to_string(s.events) + "\n";
   if (!s.streams.empty()) {
     out += "\nstream                  busy          utilization\n";
@@ -117,6 +124,10 @@ std::string to_json(const RunSummary& s) {
   if (!s.memory.empty()) {
     j["memory"] = nlohmann::ordered_json::object();
     for (const auto& m : s.memory) j["memory"][m.key] = m.value;
+  }
+  if (!s.groups.empty()) {
+    j["groups"] = nlohmann::ordered_json::object();
+    for (const auto& g : s.groups) j["groups"][g.name] = {{"size", g.size}, {"nodes", g.nodes}, {"ranks", g.ranks}};
   }
   j["streams"] = nlohmann::ordered_json::array();
   for (const auto& r : s.streams) {

@@ -38,6 +38,15 @@ struct TraceSpan {
   std::vector<TraceArg> args;  // the event's "args", in this order; omitted if empty
 };
 
+// One parallel group of rank 0 (the plan's placement): its name (TP, CP, DP, PP, EP, ETP, EDP), size,
+// the nodes its ranks span and the ranks themselves ("0-7", "0-14 step 2", "0, 3, 5, ...").
+struct GroupRow {
+  std::string name;
+  std::int64_t size = 0;
+  std::int64_t nodes = 0;
+  std::string ranks;
+};
+
 struct RunSummary {
   std::string scenario;
   std::string description;
@@ -51,6 +60,7 @@ struct RunSummary {
   std::vector<Metric> metrics;    // top-level JSON keys (step figures)
   std::vector<Metric> breakdown;  // where the step's time goes (seconds), JSON "breakdown"
   std::vector<Metric> memory;     // per-GPU memory items (bytes), JSON "memory"
+  std::vector<GroupRow> groups;   // rank 0's parallel groups, JSON "groups"
   std::vector<std::string> notes; // provenance and caveats, printed and in JSON "notes"
   std::vector<StreamRow> streams;
 };

@@ -68,4 +68,22 @@ TEST_P(Golden, IsDeterministic) {
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, Golden, testing::Values("quickstart", "pipeline-exercise"));
 
+TEST(RunReport, ParallelGroupsShowThePlacementAndTheNodesEachGroupSpans) {
+  // Mixtral 8x7B on 8 DGX H100 nodes, TP 2 x DP 32, EP 8 (expert_tp = tp = 2): rank 0's TP pair is in
+  // one node; its EP group is 8 DP indices of TP rank 0 (ranks 0, 2, ..., 14: two nodes); its expert
+  // data-parallel group the 4 ranks 16 apart (64 / (8 x 2) = 4, one per two nodes).
+  const auto j = nlohmann::json::parse(run_to_json("mixtral-8x7b-ep"));
+  ASSERT_TRUE(j.contains("groups")) << j.dump();
+  const auto& g = j["groups"];
+  EXPECT_EQ(g["TP"]["size"], 2);
+  EXPECT_EQ(g["TP"]["nodes"], 1);
+  EXPECT_EQ(g["DP"]["size"], 32);
+  EXPECT_EQ(g["EP"]["ranks"], "0-14 step 2");
+  EXPECT_EQ(g["EP"]["nodes"], 2) << "8 GPUs per node: ranks 0-14 span two";
+  EXPECT_EQ(g["EDP"]["size"], 4);
+  EXPECT_EQ(g["EDP"]["ranks"], "0-48 step 16");
+  EXPECT_FALSE(g.contains("PP")) << "pp = 1: no pipeline group";
+  EXPECT_FALSE(g.contains("ETP")) << "expert_tp = tp: the expert-TP group is the TP group";
+}
+
 }  // namespace
