@@ -709,9 +709,12 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
             }
             for (std::int64_t e : eps) expert_plans.emplace_back(e, etp == tp ? 0 : etp);
           }
-        } else if (pin.ep) {
+        } else if (pin.ep || pin.expert_tp) {
+          // Dense models: pinned values are kept as given (check_plan reports ep > 1 as invalid).
           expert_plans.clear();
-          for (std::int64_t e : *pin.ep) expert_plans.emplace_back(e, 0);
+          for (std::int64_t e : pin.ep ? *pin.ep : std::vector<std::int64_t>{1}) {
+            for (std::int64_t x : pin.expert_tp ? *pin.expert_tp : std::vector<std::int64_t>{tp}) expert_plans.emplace_back(e, x == tp ? 0 : x);
+          }
         }
         // Micro-batches: divisors of the per-replica batch (none when dp does not divide the batch:
         // one candidate with micro_batch 1 then records why).
