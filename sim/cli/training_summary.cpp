@@ -32,6 +32,8 @@ report::RunSummary summarize(const scenario::Scenario& sc, const scenario::Simul
 
 namespace {
 
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
 // "0-7", "0-14 step 2" (an arithmetic progression), else the first six and "...".
 std::string ranks_text(const std::vector<std::int64_t>& g) {
   if (g.size() == 1) return std::to_string(g[0]);
@@ -160,8 +162,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
     std::snprintf(buf, sizeof buf,
                   "memory: the estimated peak %.1f GiB is above the %.1f GiB a training process can use on %s (the rated %.1f GiB less "
                   "the driver's reservation, CUDA context, libraries and NCCL, measured): it may not fit in practice (docs/models/memory.md, \"Usable memory\")",
-                  t.memory.total_bytes / 1073741824.0, gpu.usable_memory->as_double() / 1073741824.0, gpu.name.c_str(),
-                  gpu.hbm_capacity.as_double() / 1073741824.0);
+                  t.memory.total_bytes / kGiB, gpu.usable_memory->as_double() / kGiB, gpu.name.c_str(), gpu.hbm_capacity.as_double() / kGiB);
     s.notes.push_back(buf);
   }
   s.groups = parallel_groups(t);

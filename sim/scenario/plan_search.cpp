@@ -470,19 +470,17 @@ std::string plan_string(const PlanCandidate& c) {
 
 std::vector<std::string> plan_overrides(const PlanCandidate& c, bool moe) {
   const auto& p = c.plan;
-  std::vector<std::string> out{"parallel.tp=" + str(p.tp),
-          "parallel.cp=" + str(p.cp),
-          "parallel.pp=" + str(p.pp),
-          "parallel.dp=" + str(p.dp),
-          "parallel.ep=" + str(p.ep),
+  std::vector<std::string> out{"parallel.tp=" + str(p.tp), "parallel.cp=" + str(p.cp), "parallel.pp=" + str(p.pp),
+                               "parallel.dp=" + str(p.dp), "parallel.ep=" + str(p.ep)};
+  if (moe) out.push_back("parallel.expert_tp=" + str(p.expert_tp_size()));
+  out.insert(out.end(), {
           "parallel.virtual_stages=" + str(p.virtual_stages),
           "parallel.schedule=" + std::string(workload::to_string(p.schedule)),
           "parallel.sharding=" + std::string(sharding_key(p.sharding)),
           "parallel.shard_group=" + str(p.shard_size()),
           std::string("parallel.sequence_parallel=") + (p.sequence_parallel ? "true" : "false"),
           "training.micro_batch=" + str(p.micro_batch),
-          "training.recompute=" + std::string(recompute_name(c.recompute))};
-  if (moe) out.insert(out.begin() + 5, "parallel.expert_tp=" + str(p.expert_tp_size()));
+          "training.recompute=" + std::string(recompute_name(c.recompute))});
   return out;
 }
 
@@ -683,38 +681,33 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
           v1_schedules.push_back(Schedule::kZeroBubbleH1);
           if (pp % 2 == 0) v1_schedules.push_back(Schedule::kDualPipe);
         }
-        // (ep, expert_tp) pairs. MoE models: expert_tp each divisor of tp that divides the expert width
-        // (stored as 0 when it equals tp, Megatron's default), and for each the divisors ep of the
-        // experts with ep x expert_tp dividing the stage's tp x cp x dp ranks (Megatron-Core's expert
-        // placement). Dense models: ep 1, expert_tp the default.
-        std::vector<std::pair<std::int64_t, std::int64_t>> expert_plans{{1, 0}};
-        if (model.moe) {
-          expert_plans.clear();
-          std::vector<std::int64_t> etps;
-          if (pin.expert_tp) {
-            etps = *pin.expert_tp;
-          } else {
-            for (auto x : divisors(tp)) {
-              if (model.moe->expert_ffn % x == 0) etps.push_back(x);
+        // (ep, expert_tp) pairs; expert_tp is stored as 0 when it equals tp (Megatron's default). MoE
+        // models: expert_tp each divisor of tp that divides the expert width, and for each the divisors
+        // ep of the experts with ep x expert_tp dividing the stage's tp x cp x dp ranks (Megatron-Core's
+        // expert placement). Dense models: ep 1, expert_tp the default. Pins replace either list as
+        // given (check_plan reports what they break).
+        std::vector<std::int64_t> etps;
+        if (pin.expert_tp) {
+          etps = *pin.expert_tp;
+        } else if (model.moe) {
+          for (auto x : divisors(tp)) {
+            if (model.moe->expert_ffn % x == 0) etps.push_back(x);
+          }
+        } else {
+          etps = {tp};
+        }
+        std::vector<std::pair<std::int64_t, std::int64_t>> expert_plans;
+        for (std::int64_t etp : etps) {
+          std::vector<std::int64_t> eps{1};
+          if (pin.ep) {
+            eps = *pin.ep;
+          } else if (model.moe) {
+            eps.clear();
+            for (auto e : divisors(model.moe->experts)) {
+              if ((tp * cp * dp) % (e * etp) == 0) eps.push_back(e);
             }
           }
-          for (std::int64_t etp : etps) {
-            std::vector<std::int64_t> eps;
-            if (pin.ep) {
-              eps = *pin.ep;
-            } else {
-              for (auto e : divisors(model.moe->experts)) {
-                if ((tp * cp * dp) % (e * etp) == 0) eps.push_back(e);
-              }
-            }
-            for (std::int64_t e : eps) expert_plans.emplace_back(e, etp == tp ? 0 : etp);
-          }
-        } else if (pin.ep || pin.expert_tp) {
-          // Dense models: pinned values are kept as given (check_plan reports ep > 1 as invalid).
-          expert_plans.clear();
-          for (std::int64_t e : pin.ep ? *pin.ep : std::vector<std::int64_t>{1}) {
-            for (std::int64_t x : pin.expert_tp ? *pin.expert_tp : std::vector<std::int64_t>{tp}) expert_plans.emplace_back(e, x == tp ? 0 : x);
-          }
+          for (std::int64_t e : eps) expert_plans.emplace_back(e, etp == tp ? 0 : etp);
         }
         // Micro-batches: divisors of the per-replica batch (none when dp does not divide the batch:
         // one candidate with micro_batch 1 then records why).
