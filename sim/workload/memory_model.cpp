@@ -64,13 +64,10 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   if (plan.recompute != Recompute::kSelective) {
     inside += plan.shard.flash_attention ? 4.0 * a : (plan.shard.dropout ? 5.0 : 4.0) * a * s;
   }
-  // Expert terms: a rank runs `pooled` x T tokens (ops.cpp, moe_tokens_per_rank: its own T / tp with
-  // sequence parallelism, T with tp = 1, gathered over the expert-TP group; without sequence
-  // parallelism and tp > 1 the replicated T), the width-h inputs whole and the width-f terms split
-  // expert_tp ways.
-  const double etp = d(std::max<std::int64_t>(1, plan.shard.expert_tp));
-  const double pooled = plan.shard.sequence_parallel ? etp / t : plan.shard.tp == 1 ? etp : 1.0;
-  return outside / sp + inside / t + experts_h * pooled + experts_f * pooled / etp;
+  // Expert terms: a rank runs moe_token_share x T tokens (ops.hpp), the width-h inputs whole and the
+  // width-f terms split expert_tp ways.
+  const double pooled = moe_token_share(plan.shard);
+  return outside / sp + inside / t + experts_h * pooled + experts_f * pooled / d(std::max<std::int64_t>(1, plan.shard.expert_tp));
 }
 
 namespace {

@@ -159,13 +159,10 @@ void unfused_attention_backward(const ModelSpec& m, const Shard& s, const MicroB
   add(gemm(layer_name(layer, "attn.qk.dk"), Phase::kBackwardInput, layer, skv, m.head_dim, sq, heads));      // dK = dS^T Q
 }
 
-// Tokens one rank runs through its experts: the tokens it owns (T / tp with sequence parallelism, T
-// with tp = 1) pooled over the expert-TP group (x expert_tp); with tp > 1 and no sequence parallelism
-// (not a valid MoE plan: check_plan) the replicated T.
+// moe_token_share in whole tokens (with sequence parallelism the rank's rounded T / tp, x expert_tp).
 std::int64_t moe_tokens_per_rank(const Dims& x, const Shard& s) {
-  const std::int64_t etp = std::max<std::int64_t>(1, s.expert_tp);
-  if (s.sequence_parallel) return std::max<std::int64_t>(1, x.sp_tokens * etp);
-  return s.tp == 1 ? x.tokens * etp : x.tokens;
+  if (s.sequence_parallel) return std::max<std::int64_t>(1, x.sp_tokens * std::max<std::int64_t>(1, s.expert_tp));
+  return static_cast<std::int64_t>(std::llround(static_cast<double>(x.tokens) * moe_token_share(s)));
 }
 
 void attention_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb, std::int64_t layer, Phase phase,
@@ -471,6 +468,12 @@ double palm_model_flops(const ModelSpec& m, std::int64_t sequences, std::int64_t
   if (m.tied_embeddings) n += d(m.vocab * m.hidden);  // the shared matrix is the output layer's
   const double per_token = 6.0 * n + 12.0 * d(m.layers) * d(m.heads * m.head_dim) * d(seq);
   return d(sequences) * d(seq) * per_token;
+}
+
+double moe_token_share(const Shard& s) {
+  const double etp = static_cast<double>(std::max<std::int64_t>(1, s.expert_tp));
+  if (s.sequence_parallel) return etp / static_cast<double>(s.tp);
+  return s.tp == 1 ? etp : 1.0;
 }
 
 }  // namespace mfusim::workload

@@ -122,6 +122,12 @@ struct BlockParameters {
   double routed = 0.0;
 };
 BlockParameters block_parameters(const ModelSpec& m, std::int64_t layer, const Shard& s);
+
+// The share of a micro-batch's T tokens one rank runs through its experts (Megatron-Core's
+// dispatcher): the tokens it owns (1/tp with sequence parallelism, all with tp = 1) pooled over the
+// expert-TP group (x expert_tp); with tp > 1 and no sequence parallelism (not a valid MoE plan:
+// check_plan) the replicated T. Used by the expert ops and the memory model.
+double moe_token_share(const Shard& s);
 inline bool recomputes_layer(Recompute policy) { return policy == Recompute::kFull || policy == Recompute::kSaveQkv; }
 
 // One transformer block: forward ops, or backward ops (with the recompute ops first when asked).
