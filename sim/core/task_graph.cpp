@@ -34,6 +34,19 @@ void TaskGraph::validate() const {
       if (d >= n) throw InputError("task '" + t.name + "' depends on a task that does not exist");
     }
   }
+  for (const auto& [stream, order] : issue_order_) {
+    if (stream >= streams_.size()) throw InputError("an issue order names a stream that does not exist");
+    std::vector<bool> listed(n, false);
+    std::size_t on_stream = 0;
+    for (const auto& t : tasks_) on_stream += t.stream == stream ? 1 : 0;
+    for (TaskIndex t : order) {
+      if (t >= n || tasks_[t].stream != stream || listed[t]) {
+        throw InputError("the issue order of stream '" + streams_[stream] + "' lists a task that is not on it, or twice");
+      }
+      listed[t] = true;
+    }
+    if (order.size() != on_stream) throw InputError("the issue order of stream '" + streams_[stream] + "' leaves out some of its tasks");
+  }
   // Iterative DFS with colors; on a back edge, walk the parent chain to print the cycle.
   enum class Color : std::uint8_t { kWhite, kGray, kBlack };
   std::vector<Color> color(n, Color::kWhite);
@@ -85,6 +98,7 @@ TaskGraphRun::TaskGraphRun(Engine& engine, const TaskGraph& graph, Launcher laun
     deps_left_[t] = static_cast<std::uint32_t>(tasks[t].deps.size());
     for (TaskIndex d : tasks[t].deps) ++dependents_offset_[d + 1];
   }
+  for (const auto& [stream, order] : graph.issue_orders()) stream_tasks_[stream] = order;
   for (std::size_t i = 1; i < dependents_offset_.size(); ++i) dependents_offset_[i] += dependents_offset_[i - 1];
   dependents_.resize(dependents_offset_.back());
   std::vector<std::uint32_t> fill(dependents_offset_.begin(), dependents_offset_.end() - 1);

@@ -10,6 +10,7 @@
 // stuck stream, which task waits for which.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class TaskGraph {
 
   // `task` waits for `on` to finish. Both may be added in any order; validate() checks them.
   void add_dependency(TaskIndex task, TaskIndex on) { tasks_.at(task).deps.push_back(on); }
+  // Issues `stream`'s tasks in `order` instead of the order they were added (two passes whose kernels
+  // interleave on one stream, say); `order` must list each of the stream's tasks once (validate()).
+  void set_issue_order(StreamIndex stream, std::vector<TaskIndex> order) { issue_order_[stream] = std::move(order); }
+  const std::map<StreamIndex, std::vector<TaskIndex>>& issue_orders() const { return issue_order_; }
 
   // Throws InputError naming the problem: a dependency cycle (listing it), a negative duration,
   // an out-of-range stream or dependency index.
@@ -52,6 +57,7 @@ class TaskGraph {
  private:
   std::vector<std::string> streams_;
   std::vector<Task> tasks_;
+  std::map<StreamIndex, std::vector<TaskIndex>> issue_order_;
 };
 
 // One execution of a TaskGraph on an Engine. Construct, call start(), then run the engine.

@@ -49,6 +49,7 @@ const std::vector<std::string>& other_plan_keys() {
                                              "parallel.overlap_param_gather",
                                              "parallel.tp_comm_overlap",
                                              "parallel.tp_backward_overlap",
+                                             "parallel.ep_comm_overlap",
                                              "parallel.bucket_size"};
   return keys;
 }
@@ -177,7 +178,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
 // The step simulator (workload/step_simulator.cpp) runs each simulated rank's kernels and its
 // non-overlapped TP collectives on one serial compute stream, in its schedule's order; contention only
 // stretches kernels (compute_slowdown >= 1). For pipeline stage s with positions q (virtual stages) and
-// per-micro-batch pass times F(q) (forward), B(q) (backward; zb-h1: input part only), W(q) (zb-h1 weight
+// per-micro-batch pass times F(q) (forward), B(q) (backward; a split one: input part only), W(q) (weight
 // part), computed from the same op lists and kernel costs:
 //   head_s  no compute of stage s starts before a micro-batch's forward has crossed every earlier
 //           position of its first chunk: min over its forward positions q of sum_{q' < q} F(q');
@@ -205,7 +206,6 @@ class LowerBound {
     const ParallelPlan& p = c.plan;
     const auto& m = t_.model;
     const ShardTimes& st = shard_times(c);
-    const bool zb = p.schedule == Schedule::kZeroBubbleH1;
     const bool dual = p.schedule == Schedule::kDualPipe;
     const workload::ScheduleShape shape{static_cast<std::int32_t>(p.pp), static_cast<std::int32_t>(p.microbatches()),
                                         static_cast<std::int32_t>(dual ? 2 : p.virtual_stages)};
@@ -214,7 +214,7 @@ class LowerBound {
     const workload::RankLayout layout(p);
     core::Duration best = core::Duration::zero();
     // Per-position pass times (TP collectives on the compute stream use stage s's own group).
-    std::vector<core::Duration> F(static_cast<std::size_t>(positions)), B(F.size()), W(F.size());
+    std::vector<core::Duration> F(static_cast<std::size_t>(positions)), B(F.size()), Bin(F.size()), W(F.size());
     std::vector<std::int64_t> stage_of(F.size());
     for (std::int32_t s = 0; s < p.pp; ++s) {
       for (std::int32_t ch = 0; ch < shape.chunks; ++ch) {
@@ -251,13 +251,20 @@ class LowerBound {
         bw += st.head_b_weight;
       }
       F[i] = f;
-      B[i] = zb ? bi : bi + bw;
-      W[i] = zb ? bw : core::Duration::zero();
+      B[i] = bi + bw;
+      Bin[i] = bi;
+      W[i] = bw;
+    }
+    // A split backward (zb-h1, DualPipe's zero-bubble ones) hands its gradient on before its W: the
+    // tail's crossing counts input gradients only wherever the schedule splits any.
+    bool splits = false;
+    for (const auto& l : schedule) {
+      for (const auto& a : l) splits = splits || a.split;
     }
     std::vector<core::Duration> prefix_f(F.size() + 1), prefix_b(F.size() + 1);
     for (std::size_t i = 0; i < F.size(); ++i) {
       prefix_f[i + 1] = prefix_f[i] + F[i];
-      prefix_b[i + 1] = prefix_b[i] + B[i];
+      prefix_b[i + 1] = prefix_b[i] + (splits ? Bin[i] : B[i]);
     }
     for (std::int32_t s = 0; s < p.pp; ++s) {
       const auto& actions = schedule[static_cast<std::size_t>(s)];
@@ -274,7 +281,7 @@ class LowerBound {
             head = std::min(head, prefix_f[q]);
             break;
           case workload::PassKind::kBackward:
-            busy += B[q];
+            busy += a.split ? Bin[q] : B[q];
             break;
           case workload::PassKind::kWeight:
             busy += W[q];
@@ -775,6 +782,10 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
                         c.plan.expert_tp = etp;
                         c.plan.virtual_stages = v;
                         c.plan.schedule = schedule;
+                        // DualPipe comes with its all-to-all overlap (the scenario's default for it);
+                        // other schedules keep the scenario's setting unless that came with DualPipe.
+                        c.plan.ep_comm_overlap = schedule == Schedule::kDualPipe ||
+                                                 (templ.schedule != Schedule::kDualPipe && templ.ep_comm_overlap);
                         c.plan.micro_batch = mb;
                         c.plan.sharding = sh;
                         c.plan.shard_group = group;

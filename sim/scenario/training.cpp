@@ -236,6 +236,8 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.overlap_param_gather = p.optional<bool>("overlap_param_gather", true);
   plan.tp_comm_overlap = p.optional<bool>("tp_comm_overlap", false);
   plan.tp_backward_overlap = p.optional<bool>("tp_backward_overlap", true);
+  // DualPipe is built around this overlap (DeepSeek-V3 report, section 3.2.1), so it is on with it.
+  plan.ep_comm_overlap = p.optional<bool>("ep_comm_overlap", plan.schedule == PipelineSchedule::kDualPipe);
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   // Megatron-LM's defaults: bf16 (and fp8) training accumulates and reduces gradients in fp32 (forced by
   // its arguments.py); fp16 training in fp16 (--accumulate-allreduce-grads-in-fp32 off by default).

@@ -9,6 +9,7 @@
 //              sharding (none | optimizer | gradients | parameters; zero1 | zero2 | zero3 | fsdp as aliases),
 //              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,
 //              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, tp_backward_overlap,
+//              ep_comm_overlap (default: on with dualpipe),
 //              bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
 //              recompute (none | selective | full), optimizer (adamw),

@@ -122,9 +122,11 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
     add("virtual_stages", str(p.virtual_stages) + " virtual stages need schedule: interleaved");
   }
   if (p.schedule == PipelineSchedule::kDualPipe && p.pp % 2 != 0) add("pp", "dualpipe needs an even pp, not " + str(p.pp));
-  if (p.schedule == PipelineSchedule::kDualPipe && p.global_batch % (p.micro_batch * p.dp) == 0 && p.microbatches() < 2) {
-    add("micro_batch", "dualpipe needs at least 2 micro-batches per pipeline (it feeds them from both ends); global_batch / "
-                       "(micro_batch x dp) = " + str(p.microbatches()));
+  if (p.schedule == PipelineSchedule::kDualPipe && p.global_batch % (p.micro_batch * p.dp) == 0 &&
+      (p.microbatches() < 2 * p.pp || p.microbatches() % 2 != 0)) {
+    add("micro_batch", "dualpipe needs an even number of micro-batches per pipeline, at least 2 x pp = " + str(2 * p.pp) +
+                       " (half enter at each end; DeepSeek's DualPipe asserts it); global_batch / (micro_batch x dp) = " +
+                       str(p.microbatches()));
   }
   if (p.sequence_parallel && p.tp == 1) add("sequence_parallel", "sequence parallelism needs tp > 1");
   if (!(p.moe_imbalance >= 1.0)) add("moe_imbalance", "must be at least 1 (1 = perfectly balanced experts)");

@@ -18,7 +18,7 @@
 //   tp x cp x dp; expert_tp divides the expert width; the expert placement's pipeline groups equal the
 //   dense ones (`order`); an MoE model with tp > 1 needs sequence parallelism (Megatron-LM's rule); cp divides the sequence (2 cp for the load-balanced causal split);
 //   micro_batch x dp divides global_batch; interleaved needs virtual_stages >= 2 and micro-batches a
-//   multiple of pp; dualpipe needs an even pp and at least 2 micro-batches; sequence parallelism needs tp > 1.
+//   multiple of pp; dualpipe needs an even pp and an even number of micro-batches >= 2 pp; sequence parallelism needs tp > 1.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -68,6 +68,11 @@ struct ParallelPlan {
   // late 2021; with SP since v3.0). false: the collective follows the whole block backward (Megatron-LM
   // of SC'21).
   bool tp_backward_overlap = true;
+  // Expert-parallel all-to-all (and expert-TP collectives) of a forward overlapped with the computation of
+  // the backward it is paired with, and vice versa (pipeline_schedule.hpp overlapped_pairs()): DeepSeek-V3's
+  // DualPipe (its point: "both all-to-all and PP communication can be fully hidden", section 3.2.1) and
+  // Megatron-Core's --overlap-moe-expert-parallel-comm. Off: the all-to-all blocks the compute stream.
+  bool ep_comm_overlap = false;
   std::int64_t bucket_bytes = 40'000'000 * 2;  // --ddp-bucket-size: 40M elements (bf16) by default
   // Bytes per gradient element in the data-parallel reduction and the persistent gradient buffer:
   // 4 (fp32: Megatron forces fp32 accumulation and all-reduce for bf16 training) or 2 (bf16 with

@@ -14,7 +14,7 @@ namespace {
 using Actions = std::vector<PipelineAction>;
 
 PipelineAction F(std::int32_t mb, std::int32_t chunk = 0) { return {PassKind::kForward, mb, chunk}; }
-PipelineAction B(std::int32_t mb, std::int32_t chunk = 0) { return {PassKind::kBackward, mb, chunk}; }
+PipelineAction B(std::int32_t mb, std::int32_t chunk = 0, bool split = false) { return {PassKind::kBackward, mb, chunk, split}; }
 PipelineAction W(std::int32_t mb, std::int32_t chunk = 0) { return {PassKind::kWeight, mb, chunk}; }
 
 // 1F1B on a pipeline of p positions for micro-batches [first, first + m), at position `pos`.
@@ -50,68 +50,84 @@ Actions interleaved(std::int32_t p, std::int32_t s, std::int32_t m, std::int32_t
   return a;
 }
 
-// DualPipe: stage s runs chunk 0 (position s of the downward pipeline, micro-batches [0, m/2)) and
-// chunk 1 (position p-1-s of the upward pipeline, micro-batches [m/2, m)), each in 1F1B order. The
-// merge of the two orders per stage comes from a list-scheduling pass on abstract time (F = 1, B = 2
-// units, free communication): a free stage starts whichever head is ready, a backward before a
-// forward, on ties the direction that entered closer to it. The merged orders inherit a consistent
-// global order from that pass, so the static schedule cannot deadlock whatever the real durations.
+// DualPipe as DeepSeek's reference implementation orders it (DualPipe.step in dualpipe/dualpipe.py),
+// for stage s of p with m micro-batches: nh = p / 2 half-pipeline, h = min(s, p - 1 - s), c = m / 2
+// micro-batches per direction. Phase 0 is chunk 0 (the direction entering at stage 0, micro-batches
+// [0, c)) on the first half of the stages and chunk 1 (entering at stage p - 1, [c, m)) on the second
+// half; each direction's forwards and backwards take its micro-batches in order, and W runs the
+// weight-gradient part of the oldest split backward (WeightGradStore's FIFO).
+//   1 (nh - h - 1) x 2   F0                  5 nh - h - 1   B1, [F1 B0]
+//   2 h + 1              F0 F1               6 h + 1        B1 B0, split from the middle on
+//   3 nh - h - 1         B1 (split) W F1     7 nh - h - 1   W, B0 (split)
+//   4 c - p + h + 1      [F0 B1] [F1 B0]     8 h + 1        W
+// [F B] is an overlapped forward-backward chunk (overlap_next on the forward). The two middle stages
+// run the first F0 B1 of step 4 one after the other ("we don't overlap these two chunks to further
+// reduce bubble size"). The reference's sends and receives are left to the step's dependencies.
 std::vector<Actions> dualpipe(std::int32_t p, std::int32_t m) {
-  if (p % 2 != 0 || m < 2) throw core::InputError("dualpipe needs an even number of stages and at least 2 micro-batches");
-  const std::int32_t half = m / 2;
-  const ScheduleShape shape{p, m, 2};
-  std::vector<std::array<Actions, 2>> lists(static_cast<std::size_t>(p));
-  for (std::int32_t s = 0; s < p; ++s) {
-    lists[static_cast<std::size_t>(s)][0] = one_f_one_b(p, s, 0, half, 0);
-    lists[static_cast<std::size_t>(s)][1] = one_f_one_b(p, p - 1 - s, half, m - half, 1);
+  if (p % 2 != 0 || m % 2 != 0 || m < 2 * p) {
+    throw core::InputError("dualpipe needs an even number of stages and an even number of micro-batches of at least twice "
+                           "the stages (DeepSeek's DualPipe asserts num_chunks % 2 == 0 and num_chunks >= 2 num_ranks)");
   }
-  using Key = std::tuple<int, std::int32_t, std::int32_t, std::int32_t>;  // pass, mb, stage, chunk
-  std::map<Key, std::int64_t> finish;
-  const auto done_by = [&](PassKind k, std::int32_t mb, StageChunk at, std::int64_t t) {
-    auto it = finish.find(Key{static_cast<int>(k), mb, at.stage, at.chunk});
-    return it != finish.end() && it->second <= t;
-  };
-  const auto ready = [&](const PipelineAction& a, std::int32_t s, std::int64_t t) {
-    const StageChunk here{s, a.chunk};
-    if (a.pass == PassKind::kForward) {
-      const auto prev = forward_predecessor(PipelineSchedule::kDualPipe, shape, here);
-      return !prev || done_by(PassKind::kForward, a.microbatch, *prev, t);
-    }
-    const auto next = forward_successor(PipelineSchedule::kDualPipe, shape, here);
-    return done_by(PassKind::kForward, a.microbatch, here, t) && (!next || done_by(PassKind::kBackward, a.microbatch, *next, t));
-  };
+  const std::int32_t nh = p / 2, c = m / 2;
   std::vector<Actions> out(static_cast<std::size_t>(p));
-  std::vector<std::array<std::size_t, 2>> head(static_cast<std::size_t>(p), {0, 0});
-  std::vector<std::int64_t> busy_until(static_cast<std::size_t>(p), 0);
-  std::size_t remaining = 0;
-  for (const auto& l : lists) remaining += l[0].size() + l[1].size();
-  for (std::int64_t t = 0; remaining > 0; ++t) {
-    MFUSIM_CHECK(t < 1'000'000'000, "dualpipe list scheduling did not converge");
-    for (std::int32_t s = 0; s < p; ++s) {
-      const auto si = static_cast<std::size_t>(s);
-      if (busy_until[si] > t) continue;
-      int pick = -1;
-      const int first = s < p / 2 ? 0 : 1;
-      for (int k = 0; k < 2; ++k) {
-        const int dir = (first + k) % 2;
-        const auto& l = lists[si][static_cast<std::size_t>(dir)];
-        if (head[si][static_cast<std::size_t>(dir)] == l.size()) continue;
-        const PipelineAction& a = l[head[si][static_cast<std::size_t>(dir)]];
-        if (!ready(a, s, t)) continue;
-        if (pick < 0 || (a.pass == PassKind::kBackward &&
-                         lists[si][static_cast<std::size_t>(pick)][head[si][static_cast<std::size_t>(pick)]].pass != PassKind::kBackward)) {
-          pick = dir;
-        }
-      }
-      if (pick < 0) continue;
-      const auto pd = static_cast<std::size_t>(pick);
-      const PipelineAction a = lists[si][pd][head[si][pd]++];
-      const std::int64_t end = t + (a.pass == PassKind::kForward ? 1 : 2);
-      finish[Key{static_cast<int>(a.pass), a.microbatch, s, a.chunk}] = end;
-      busy_until[si] = end;
-      out[si].push_back(a);
-      --remaining;
+  for (std::int32_t s = 0; s < p; ++s) {
+    Actions& a = out[static_cast<std::size_t>(s)];
+    const std::int32_t h = std::min(s, p - 1 - s);
+    const bool second_half = s >= nh, middle = s == nh - 1 || s == nh;
+    const auto chunk_of = [second_half](int phase) { return static_cast<std::int32_t>(phase ^ (second_half ? 1 : 0)); };
+    std::array<std::int32_t, 2> next_f{0, c}, next_b{0, c};  // per chunk
+    std::vector<PipelineAction> weights;                     // split backwards awaiting their W, oldest first
+    std::size_t next_w = 0;
+    const auto fwd = [&](int phase, bool overlap = false) {
+      const std::int32_t ch = chunk_of(phase);
+      PipelineAction x = F(next_f[static_cast<std::size_t>(ch)]++, ch);
+      x.overlap_next = overlap;
+      a.push_back(x);
+    };
+    const auto bwd = [&](int phase, bool split = false) {
+      const std::int32_t ch = chunk_of(phase);
+      a.push_back(B(next_b[static_cast<std::size_t>(ch)]++, ch, split));
+      if (split) weights.push_back(a.back());
+    };
+    const auto weight = [&] {
+      MFUSIM_CHECK(next_w < weights.size(), "dualpipe: W without a split backward");
+      const PipelineAction& x = weights[next_w++];
+      a.push_back(W(x.microbatch, x.chunk));
+    };
+    for (std::int32_t i = 0; i < (nh - h - 1) * 2; ++i) fwd(0);
+    for (std::int32_t i = 0; i < h + 1; ++i) {
+      fwd(0);
+      fwd(1);
     }
+    for (std::int32_t i = 0; i < nh - h - 1; ++i) {
+      bwd(1, true);
+      weight();
+      fwd(1);
+    }
+    for (std::int32_t i = 0; i < c - p + h + 1; ++i) {
+      fwd(0, !(i == 0 && middle));
+      bwd(1);
+      fwd(1, true);
+      bwd(0);
+    }
+    for (std::int32_t i = 0; i < nh - h - 1; ++i) {
+      bwd(1);
+      fwd(1, true);
+      bwd(0);
+    }
+    bool zb = false;
+    for (std::int32_t i = 0; i < h + 1; ++i) {
+      if (i == (h + 1) / 2 && h % 2 == 1) zb = true;
+      bwd(1, zb);
+      if (i == (h + 1) / 2 && h % 2 == 0) zb = true;
+      bwd(0, zb);
+    }
+    for (std::int32_t i = 0; i < nh - h - 1; ++i) {
+      weight();
+      bwd(0, true);
+    }
+    for (std::int32_t i = 0; i < h + 1; ++i) weight();
+    MFUSIM_CHECK(next_w == weights.size(), "dualpipe: a split backward without its W");
   }
   return out;
 }
@@ -154,7 +170,8 @@ std::vector<Actions> build_schedule(PipelineSchedule schedule, const ScheduleSha
       case PipelineSchedule::kZeroBubbleH1: {
         // 1F1B with B and W split; W of micro-batch j runs after B of micro-batch j + s.
         std::int32_t next_w = 0;
-        for (const PipelineAction& x : one_f_one_b(p, s, 0, m, 0)) {
+        for (PipelineAction x : one_f_one_b(p, s, 0, m, 0)) {
+          x.split = x.pass == PassKind::kBackward;
           a.push_back(x);
           if (x.pass == PassKind::kBackward && x.microbatch - s >= 0) a.push_back(W(next_w++));
         }
@@ -196,6 +213,102 @@ std::optional<StageChunk> forward_predecessor(PipelineSchedule schedule, const S
 StageChunk entry_point(PipelineSchedule schedule, const ScheduleShape& shape, std::int32_t mb) {
   if (schedule == PipelineSchedule::kDualPipe && mb >= shape.microbatches / 2) return {shape.stages - 1, 1};
   return {0, 0};
+}
+
+std::vector<std::vector<std::size_t>> overlapped_pairs(PipelineSchedule schedule, const ScheduleShape& shape,
+                                                       const std::vector<std::vector<PipelineAction>>& lists) {
+  const auto p = static_cast<std::size_t>(shape.stages);
+  MFUSIM_CHECK(lists.size() == p, "one action list per stage");
+  if (schedule == PipelineSchedule::kDualPipe) {  // the pairs its construction overlaps
+    std::vector<std::vector<std::size_t>> pairs(p);
+    for (std::size_t s = 0; s < p; ++s) {
+      for (std::size_t k = 0; k + 1 < lists[s].size(); ++k) {
+        if (lists[s][k].overlap_next) pairs[s].push_back(k);
+      }
+    }
+    return pairs;
+  }
+  const auto duration = [](const PipelineAction& a) -> std::int64_t {
+    return a.pass == PassKind::kBackward && !a.split ? 2 : 1;
+  };
+  using Key = std::tuple<int, std::int32_t, std::int32_t, std::int32_t>;  // pass, mb, stage, chunk
+  std::map<Key, std::int64_t> finish;
+  // When every input of `a` on stage s is there, or nullopt while one of them has not been scheduled.
+  const auto inputs = [&](const PipelineAction& a, std::int32_t s) -> std::optional<std::int64_t> {
+    const StageChunk at{s, a.chunk};
+    std::int64_t t = 0;
+    const auto need = [&](PassKind kind, std::optional<StageChunk> where) {
+      if (!where) return true;
+      auto it = finish.find(Key{static_cast<int>(kind), a.microbatch, where->stage, where->chunk});
+      if (it == finish.end()) return false;
+      t = std::max(t, it->second);
+      return true;
+    };
+    bool ok = true;
+    if (a.pass == PassKind::kForward) ok = need(PassKind::kForward, forward_predecessor(schedule, shape, at));
+    if (a.pass == PassKind::kBackward) ok = need(PassKind::kForward, at) && need(PassKind::kBackward, forward_successor(schedule, shape, at));
+    if (a.pass == PassKind::kWeight) ok = need(PassKind::kBackward, at);
+    return ok ? std::optional<std::int64_t>(t) : std::nullopt;
+  };
+  // The lists on abstract time, each stage starting its next action as soon as its inputs are there
+  // (the earliest first; ties: the lowest stage).
+  std::map<Key, std::int64_t> start;
+  std::vector<std::size_t> head(p, 0);
+  std::vector<std::int64_t> free(p, 0);
+  std::size_t remaining = 0;
+  for (const auto& l : lists) remaining += l.size();
+  while (remaining > 0) {
+    std::size_t best = p;
+    std::int64_t t0 = 0;
+    for (std::size_t s = 0; s < p; ++s) {
+      if (head[s] == lists[s].size()) continue;
+      const auto in = inputs(lists[s][head[s]], static_cast<std::int32_t>(s));
+      if (!in) continue;
+      const std::int64_t t = std::max(free[s], *in);
+      if (best == p || t < t0) {
+        best = s;
+        t0 = t;
+      }
+    }
+    MFUSIM_CHECK(best < p, "pipeline schedule deadlocks");
+    const PipelineAction& x = lists[best][head[best]++];
+    const Key key{static_cast<int>(x.pass), x.microbatch, static_cast<std::int32_t>(best), x.chunk};
+    start[key] = t0;
+    finish[key] = free[best] = t0 + duration(x);
+    --remaining;
+  }
+  // A pair (x then y) starts at x's start and ends at y's end: it is kept when that changes no start
+  // time, i.e. y's input is there when x starts (y then starts right after x, as before) and whoever
+  // consumes x's output (the next virtual stage's pass of the same micro-batch) starts at least y's
+  // duration after x ends.
+  const auto consumer_start = [&](const PipelineAction& x, std::int32_t s) -> std::optional<std::int64_t> {
+    const StageChunk at{s, x.chunk};
+    std::optional<StageChunk> where;
+    if (x.pass == PassKind::kForward) where = forward_successor(schedule, shape, at);
+    if (x.pass == PassKind::kBackward) where = forward_predecessor(schedule, shape, at);
+    if (!where) return std::nullopt;  // no consumer on another stage
+    return start.at(Key{static_cast<int>(x.pass), x.microbatch, where->stage, where->chunk});
+  };
+  std::vector<std::vector<std::size_t>> pairs(p);
+  for (std::size_t s = 0; s < p; ++s) {
+    const auto& l = lists[s];
+    const auto si = static_cast<std::int32_t>(s);
+    for (std::size_t k = 0; k + 2 < l.size(); ++k) {  // (b): the pair's second action is not the stage's last
+      const PipelineAction& x = l[k];
+      const PipelineAction& y = l[k + 1];
+      const bool mixed = (x.pass == PassKind::kForward && y.pass == PassKind::kBackward) ||
+                         (x.pass == PassKind::kBackward && y.pass == PassKind::kForward);
+      if (!mixed || x.microbatch == y.microbatch) continue;
+      const std::int64_t x_start = start.at(Key{static_cast<int>(x.pass), x.microbatch, si, x.chunk});
+      const std::int64_t x_end = finish.at(Key{static_cast<int>(x.pass), x.microbatch, si, x.chunk});
+      if (*inputs(y, si) > x_start) continue;
+      const auto consumer = consumer_start(x, si);
+      if (consumer && *consumer < x_end + duration(y)) continue;
+      pairs[s].push_back(k);
+      ++k;  // an action belongs to one pair at most
+    }
+  }
+  return pairs;
 }
 
 core::TaskGraph schedule_task_graph(PipelineSchedule schedule, const ScheduleShape& shape,

@@ -15,10 +15,15 @@
 //                 the same peak activation memory as 1F1B (Qi et al., "Zero Bubble Pipeline
 //                 Parallelism", ICLR 2024, section 3.1): bubble (p-1)(T_F + T_B - T_W) vs 1F1B's
 //                 (p-1)(T_F + T_B + T_W)
-//   dualpipe      DeepSeek-V3's bidirectional pipeline (DeepSeek-AI 2024, section 3.2.1) reduced to its
-//                 schedule shape: each stage holds chunks s and p-1-s, half of the micro-batches enter at
-//                 each end, and each stage alternates the two directions' 1F1B sequences; the overlap of
-//                 forward and backward computation-communication inside a chunk pair is not modelled
+//   dualpipe      DeepSeek-V3's bidirectional pipeline (DeepSeek-AI 2024, section 3.2.1, Figure 5), in
+//                 the order of DeepSeek's reference implementation (github.com/deepseek-ai/DualPipe,
+//                 dualpipe.py, DualPipe.step): each stage holds chunks s and p-1-s, half of the
+//                 micro-batches enter at each end (m even, m >= 2p), and stage s runs its eight steps
+//                 (nF0, nF0F1, nB1W1F1, nF0B1F1B0, nB1F1B0, nB1B0, nWB0, nW; phase 0 is the direction
+//                 entering at stage 0 on the first half of the stages, the other one on the second
+//                 half), the zero-bubble backwards split into B and a later W; its main step's forward
+//                 and backward pairs are overlapped_pairs() below, run overlapped by the step lowering
+//                 (ParallelPlan::ep_comm_overlap)
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -38,6 +43,12 @@ struct PipelineAction {
   PassKind pass;
   std::int32_t microbatch;
   std::int32_t chunk;  // model chunk on this stage (0 .. v-1); virtual stage = chunk * p + stage
+  // A backward whose weight-gradient part runs later, as a W action of the same micro-batch and chunk
+  // (zb-h1's every backward; DualPipe's zero-bubble ones).
+  bool split = false;
+  // DualPipe: this forward and the next action (a backward of the other direction) are one
+  // "overlapped forward and backward chunk" (overlapped_pairs()).
+  bool overlap_next = false;
   bool operator==(const PipelineAction&) const = default;
 };
 
@@ -70,6 +81,25 @@ StageChunk entry_point(PipelineSchedule schedule, const ScheduleShape& shape, st
 // hand-offs of `p2p` duration between stages (concurrent, not queued). Dependencies: a
 // forward waits for the previous virtual stage's forward (via its hand-off), a backward for the next
 // virtual stage's backward and for its own forward, a weight pass for its backward.
+// Forward/backward pairs that run as one overlapped unit (DeepSeek-V3's DualPipe "overlapped forward
+// and backward chunks", section 3.2.1 and Figure 4; Megatron-Core's --overlap-moe-expert-parallel-comm
+// pairs a step's forward and backward the same way): on each stage, actions k and k + 1, one a forward
+// and the other a backward of another micro-batch, interleave, so that the communication of one hides
+// behind the computation of the other. Returns, per stage, the indices k that start a pair. Every
+// adjacent forward/backward (either order) is a candidate except (a) the same micro-batch (a backward
+// needs its forward) and (b) a pair ending with the stage's last action (the step ends with it).
+// DualPipe: the pairs of its main steps (PipelineAction::overlap_next). Other schedules: as DualPipe
+// runs a pair (both inputs received before it starts, both outputs sent after it ends), pairing can
+// only delay, so a candidate is kept where it delays nothing. The lists run on abstract time (forward 1,
+// backward 2 units, a split backward and a W 1 each, free hand-offs; a stage starts its next action as
+// soon as its inputs are there), and a pair x, y is kept when y's input is there when x starts and the
+// consumer of x's output on the next virtual stage starts at least y's duration after x ends (its
+// slack absorbs the delay). Kept pairs change no start time of that abstract run, so the interleaving
+// cannot deadlock. With pp = 1 every B(i), F(i + 1) pairs; in a pipeline only what its slack allows
+// (none in a tight 1F1B steady state, where pairing would serialize neighbouring stages).
+std::vector<std::vector<std::size_t>> overlapped_pairs(PipelineSchedule schedule, const ScheduleShape& shape,
+                                                       const std::vector<std::vector<PipelineAction>>& lists);
+
 core::TaskGraph schedule_task_graph(PipelineSchedule schedule, const ScheduleShape& shape,
                                     const std::function<core::Duration(std::int32_t stage, const PipelineAction&)>& duration,
                                     core::Duration p2p);

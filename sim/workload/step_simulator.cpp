@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -28,6 +30,11 @@ struct RankStreams {
   std::int32_t stage;
   StreamIndex compute, cp, dp, send, sendb, tp;
   double flops = 0.0;
+  // Overlapped forward/backward pairs (ParallelPlan::ep_comm_overlap): each pass's all-to-all stream,
+  // and the backward's own TP and CP streams (so that no side stream orders one pass's collectives
+  // behind the other's, which the interleaved compute order could deadlock).
+  StreamIndex pair_ep[2] = {0, 0};
+  StreamIndex pair_tp = 0, pair_cp = 0;
 };
 
 // Task-count model of estimate_step_tasks() (fitted on the shipped scenarios, see the unit test).
@@ -47,6 +54,11 @@ class Builder {
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
     positions_ = p_.schedule == PipelineSchedule::kDualPipe ? p_.pp : p_.pp * shape_.chunks;
+    // Overlapped pairs need their all-to-all off the compute stream; FSDP's per-block gathers share the
+    // dp stream between the two passes in a fixed order, so they keep the passes apart.
+    if (p_.ep_comm_overlap && p_.ep > 1 && m_.moe && p_.sharding != Sharding::kParameters) {
+      pairs_ = overlapped_pairs(p_.schedule, shape_, schedule_);
+    }
   }
 
   StepProgram build() {
@@ -60,6 +72,12 @@ class Builder {
       RankStreams rs{r, static_cast<std::int32_t>(layout_.coord(r, Dim::kPp)), g().add_stream(n + "compute"),
                      g().add_stream(n + "cp"), g().add_stream(n + "dp"), g().add_stream(n + "send"),
                      g().add_stream(n + "sendb"), g().add_stream(n + "tp"), 0.0};
+      if (!pairs_.empty()) {
+        rs.pair_ep[0] = g().add_stream(n + "ep.f");
+        rs.pair_ep[1] = g().add_stream(n + "ep.b");
+        rs.pair_tp = g().add_stream(n + "tp.b");
+        rs.pair_cp = g().add_stream(n + "cp.b");
+      }
       index_[r] = streams_.size();
       streams_.push_back(rs);
       prog_.compute_stream.push_back(rs.compute);
@@ -177,6 +195,7 @@ class Builder {
       // Overlapped TP collectives of the previous segment must be done before this kernel starts.
       for (TaskIndex j : tp_join_) g().add_dependency(t, j);
       tp_join_.clear();
+      on_compute_stream(t);
     }
     TaskInfo info;
     info.kind = kind;
@@ -192,6 +211,7 @@ class Builder {
   TaskIndex comm_task(const RankStreams& rs, StreamIndex stream, OpPart part, OpPart of, CollectiveKind kind, Dim dim,
                       double nbytes, std::shared_ptr<const GroupSet> groups, int sms = -1) {
     const TaskIndex t = g().add_async_task(std::string(), stream);
+    if (stream == rs.compute) on_compute_stream(t);
     TaskInfo info;
     info.kind = TaskKind::kComm;
     info.label = ctx_;
@@ -215,6 +235,55 @@ class Builder {
     prog_.info[t] = info;
     last_[stream] = t;
     return t;
+  }
+
+  // --- overlapped forward/backward pairs (ParallelPlan::ep_comm_overlap) ---------------------------
+  // While a pair is emitted (pair_ = 0 for its forward, 1 for its backward), the EP all-to-all and
+  // expert-TP collectives go to the pass's own stream instead of the compute stream, and the pass's next
+  // task on the compute stream waits for them; that task starts a new block of the pass. The two passes'
+  // compute-stream tasks are then issued block by block, alternately (forward block 1, backward block 1,
+  // forward block 2, ...: DeepSeek-V3's Figure 4 arrangement), so each pass's communication runs beside
+  // the other's kernels (which it slows by holding SMs, as any collective does).
+  void on_compute_stream(TaskIndex t) {
+    for (TaskIndex j : pair_join_) g().add_dependency(t, j);
+    pair_join_.clear();
+    if (pair_ >= 0 && pair_break_) {
+      pair_starts_[pair_].push_back(t);
+      pair_break_ = false;
+    }
+    if (!pairs_.empty()) compute_order_.push_back(t);
+  }
+  // The stream a blocking dispatcher collective goes to: the compute stream, or in a pair the pass's own.
+  StreamIndex dispatcher_stream(const RankStreams& rs) const { return pair_ >= 0 ? rs.pair_ep[pair_] : rs.compute; }
+  void after_dispatcher_collective(const RankStreams& rs, TaskIndex t) {
+    if (pair_ < 0) return;
+    if (auto prev = last_.find(rs.compute); prev != last_.end()) g().add_dependency(t, prev->second);
+    pair_join_.push_back(t);
+    pair_break_ = true;
+  }
+  // Issue order of the pair whose compute-stream tasks are compute_order_[from ..): the forward's up to
+  // `split`, then the backward's; each split into blocks at pair_starts_.
+  void interleave_pair(std::size_t from, std::size_t split) {
+    std::vector<std::vector<TaskIndex>> blocks[2];
+    for (int c = 0; c < 2; ++c) {
+      const std::size_t b = c == 0 ? from : split, e = c == 0 ? split : compute_order_.size();
+      std::size_t next = 0;
+      for (std::size_t i = b; i < e; ++i) {
+        const TaskIndex t = compute_order_[i];
+        const bool starts = next < pair_starts_[c].size() && pair_starts_[c][next] == t;
+        if (starts) ++next;
+        if (blocks[c].empty() || starts) blocks[c].emplace_back();
+        blocks[c].back().push_back(t);
+      }
+      pair_starts_[c].clear();
+    }
+    std::size_t at = from;
+    for (std::size_t i = 0; i < std::max(blocks[0].size(), blocks[1].size()); ++i) {
+      for (int c = 0; c < 2; ++c) {
+        if (i >= blocks[c].size()) continue;
+        for (TaskIndex t : blocks[c][i]) compute_order_[at++] = t;
+      }
+    }
   }
 
   // Accumulates consecutive kernels into one compute task (exact on a serial stream).
@@ -439,7 +508,8 @@ class Builder {
     if (p_.ep == 1) return;
     const double routed = tokens_ * static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct /
                           (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
-    comm_task(rs, rs.compute, part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp, routed, groups_for(Dim::kEp, rs.rank));
+    after_dispatcher_collective(rs, comm_task(rs, dispatcher_stream(rs), part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp,
+                                              routed, groups_for(Dim::kEp, rs.rank)));
   }
   // Expert tensor parallelism (expert_tp > 1): the routed tokens of the expert-TP group, gathered
   // (output size: expert_tp x the rank's own T / tp x top_k tokens of h; T with tp = 1) or
@@ -450,8 +520,8 @@ class Builder {
     if (etp <= 1 || (p_.tp > 1 && !p_.sequence_parallel)) return;
     const double bytes = tokens_ / static_cast<double>(p_.tp) * static_cast<double>(etp) *
                          static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct;
-    comm_task(rs, rs.compute, part, OpPart::kExperts, kind, Dim::kTp, bytes,
-              stage_groups(kExpertTpGroups, rs.rank, [this](std::int64_t r) { return layout_.expert_tp_group_of(r); }));
+    after_dispatcher_collective(rs, comm_task(rs, dispatcher_stream(rs), part, OpPart::kExperts, kind, Dim::kTp, bytes,
+                                              stage_groups(kExpertTpGroups, rs.rank, [this](std::int64_t r) { return layout_.expert_tp_group_of(r); })));
   }
   double kv_bytes() const {
     // K and V of the full sequence for this rank's KV heads: what ring attention circulates.
@@ -638,26 +708,48 @@ class Builder {
     RankStreams& rs = streams_[i];
     const std::int32_t s = rs.stage;
     const auto& actions = schedule_[static_cast<std::size_t>(s)];
-    const bool zb = p_.schedule == PipelineSchedule::kZeroBubbleH1;
-    // The last backward-type action of each chunk on this stage (the final micro-batch) releases the
-    // chunk's gradients.
+    // The last action of each chunk on this stage that computes weight gradients (a backward, or the W
+    // of a split one) releases the chunk's gradients.
     std::map<std::int32_t, std::size_t> final_bwd;
     for (std::size_t k = 0; k < actions.size(); ++k) {
       const auto& a = actions[k];
-      if (a.pass == (zb ? PassKind::kWeight : PassKind::kBackward)) final_bwd[a.chunk] = k;
+      if ((a.pass == PassKind::kBackward && !a.split) || a.pass == PassKind::kWeight) final_bwd[a.chunk] = k;
     }
     std::map<std::int32_t, bool> chunk_started;
     std::vector<std::pair<std::int64_t, TaskIndex>> layer_done;  // (layer, task after which its grads are final)
     param_gather_at_start(rs);
+    const std::vector<std::size_t> no_pairs;
+    const auto& pairs = pairs_.empty() ? no_pairs : pairs_[static_cast<std::size_t>(s)];
+    std::size_t next_pair = 0, pair_from = 0, pair_split = 0;
+    const RankStreams plain = rs;
+    // The pair's backward is emitted as if it followed the task before the pair (its anchors and
+    // "previous kernel" are that task, not the forward's last, which is issued after its first block);
+    // what the forward leaves for the next kernel waits until the pair is done.
+    std::optional<TaskIndex> before_pair;
+    std::vector<TaskIndex> forward_joins, forward_pair_joins;
     for (std::size_t k = 0; k < actions.size(); ++k) {
       const PipelineAction& a = actions[k];
+      if (next_pair < pairs.size() && pairs[next_pair] == k) {
+        pair_ = 0;
+        pair_from = compute_order_.size();
+        const auto prev = last_.find(rs.compute);
+        before_pair = prev != last_.end() ? std::optional<TaskIndex>(prev->second) : std::nullopt;
+      } else if (pair_ == 0) {
+        pair_ = 1;
+        pair_split = compute_order_.size();
+        rs.tp = plain.pair_tp;  // the backward's own side streams
+        rs.cp = plain.pair_cp;
+        if (before_pair) last_[rs.compute] = *before_pair; else last_.erase(rs.compute);
+        forward_joins = std::exchange(tp_join_, {});
+        forward_pair_joins = std::exchange(pair_join_, {});
+      }
       const std::int64_t pos = position(s, a.chunk);
       const auto [lb, le] = layers_at(pos);
       const bool first = pos == 0, last = pos == positions_ - 1;
       ctx_ = TaskLabel{};
       ctx_.pass = a.pass == PassKind::kForward ? Pass::kForward
                   : a.pass == PassKind::kWeight ? Pass::kBackwardWeight
-                  : zb                          ? Pass::kBackwardInput
+                  : a.split                     ? Pass::kBackwardInput
                                                 : Pass::kBackward;
       ctx_.microbatch = a.microbatch;
       ctx_.chunk = static_cast<std::int16_t>(shape_.chunks > 1 ? a.chunk : -1);
@@ -687,21 +779,21 @@ class Builder {
         }
       } else if (a.pass == PassKind::kBackward) {
         if (last) {
-          emit_ops(rs, head_backward(m_, shard_, mb_), OpPart::kHead, false, !zb);
+          emit_ops(rs, head_backward(m_, shard_, mb_), OpPart::kHead, false, !a.split);
           tp_block_output(rs, OpPart::kHead);
         }
         for (std::int64_t l = le - 1; l >= lb; --l) {
           fsdp_unit_begin(l);
           if (recomputes_layer(cfg_.recompute)) emit_layer(rs, l, false, true, true, false);
-          emit_layer(rs, l, true, false, !zb, false);
+          emit_layer(rs, l, true, false, !a.split, false);
           fsdp_unit_end(rs);
-          if (!zb && final_bwd[a.chunk] == k) {
+          if (!a.split && final_bwd[a.chunk] == k) {
             layer_done.emplace_back(l, last_[rs.compute]);
             fsdp_reduce_layer(rs, l);
           }
         }
-        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), OpPart::kEmbedding, false, !zb);
-        if (cfg_.eager) emit_ops(rs, {autocast_op(pos, lb, le, true)}, OpPart::kAutocast, false, !zb);
+        if (first) emit_ops(rs, embedding_backward(m_, shard_, mb_), OpPart::kEmbedding, false, !a.split);
+        if (cfg_.eager) emit_ops(rs, {autocast_op(pos, lb, le, true)}, OpPart::kAutocast, false, !a.split);
       } else {
         if (last) emit_ops(rs, head_backward(m_, shard_, mb_), OpPart::kHead, true);
         for (std::int64_t l = le - 1; l >= lb; --l) {
@@ -726,9 +818,23 @@ class Builder {
       } else if (a.pass == PassKind::kBackward && !first) {
         send(rs, rs.sendb, OpPart::kSendGradient, a, false);
       }
+      if (pair_ == 1) {
+        interleave_pair(pair_from, pair_split);
+        pair_ = -1;
+        ++next_pair;
+        rs.tp = plain.tp;
+        rs.cp = plain.cp;
+        last_[rs.compute] = compute_order_.back();
+        tp_join_.insert(tp_join_.end(), forward_joins.begin(), forward_joins.end());
+        pair_join_.insert(pair_join_.end(), forward_pair_joins.begin(), forward_pair_joins.end());
+      }
     }
     ctx_ = TaskLabel{};
     gradient_sync(rs, layer_done);
+    if (!pairs_.empty()) {
+      g().set_issue_order(rs.compute, std::move(compute_order_));
+      compute_order_.clear();
+    }
   }
 
   TaskIndex first_on_stream(TaskIndex begin, TaskIndex end, StreamIndex stream) const {
@@ -1063,6 +1169,13 @@ class Builder {
   TaskIndex pending_cp_ = core::TaskIndex(-1);
   TaskIndex tp_anchor_ = core::TaskIndex(-1);
   std::vector<TaskIndex> tp_join_;
+  // Overlapped pairs (on_compute_stream()).
+  std::vector<std::vector<std::size_t>> pairs_;  // per stage: overlapped_pairs(); empty when off
+  int pair_ = -1;                                // 0 / 1: emitting a pair's forward / backward
+  bool pair_break_ = false;                      // the pass's next compute-stream task starts a block
+  std::vector<TaskIndex> pair_join_;             // its collectives that task waits for
+  std::vector<TaskIndex> pair_starts_[2];        // block starts of the pair's forward and backward
+  std::vector<TaskIndex> compute_order_;         // the rank's compute-stream tasks in issue order
 };
 
 }  // namespace

@@ -393,6 +393,62 @@ TEST(StepSimulator, EpAllToAllRunsOverMegatronCoresExpertGroups) {
   EXPECT_EQ(ep_groups(e), (std::set<std::vector<std::int64_t>>{{0, 1, 2, 3}, {4, 5, 6, 7}})) << "expert_tp 1: EP takes in the TP pair";
 }
 
+TEST(StepSimulator, OverlappedPairsHideTheAllToAll) {
+  // ParallelPlan::ep_comm_overlap: a forward and the backward paired with it (overlapped_pairs) issue
+  // their kernels block by block, alternately, with their all-to-alls on their own streams. Without a
+  // pipeline every B(i), F(i + 1) pairs; DualPipe pairs its main steps. On a step whose all-to-alls cost
+  // about as much as the expert kernels, less of the all-to-all stays exposed and the step is shorter,
+  // and some forward all-to-all runs while a backward kernel of the same rank does. A 1F1B pipeline
+  // pairs only where its slack absorbs the delay (warm-up and cool-down edges): never slower.
+  ModelSpec moe = tiny_model(8);
+  moe.moe = MoeSpec{4, 2, 4096, 0, 0, 1, 0};
+  struct Case {
+    PipelineSchedule schedule;
+    std::int64_t pp;
+    bool pairs;
+  };
+  for (const Case& k : {Case{PipelineSchedule::kOneFOneB, 1, true}, Case{PipelineSchedule::kDualPipe, 2, true},
+                        Case{PipelineSchedule::kDualPipe, 4, true}, Case{PipelineSchedule::kOneFOneB, 2, false}}) {
+    ParallelPlan p = plan(1, k.pp, 4, 8, k.schedule);
+    p.ep = 4;
+    const std::string what = std::string(to_string(k.schedule)) + " pp " + std::to_string(k.pp);
+    const auto run = [&](bool overlap) {
+      p.ep_comm_overlap = overlap;
+      StepConfig cfg = config(moe, p);
+      const StepProgram prog = build_step_program(cfg, ideal_cost());
+      core::Engine e;
+      AlphaBeta comm(e, 100e9, Duration::from_us(10));
+      StepResult r = simulate_step(cfg, prog, ideal_cost(), comm, e);
+      EXPECT_EQ(r.run.status, core::RunStatus::kCompleted) << what << " overlap " << overlap;
+      bool beside = false;  // a forward all-to-all over a backward kernel of the same rank
+      for (core::TaskIndex a = 0; a < prog.info.size() && !beside; ++a) {
+        const TaskInfo& ia = prog.info[a];
+        if (ia.kind != TaskKind::kComm || ia.dim != Dim::kEp || ia.label.pass != Pass::kForward) continue;
+        for (core::TaskIndex t = 0; t < prog.info.size() && !beside; ++t) {
+          const TaskInfo& it = prog.info[t];
+          if (it.kind != TaskKind::kCompute || it.rank != ia.rank ||
+              (it.label.pass != Pass::kBackward && it.label.pass != Pass::kBackwardInput)) continue;
+          beside = r.spans[t].start < r.spans[a].end && r.spans[a].start < r.spans[t].end;
+        }
+      }
+      return std::pair{std::move(r), beside};
+    };
+    const auto [off, off_beside] = run(false);
+    const auto [on, on_beside] = run(true);
+    EXPECT_FALSE(off_beside) << what << ": without the overlap an all-to-all blocks the compute stream";
+    if (!k.pairs) {
+      EXPECT_LE(on.step_time, off.step_time) << what << ": only pairs the schedule's slack absorbs";
+      continue;
+    }
+    EXPECT_TRUE(on_beside) << what << ": paired passes overlap one's all-to-all with the other's kernels";
+    EXPECT_LT(on.breakdown.exposed.at(Dim::kEp), off.breakdown.exposed.at(Dim::kEp)) << what;
+    EXPECT_LT(on.step_time, off.step_time) << what;
+    Duration sum = on.breakdown.compute + on.breakdown.recompute + on.breakdown.optimizer + on.breakdown.bubble + on.breakdown.other;
+    for (const auto& [d, t] : on.breakdown.exposed) sum += t;
+    EXPECT_EQ(sum, on.step_time) << what << ": the breakdown still sums to the step";
+  }
+}
+
 TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
   // MaxText's save_qkv_proj: the backward recomputes each block's forward except the q/k/v projection,
   // so its recompute time is full recompute's minus layers x micro-batches x the QKV GEMM.

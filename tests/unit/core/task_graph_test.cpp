@@ -26,6 +26,26 @@ TEST(TaskGraph, DependenciesAndStreamsSerialize) {
   EXPECT_EQ(run.busy_time()[s0], Duration::from_us(15));
 }
 
+TEST(TaskGraph, IssueOrderOverridesTheOrderOfAdding) {
+  // set_issue_order: the stream runs b before a although a was added first.
+  TaskGraph g;
+  const auto s = g.add_stream("s");
+  const auto a = g.add_task("a", s, Duration::from_us(10));
+  const auto b = g.add_task("b", s, Duration::from_us(5));
+  g.set_issue_order(s, {b, a});
+  g.validate();
+  Engine e;
+  TaskGraphRun run(e, g);
+  run.start();
+  EXPECT_EQ(e.run().status, RunStatus::kCompleted);
+  EXPECT_EQ(run.spans()[b].start, SimTime::zero()) << "b is issued first";
+  EXPECT_EQ(run.spans()[a].start, SimTime::zero() + Duration::from_us(5)) << "a follows b";
+  g.set_issue_order(s, {b});
+  EXPECT_THROW(g.validate(), InputError) << "an issue order must list every task of its stream";
+  g.set_issue_order(s, {b, b});
+  EXPECT_THROW(g.validate(), InputError) << "and each once";
+}
+
 TEST(TaskGraph, CycleIsAnInputErrorNamingTheCycle) {
   TaskGraph g;
   const auto s = g.add_stream("s");
