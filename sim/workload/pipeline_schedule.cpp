@@ -313,7 +313,7 @@ std::vector<std::vector<std::size_t>> overlapped_pairs(PipelineSchedule schedule
 
 core::TaskGraph schedule_task_graph(PipelineSchedule schedule, const ScheduleShape& shape,
                                     const std::function<core::Duration(std::int32_t, const PipelineAction&)>& duration,
-                                    core::Duration p2p) {
+                                    core::Duration p2p, bool overlapped) {
   const auto lists = build_schedule(schedule, shape);
   const std::int32_t p = shape.stages;
   core::TaskGraph g;
@@ -341,15 +341,37 @@ core::TaskGraph schedule_task_graph(PipelineSchedule schedule, const ScheduleSha
       MFUSIM_CHECK(task.emplace(Key{a.pass, a.microbatch, s, a.chunk}, t).second, "schedule repeats " + name(a, s));
     }
   }
-  const auto find = [&](PassKind k, std::int32_t mb, StageChunk at) {
+  const auto find_pass = [&](PassKind k, std::int32_t mb, StageChunk at) {
     auto it = task.find(Key{k, mb, at.stage, at.chunk});
     MFUSIM_CHECK(it != task.end(), "schedule misses a pass of micro-batch " + std::to_string(mb) + " on stage " +
                                        std::to_string(at.stage));
     return it->second;
   };
-  for (const auto& [key, t] : task) {
+  // Overlapped pairs: a pair's first pass releases its output with its partner's end, and takes its
+  // partner's inputs before it starts.
+  std::map<core::TaskIndex, core::TaskIndex> partner, first_of;
+  if (overlapped) {
+    const auto pairs = overlapped_pairs(schedule, shape, lists);
+    for (std::int32_t s = 0; s < p; ++s) {
+      const auto& l = lists[static_cast<std::size_t>(s)];
+      for (std::size_t k : pairs[static_cast<std::size_t>(s)]) {
+        const auto x = find_pass(l[k].pass, l[k].microbatch, {s, l[k].chunk});
+        const auto y = find_pass(l[k + 1].pass, l[k + 1].microbatch, {s, l[k + 1].chunk});
+        partner[x] = y;
+        first_of[y] = x;
+      }
+    }
+  }
+  const auto find = [&](PassKind k, std::int32_t mb, StageChunk at) {
+    const auto t = find_pass(k, mb, at);
+    auto it = partner.find(t);
+    return it != partner.end() ? it->second : t;
+  };
+  for (const auto& [key, pass] : task) {
     const auto [kind, mb, s, c] = key;
     const StageChunk here{s, c};
+    const auto first = first_of.find(pass);
+    const core::TaskIndex t = first != first_of.end() ? first->second : pass;  // who waits for the inputs
     if (kind == PassKind::kForward) {
       if (auto prev = forward_predecessor(schedule, shape, here)) {
         hand_off("act" + std::to_string(mb) + "." + std::to_string(c) + " " + std::to_string(prev->stage) + "->" + std::to_string(s),

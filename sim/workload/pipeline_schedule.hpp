@@ -77,10 +77,6 @@ std::optional<StageChunk> forward_predecessor(PipelineSchedule schedule, const S
 // last stage, chunk 1).
 StageChunk entry_point(PipelineSchedule schedule, const ScheduleShape& shape, std::int32_t mb);
 
-// The schedule as a task graph: one stream per stage running its actions in order; point-to-point
-// hand-offs of `p2p` duration between stages (concurrent, not queued). Dependencies: a
-// forward waits for the previous virtual stage's forward (via its hand-off), a backward for the next
-// virtual stage's backward and for its own forward, a weight pass for its backward.
 // Forward/backward pairs that run as one overlapped unit (DeepSeek-V3's DualPipe "overlapped forward
 // and backward chunks", section 3.2.1 and Figure 4; Megatron-Core's --overlap-moe-expert-parallel-comm
 // pairs a step's forward and backward the same way): on each stage, actions k and k + 1, one a forward
@@ -100,8 +96,14 @@ StageChunk entry_point(PipelineSchedule schedule, const ScheduleShape& shape, st
 std::vector<std::vector<std::size_t>> overlapped_pairs(PipelineSchedule schedule, const ScheduleShape& shape,
                                                        const std::vector<std::vector<PipelineAction>>& lists);
 
+// The schedule as a task graph: one stream per stage running its actions in order; point-to-point
+// hand-offs of `p2p` duration between stages (concurrent, not queued). Dependencies: a
+// forward waits for the previous virtual stage's forward (via its hand-off), a backward for the next
+// virtual stage's backward and for its own forward, a weight pass for its backward.
+// `overlapped`: each pair of overlapped_pairs() runs as DualPipe runs it, both inputs received before
+// its first pass starts and both outputs sent after its second ends.
 core::TaskGraph schedule_task_graph(PipelineSchedule schedule, const ScheduleShape& shape,
                                     const std::function<core::Duration(std::int32_t stage, const PipelineAction&)>& duration,
-                                    core::Duration p2p);
+                                    core::Duration p2p, bool overlapped = false);
 
 }  // namespace mfusim::workload

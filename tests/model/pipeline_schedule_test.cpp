@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "core/engine.hpp"
 #include "core/error.hpp"
@@ -168,6 +169,40 @@ TEST(OverlappedPairs, DualPipePairsItsMainSteps) {
         EXPECT_EQ(y.pass, PassKind::kBackward);
         EXPECT_NE(x.chunk, y.chunk) << "a forward of one direction with a backward of the other";
       }
+    }
+  }
+}
+
+TEST(DualPipe, BubbleLiesBetweenDeepSeeksTable2AndOneFOneB) {
+  // DeepSeek-V3 report, Table 2: DualPipe's bubble is (PP/2 - 1)(F&B + B - 3W), with F, B, W a chunk's
+  // forward, input-gradient and weight-gradient times and F&B an overlapped forward and (whole)
+  // backward, here F + B + W (free communication, nothing to overlap); 1F1B's is (PP - 1)(F + B + W).
+  // The reference order, run as DualPipe runs a pair (both inputs before, both outputs after) with each
+  // output sent when its pass ends, lands between the two: never below Table 2's ideal, well below
+  // 1F1B's (p = 8, m = 20, F = B = W: 6 units against Table 2's 3 and 1F1B's 21). Each stage computes
+  // m (F + B + W); the step is that plus the bubble.
+  for (auto [p, m] : {std::pair{4, 8}, std::pair{8, 20}, std::pair{8, 32}, std::pair{16, 40}}) {
+    for (auto [f, b, w] : {std::tuple{1, 1, 1}, std::tuple{2, 2, 1}, std::tuple{3, 4, 2}}) {
+      const Duration F = Duration::from_us(100 * f), B = Duration::from_us(100 * b), W = Duration::from_us(100 * w);
+      const auto g = schedule_task_graph(
+          PipelineSchedule::kDualPipe, {p, m, 2},
+          [&](std::int32_t, const PipelineAction& a) {
+            if (a.pass == PassKind::kForward) return F;
+            if (a.pass == PassKind::kWeight) return W;
+            return a.split ? B : B + W;
+          },
+          Duration::zero(), /*overlapped=*/true);
+      core::Engine e;
+      core::TaskGraphRun r(e, g);
+      r.start();
+      ASSERT_EQ(e.run().status, core::RunStatus::kCompleted);
+      const Duration bubble = r.makespan().since_start() - (F + B + W) * m;
+      const Duration table2 = (F + B + W + B - W * 3) * (p / 2 - 1), one_f_one_b = (F + B + W) * (p - 1);
+      const std::string what = "p=" + std::to_string(p) + " m=" + std::to_string(m) + " F,B,W=" + std::to_string(f) + "," +
+                               std::to_string(b) + "," + std::to_string(w);
+      EXPECT_GE(bubble, table2) << what << ": not below (PP/2 - 1)(F&B + B - 3W)";
+      EXPECT_LT(bubble * 2, one_f_one_b) << what << ": under half of 1F1B's (PP - 1)(F + B + W)";
+      if (p == 8 && m == 20 && f == 1 && b == 1 && w == 1) EXPECT_EQ(bubble, F * 6) << what;
     }
   }
 }
