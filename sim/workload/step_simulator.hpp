@@ -15,6 +15,11 @@
 // overlapped with the next step's forward (--overlap-param-gather), i.e. issued at the start of the step
 // and awaited by each chunk's first forward.
 //
+// Overlapped forward/backward pairs (ParallelPlan::ep_comm_overlap, pipeline_schedule.hpp
+// overlapped_pairs()): the pair's EP all-to-alls and expert-TP collectives run on per-pass streams
+// (`ep.f`, `ep.b`; the backward's TP and CP collectives on `tp.b`, `cp.b`) and the two passes' kernels
+// are issued on the compute stream block by block, alternately (TaskGraph::set_issue_order).
+//
 // Contention: a kernel that starts while collectives of its rank are running progresses at 1 / the
 // slowdown factor until they end (CommunicationModel::kernel_time; SM and HBM contention,
 // collective/sm_contention.hpp).

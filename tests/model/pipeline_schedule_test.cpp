@@ -202,7 +202,9 @@ TEST(DualPipe, BubbleLiesBetweenDeepSeeksTable2AndOneFOneB) {
                                std::to_string(b) + "," + std::to_string(w);
       EXPECT_GE(bubble, table2) << what << ": not below (PP/2 - 1)(F&B + B - 3W)";
       EXPECT_LT(bubble * 2, one_f_one_b) << what << ": under half of 1F1B's (PP - 1)(F + B + W)";
-      if (p == 8 && m == 20 && f == 1 && b == 1 && w == 1) EXPECT_EQ(bubble, F * 6) << what;
+      if (p == 8 && m == 20 && f == 1 && b == 1 && w == 1) {
+        EXPECT_EQ(bubble, F * 6) << what;
+      }
     }
   }
 }
