@@ -79,7 +79,13 @@ namespace {
 //   interleaved (v chunks per rank): Megatron's warm-up is 2 (pp - s - 1) + (v - 1) pp chunk-forwards
 //   (capped at m v), plus one in steady state; a chunk is 1/v of the stage's layers. On stage 0 this is
 //   pp (1 + 1/v) - 1/v = pp (1 + (pp - 1)/(pp v)), Korthikanti et al.'s interleaving factor.
+double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage);
 double micro_batches_in_flight(const MemoryPlan& plan, std::int64_t stage) {
+  const double n = micro_batches_in_flight_unpaired(plan, stage);
+  if (!plan.overlapped_pairs || plan.pipeline == PipelineKind::kDualPipe) return n;
+  return std::min(n + 1.0, d(plan.microbatches));
+}
+double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage) {
   switch (plan.pipeline) {
     case PipelineKind::kNone: return 1.0;
     case PipelineKind::kGpipe: return d(plan.microbatches);

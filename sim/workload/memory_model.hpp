@@ -53,6 +53,11 @@ struct MemoryPlan {
   std::int64_t expert_dp = 1;
   PipelineKind pipeline = PipelineKind::kNone;
   std::int64_t microbatches = 1;    // per pipeline per step
+  // Overlapped forward/backward pairs outside DualPipe (ParallelPlan::ep_comm_overlap): a paired forward
+  // builds its activations while the backward it is paired with still holds its own, so one micro-batch
+  // more is in flight, at most m (DualPipe's pp + 1 positions already count it). Megatron-Core's
+  // Combined 1F1B documentation likewise asks for memory headroom.
+  bool overlapped_pairs = false;
   MicroBatch micro_batch;
   Recompute recompute = Recompute::kNone;
   Sharding sharding = Sharding::kNone;

@@ -239,6 +239,24 @@ TEST(MemoryModel, OneFOneBStagesHoldFewerMicroBatchesDownThePipeline) {
   EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 3), "activations"), per_mb * 2.0) << "GPipe: every stage holds m";
 }
 
+TEST(MemoryModel, OverlappedPairsHoldOneMoreMicroBatch) {
+  // ParallelPlan::ep_comm_overlap outside DualPipe: a paired forward builds its activations while its
+  // backward partner still holds its own, one micro-batch more in flight (at most m); DualPipe's pp + 1
+  // positions already count it.
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
+  MemoryPlan plan = pipelined(4, PipelineKind::kOneFOneB, 8);
+  const double per_mb = estimate_stage(m, plan, 1).activation_bytes_per_layer * 2.0;  // 2 layers a stage
+  plan.overlapped_pairs = true;
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 3), "activations"), per_mb * 2.0) << "last stage: 1 + 1";
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), per_mb * 5.0) << "first stage: 4 + 1";
+  plan.microbatches = 4;
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), per_mb * 4.0) << "no more than m = 4";
+  plan.microbatches = 8;
+  const double dual_before = item(estimate_stage(m, [&] { auto q = plan; q.overlapped_pairs = false; q.pipeline = PipelineKind::kDualPipe; return q; }(), 0), "activations");
+  plan.pipeline = PipelineKind::kDualPipe;
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), dual_before) << "DualPipe: pp + 1 positions already";
+}
+
 TEST(MemoryModel, InterleavedStagesHoldMegatronsWarmUpChunks) {
   // Interleaved 1F1B (pp 4, v 2, m 8): stage s holds 2 (pp - s - 1) + (v - 1) pp + 1 chunks of half its
   // layers = 11, 9, 7, 5 chunks = 5.5, 4.5, 3.5, 2.5 micro-batches of the stage's layers; stage 0's 5.5 is
