@@ -131,8 +131,7 @@ workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t s
     default: m.pipeline = workload::PipelineKind::kOneFOneB; break;  // ZB-H1 keeps 1F1B's peak
   }
   if (p.pp == 1) m.pipeline = workload::PipelineKind::kNone;
-  // As the step lowering pairs passes (step_simulator.cpp): EP > 1, not with sharded parameters.
-  m.overlapped_pairs = p.ep_comm_overlap && p.ep > 1 && p.sharding != workload::Sharding::kParameters;
+  m.overlapped_pairs = p.pairs_passes();
   m.microbatches = p.microbatches();
   m.micro_batch = {p.micro_batch, seq};
   m.recompute = recompute;

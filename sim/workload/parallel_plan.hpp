@@ -73,6 +73,10 @@ struct ParallelPlan {
   // DualPipe (its point: "both all-to-all and PP communication can be fully hidden", section 3.2.1) and
   // Megatron-Core's --overlap-moe-expert-parallel-comm. Off: the all-to-all blocks the compute stream.
   bool ep_comm_overlap = false;
+  // Whether passes are paired at all: with expert parallelism (ep > 1 only on MoE models, check_plan),
+  // and not with sharded parameters (FSDP's per-block gathers share one stream between the two passes
+  // in a fixed order, which the interleaving could deadlock). The step lowering and the memory model ask.
+  bool pairs_passes() const { return ep_comm_overlap && ep > 1 && sharding != Sharding::kParameters; }
   std::int64_t bucket_bytes = 40'000'000 * 2;  // --ddp-bucket-size: 40M elements (bf16) by default
   // Bytes per gradient element in the data-parallel reduction and the persistent gradient buffer:
   // 4 (fp32: Megatron forces fp32 accumulation and all-reduce for bf16 training) or 2 (bf16 with

@@ -228,82 +228,61 @@ std::vector<std::vector<std::size_t>> overlapped_pairs(PipelineSchedule schedule
     }
     return pairs;
   }
-  const auto duration = [](const PipelineAction& a) -> std::int64_t {
-    return a.pass == PassKind::kBackward && !a.split ? 2 : 1;
-  };
+  // The lists on abstract time (forward 1 unit, backward 2, a split backward and a W 1 each; free
+  // hand-offs), run by the engine as schedule_task_graph's graph: each stage starts its next action as
+  // soon as its inputs are there. Its tasks are the lists' actions, stage by stage, in list order.
+  const auto units = [](const PipelineAction& a) { return a.pass == PassKind::kBackward && !a.split ? 2 : 1; };
+  const core::Duration unit = core::Duration::from_us(1);
+  const core::TaskGraph g = schedule_task_graph(
+      schedule, shape, [&](std::int32_t, const PipelineAction& a) { return unit * units(a); }, core::Duration::zero());
+  core::Engine engine;
+  core::TaskGraphRun run(engine, g);
+  run.start();
+  MFUSIM_CHECK(engine.run().status == core::RunStatus::kCompleted, "pipeline schedule deadlocks");
+  const auto& span = run.spans();
+  std::vector<std::size_t> base(p + 1, 0);
+  for (std::size_t s = 0; s < p; ++s) base[s + 1] = base[s] + lists[s].size();
+  MFUSIM_CHECK(g.tasks().size() == base[p], "the action lists are the schedule's");
   using Key = std::tuple<int, std::int32_t, std::int32_t, std::int32_t>;  // pass, mb, stage, chunk
-  std::map<Key, std::int64_t> finish;
-  // When every input of `a` on stage s is there, or nullopt while one of them has not been scheduled.
-  const auto inputs = [&](const PipelineAction& a, std::int32_t s) -> std::optional<std::int64_t> {
-    const StageChunk at{s, a.chunk};
-    std::int64_t t = 0;
-    const auto need = [&](PassKind kind, std::optional<StageChunk> where) {
-      if (!where) return true;
-      auto it = finish.find(Key{static_cast<int>(kind), a.microbatch, where->stage, where->chunk});
-      if (it == finish.end()) return false;
-      t = std::max(t, it->second);
-      return true;
-    };
-    bool ok = true;
-    if (a.pass == PassKind::kForward) ok = need(PassKind::kForward, forward_predecessor(schedule, shape, at));
-    if (a.pass == PassKind::kBackward) ok = need(PassKind::kForward, at) && need(PassKind::kBackward, forward_successor(schedule, shape, at));
-    if (a.pass == PassKind::kWeight) ok = need(PassKind::kBackward, at);
-    return ok ? std::optional<std::int64_t>(t) : std::nullopt;
-  };
-  // The lists on abstract time, each stage starting its next action as soon as its inputs are there
-  // (the earliest first; ties: the lowest stage).
-  std::map<Key, std::int64_t> start;
-  std::vector<std::size_t> head(p, 0);
-  std::vector<std::int64_t> free(p, 0);
-  std::size_t remaining = 0;
-  for (const auto& l : lists) remaining += l.size();
-  while (remaining > 0) {
-    std::size_t best = p;
-    std::int64_t t0 = 0;
-    for (std::size_t s = 0; s < p; ++s) {
-      if (head[s] == lists[s].size()) continue;
-      const auto in = inputs(lists[s][head[s]], static_cast<std::int32_t>(s));
-      if (!in) continue;
-      const std::int64_t t = std::max(free[s], *in);
-      if (best == p || t < t0) {
-        best = s;
-        t0 = t;
-      }
+  std::map<Key, std::size_t> id;
+  for (std::size_t s = 0; s < p; ++s) {
+    for (std::size_t k = 0; k < lists[s].size(); ++k) {
+      const auto& x = lists[s][k];
+      id.emplace(Key{static_cast<int>(x.pass), x.microbatch, static_cast<std::int32_t>(s), x.chunk}, base[s] + k);
     }
-    MFUSIM_CHECK(best < p, "pipeline schedule deadlocks");
-    const PipelineAction& x = lists[best][head[best]++];
-    const Key key{static_cast<int>(x.pass), x.microbatch, static_cast<std::int32_t>(best), x.chunk};
-    start[key] = t0;
-    finish[key] = free[best] = t0 + duration(x);
-    --remaining;
   }
+  // When a task's inputs are all there: the latest end among its dependencies (the hand-offs; stream
+  // order is not a dependency).
+  const auto inputs = [&](std::size_t t) {
+    core::SimTime at = core::SimTime::zero();
+    for (core::TaskIndex d : g.tasks()[t].deps) at = std::max(at, span[d].end);
+    return at;
+  };
   // A pair (x then y) starts at x's start and ends at y's end: it is kept when that changes no start
   // time, i.e. y's input is there when x starts (y then starts right after x, as before) and whoever
   // consumes x's output (the next virtual stage's pass of the same micro-batch) starts at least y's
   // duration after x ends.
-  const auto consumer_start = [&](const PipelineAction& x, std::int32_t s) -> std::optional<std::int64_t> {
+  const auto consumer_start = [&](const PipelineAction& x, std::int32_t s) -> std::optional<core::SimTime> {
     const StageChunk at{s, x.chunk};
     std::optional<StageChunk> where;
     if (x.pass == PassKind::kForward) where = forward_successor(schedule, shape, at);
     if (x.pass == PassKind::kBackward) where = forward_predecessor(schedule, shape, at);
     if (!where) return std::nullopt;  // no consumer on another stage
-    return start.at(Key{static_cast<int>(x.pass), x.microbatch, where->stage, where->chunk});
+    return span[id.at(Key{static_cast<int>(x.pass), x.microbatch, where->stage, where->chunk})].start;
   };
   std::vector<std::vector<std::size_t>> pairs(p);
   for (std::size_t s = 0; s < p; ++s) {
     const auto& l = lists[s];
-    const auto si = static_cast<std::int32_t>(s);
     for (std::size_t k = 0; k + 2 < l.size(); ++k) {  // (b): the pair's second action is not the stage's last
       const PipelineAction& x = l[k];
       const PipelineAction& y = l[k + 1];
       const bool mixed = (x.pass == PassKind::kForward && y.pass == PassKind::kBackward) ||
                          (x.pass == PassKind::kBackward && y.pass == PassKind::kForward);
       if (!mixed || x.microbatch == y.microbatch) continue;
-      const std::int64_t x_start = start.at(Key{static_cast<int>(x.pass), x.microbatch, si, x.chunk});
-      const std::int64_t x_end = finish.at(Key{static_cast<int>(x.pass), x.microbatch, si, x.chunk});
-      if (*inputs(y, si) > x_start) continue;
-      const auto consumer = consumer_start(x, si);
-      if (consumer && *consumer < x_end + duration(y)) continue;
+      const auto& xs = span[base[s] + k];
+      if (inputs(base[s] + k + 1) > xs.start) continue;
+      const auto consumer = consumer_start(x, static_cast<std::int32_t>(s));
+      if (consumer && *consumer < xs.end + unit * units(y)) continue;
       pairs[s].push_back(k);
       ++k;  // an action belongs to one pair at most
     }

@@ -54,9 +54,7 @@ class Builder {
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
     positions_ = p_.schedule == PipelineSchedule::kDualPipe ? p_.pp : p_.pp * shape_.chunks;
-    // Overlapped pairs need their all-to-all off the compute stream; FSDP's per-block gathers share the
-    // dp stream between the two passes in a fixed order, so they keep the passes apart.
-    if (p_.ep_comm_overlap && p_.ep > 1 && m_.moe && p_.sharding != Sharding::kParameters) {
+    if (p_.pairs_passes() && m_.moe) {
       pairs_ = overlapped_pairs(p_.schedule, shape_, schedule_);
     }
   }
