@@ -50,6 +50,7 @@ const std::vector<std::string>& other_plan_keys() {
                                              "parallel.tp_comm_overlap",
                                              "parallel.tp_backward_overlap",
                                              "parallel.ep_comm_overlap",
+                                             "parallel.ep_dispatcher",
                                              "parallel.bucket_size"};
   return keys;
 }
@@ -163,6 +164,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   cfg.cudnn_attention = t.cudnn_attention;
   cfg.dropout = t.dropout > 0.0;
   cfg.eager = t.eager;
+  cfg.gpus_per_node = gpus_per_node(t.topology);
   const auto program = workload::build_step_program(cfg, cost);
   core::Engine engine;
   CollectiveCommunication comm(engine, t.topology, fidelity);
@@ -830,9 +832,13 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
 
   // 1-2: rules and memory, closed form.
   std::vector<std::size_t> survivors;
+  const std::int64_t per_node = gpus_per_node(t.topology);
   for (std::size_t i = 0; i < result.plans.size(); ++i) {
     auto& e = result.plans[i];
-    const auto problems = workload::check_plan(e.candidate.plan, model, gpus, t.seq);
+    auto problems = workload::check_plan(e.candidate.plan, model, gpus, t.seq);
+    if (problems.empty() && e.candidate.plan.ep_dispatcher == workload::EpDispatcher::kDeepEp && e.candidate.plan.ep > 1) {
+      if (auto problem = workload::deepep_spread(e.candidate.plan, per_node, nullptr)) problems.push_back(*problem);
+    }
     if (!problems.empty()) {
       e.status = PlanStatus::kInvalid;
       for (const auto& p : problems) e.reason += (e.reason.empty() ? "" : "; ") + p.key + ": " + p.message;

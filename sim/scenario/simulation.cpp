@@ -43,6 +43,7 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.cudnn_attention = t.cudnn_attention;
   cfg.dropout = t.dropout > 0.0;
   cfg.eager = t.eager;
+  cfg.gpus_per_node = gpus_per_node(t.topology);
   auto owned = std::make_shared<workload::StepProgram>(workload::build_step_program(cfg, cost));
   const workload::StepProgram& program = *owned;
   core::Engine engine;

@@ -11,6 +11,16 @@
 #include "topology/cluster_builder.hpp"
 
 namespace mfusim::scenario {
+
+std::int64_t gpus_per_node(const topology::Topology& topology) {
+  if (topology.node_count() == 0) return 0;
+  const std::size_t n = topology.gpu_count() / topology.node_count();
+  if (n == 0 || n * topology.node_count() != topology.gpu_count()) return 0;
+  for (std::size_t gpu = 0; gpu < topology.gpu_count(); ++gpu) {
+    if (topology.node_of(static_cast<topology::GpuIndex>(gpu)) != gpu / n) return 0;
+  }
+  return static_cast<std::int64_t>(n);
+}
 namespace {
 
 using config::Choice;
@@ -50,6 +60,9 @@ constexpr std::array<Choice<double>, 3> kGradReduceDtypes{{{"fp32", 4.0, "fp32 g
                                                          {"fp16", 2.0, "fp16 (Megatron's default for fp16 training)"}}};
 constexpr std::array<Choice<Fidelity>, 2> kFidelity{{{"analytical", Fidelity::kAnalytical, "closed-form, no contention"},
                                                      {"flow", Fidelity::kFlow, "max-min flows sharing links"}}};
+constexpr std::array<Choice<workload::EpDispatcher>, 2> kEpDispatchers{
+    {{"alltoall", workload::EpDispatcher::kAllToAll, "Megatron-Core's all-to-all dispatcher: an NCCL all-to-all of every routed copy"},
+     {"deepep", workload::EpDispatcher::kDeepEp, "DeepSeek's DeepEP: once per node over InfiniBand, then NVLink; FP8 toward the experts with FP8 GEMMs"}}};
 constexpr std::array<Choice<workload::ContextParallel>, 2> kCpKinds{
     {{"ring", workload::ContextParallel::kRing, ""}, {"all-gather", workload::ContextParallel::kAllGather, ""}}};
 
@@ -239,6 +252,7 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.tp_backward_overlap = p.optional<bool>("tp_backward_overlap", true);
   // DualPipe is built around this overlap (DeepSeek-V3 report, section 3.2.1), so it is on with it.
   plan.ep_comm_overlap = p.optional<bool>("ep_comm_overlap", plan.schedule == PipelineSchedule::kDualPipe);
+  plan.ep_dispatcher = p.choice<workload::EpDispatcher>("ep_dispatcher", kEpDispatchers, workload::EpDispatcher::kAllToAll);
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   // Megatron-LM's defaults: bf16 (and fp8) training accumulates and reduces gradients in fp32 (forced by
   // its arguments.py); fp16 training in fp16 (--accumulate-allreduce-grads-in-fp32 off by default).
@@ -253,7 +267,11 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
     }
   }
   plan.grad_reduce_bytes = p.choice<double>("grad_reduce_dtype", kGradReduceDtypes, t.precision == hardware::Dtype::kFp16 ? 2.0 : 4.0);
-  for (const auto& problem : check_plan ? workload::check_plan(plan, t.model, gpus, t.seq) : std::vector<workload::PlanProblem>{}) {
+  auto problems = check_plan ? workload::check_plan(plan, t.model, gpus, t.seq) : std::vector<workload::PlanProblem>{};
+  if (check_plan && problems.empty() && plan.ep_dispatcher == workload::EpDispatcher::kDeepEp && plan.ep > 1) {
+    if (auto problem = workload::deepep_spread(plan, gpus_per_node(t.topology), nullptr)) problems.push_back(*problem);
+  }
+  for (const auto& problem : problems) {
     const std::string key = problem.key;
     if (key == "global_batch" || key == "micro_batch") infeasible(tr, key, problem.message);
     infeasible(p, key, problem.message);

@@ -9,7 +9,7 @@
 //              sharding (none | optimizer | gradients | parameters; zero1 | zero2 | zero3 | fsdp as aliases),
 //              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,
 //              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, tp_backward_overlap,
-//              ep_comm_overlap (default: on with dualpipe),
+//              ep_comm_overlap (default: on with dualpipe), ep_dispatcher (alltoall | deepep),
 //              bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
 //              recompute (none | selective | full), optimizer (adamw),
@@ -81,6 +81,10 @@ struct TrainingSetup {
 TrainingSetup read_training(config::Reader& r, bool check_plan = true);
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t);
+
+// GPUs per node when every node has as many and GPUs are numbered node by node (GPU / n is its node),
+// else 0 (workload::StepConfig::gpus_per_node).
+std::int64_t gpus_per_node(const topology::Topology& topology);
 workload::MemoryPlan memory_plan(const workload::ParallelPlan& plan, std::int64_t seq, workload::Recompute recompute,
                                  bool flash_attention = true, bool dropout = false, bool eager = false);
 

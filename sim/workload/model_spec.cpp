@@ -203,6 +203,11 @@ ModelSpec read_model(Reader& r) {
     if (s.first_dense_layers >= m.layers) {
       moe->fail("first_dense_layers", std::to_string(s.first_dense_layers) + " leaves no MoE layer of " + std::to_string(m.layers));
     }
+    s.max_nodes = non_negative(*moe, "max_nodes", 0);
+    if (s.max_nodes > kMaxExperts) {
+      moe->fail("max_nodes", std::to_string(s.max_nodes) + " is out of range (valid: 0 for no limit, or 1 to " +
+                                 std::to_string(kMaxExperts) + ")");
+    }
     moe->finish();
     m.moe = s;
   }

@@ -44,6 +44,10 @@ struct MoeSpec {
   std::int64_t shared_expert_ffn = 0;
   std::int64_t layer_frequency = 1;
   std::int64_t first_dense_layers = 0;
+  // Node-limited routing (DeepSeek-V3 report section 2.1.2, M = 4 in section 4.2): each token's routed
+  // experts lie on at most this many nodes of its EP group. 0: no limit. Only DeepEP's dispatch
+  // (EpDispatcher::kDeepEp), which sends a token once per node, moves fewer bytes for it.
+  std::int64_t max_nodes = 0;
 };
 
 struct ModelSpec {

@@ -1,6 +1,7 @@
 #include "workload/parallel_plan.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "core/error.hpp"
 
@@ -265,6 +266,84 @@ std::vector<std::vector<std::int64_t>> RankLayout::groups(Dim d) const {
     out.push_back(std::move(g));
   }
   return out;
+}
+
+std::optional<PlanProblem> deepep_spread(const ParallelPlan& plan, std::int64_t gpus_per_node, EpSpread* spread) {
+  if (gpus_per_node < 1) {
+    return PlanProblem{"ep_dispatcher", "deepep needs a cluster of equal nodes numbered node by node (the GPUs per node are not known)"};
+  }
+  const RankLayout layout(plan);
+  std::optional<EpSpread> common;
+  for (const auto& group : layout.groups(Dim::kEp)) {
+    std::map<std::int64_t, std::int64_t> members;  // node -> members on it
+    for (std::int64_t r : group) ++members[r / gpus_per_node];
+    const EpSpread s{static_cast<std::int64_t>(members.size()), members.begin()->second};
+    for (const auto& [node, n] : members) {
+      if (n != s.per_node) {
+        return PlanProblem{"ep_dispatcher", "deepep needs each EP group to put as many members on every node it spans; the group of rank " +
+                                                str(group.front()) + " has " + str(s.per_node) + " on node " + str(members.begin()->first) +
+                                                " and " + str(n) + " on node " + str(node) + " (valid: ep_dispatcher alltoall, or an ep and "
+                                                "order that spread EP groups evenly over nodes of " + str(gpus_per_node) + " GPUs)"};
+      }
+    }
+    if (common && (common->nodes != s.nodes || common->per_node != s.per_node)) {
+      const auto spans = [](const EpSpread& x) {
+        return str(x.nodes) + (x.nodes == 1 ? " node" : " nodes") + " with " + str(x.per_node) + " on each";
+      };
+      return PlanProblem{"ep_dispatcher", "deepep needs every EP group spread alike over nodes of " + str(gpus_per_node) +
+                                              " GPUs; the group of rank " + str(group.front()) + " spans " + spans(s) + ", the first " +
+                                              spans(*common) + " (valid: ep_dispatcher alltoall, or an ep whose groups tile the nodes)"};
+    }
+    common = s;
+  }
+  if (spread != nullptr && common) *spread = *common;
+  return std::nullopt;
+}
+
+std::vector<std::int64_t> ep_node_group(const std::vector<std::int64_t>& ep_group, std::int64_t rank, std::int64_t gpus_per_node) {
+  std::vector<std::int64_t> out;
+  for (std::int64_t r : ep_group) {
+    if (r / gpus_per_node == rank / gpus_per_node) out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> ep_rail_group(const std::vector<std::int64_t>& ep_group, std::int64_t rank, std::int64_t gpus_per_node) {
+  const auto own = ep_node_group(ep_group, rank, gpus_per_node);
+  const auto place = std::find(own.begin(), own.end(), rank) - own.begin();
+  std::map<std::int64_t, std::vector<std::int64_t>> by_node;
+  for (std::int64_t r : ep_group) by_node[r / gpus_per_node].push_back(r);
+  std::vector<std::int64_t> out;
+  for (const auto& [node, members] : by_node) {
+    if (place < static_cast<std::ptrdiff_t>(members.size())) out.push_back(members[static_cast<std::size_t>(place)]);
+  }
+  return out;
+}
+
+namespace {
+// Probability that none of `hits` given items is among `draws` drawn without replacement from `total`:
+// C(total - hits, draws) / C(total, draws).
+double miss_probability(double total, double hits, std::int64_t draws) {
+  double p = 1.0;
+  for (std::int64_t i = 0; i < draws; ++i) {
+    const double left = total - hits - static_cast<double>(i);
+    if (left <= 0.0) return 0.0;
+    p *= left / (total - static_cast<double>(i));
+  }
+  return p;
+}
+}  // namespace
+
+DeepEpFanout deepep_fanout(std::int64_t experts, std::int64_t top_k, std::int64_t max_nodes, EpSpread spread) {
+  const std::int64_t m = max_nodes > 0 ? std::min(max_nodes, spread.nodes) : spread.nodes;
+  const double per_node = static_cast<double>(experts) / static_cast<double>(spread.nodes);  // experts a node holds
+  const double candidates = static_cast<double>(m) * per_node;
+  const std::int64_t k = std::min<std::int64_t>(top_k, static_cast<std::int64_t>(candidates));
+  DeepEpFanout f;
+  f.nodes = static_cast<double>(m) * (1.0 - miss_probability(candidates, per_node, k));
+  f.gpus = static_cast<double>(m * spread.per_node) *
+           (1.0 - miss_probability(candidates, per_node / static_cast<double>(spread.per_node), k));
+  return f;
 }
 
 }  // namespace mfusim::workload

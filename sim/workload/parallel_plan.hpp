@@ -21,6 +21,7 @@
 //   multiple of pp; dualpipe needs an even pp and an even number of micro-batches >= 2 pp; sequence parallelism needs tp > 1.
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,16 @@ std::vector<Dim> default_order();
 
 enum class ContextParallel : std::uint8_t { kRing, kAllGather };
 
+// How the MoE token dispatch and combine move tokens between the EP ranks.
+//   kAllToAll: Megatron-Core's all-to-all dispatcher: one NCCL all-to-all over the EP group, every routed
+//              copy (token x top_k) sent separately, in the activations' dtype (bf16).
+//   kDeepEp:   DeepSeek's DeepEP normal kernels (DeepSeek-V3 report section 3.2.2): a token goes once over
+//              InfiniBand to each node that holds one of its experts (to the GPU with the sender's in-node
+//              index), then over NVLink to each GPU there that holds one; both hops run at once
+//              (pipelined), on 20 SMs; tokens toward the experts in FP8 with FP8 GEMMs (1 B + one fp32
+//              scale per 128 elements; section 3.3.2), back from them in bf16.
+enum class EpDispatcher : std::uint8_t { kAllToAll, kDeepEp };
+
 struct ParallelPlan {
   std::int64_t tp = 1;
   std::int64_t pp = 1;
@@ -53,6 +64,7 @@ struct ParallelPlan {
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   Sharding sharding = Sharding::kNone;
   ContextParallel cp_kind = ContextParallel::kRing;
+  EpDispatcher ep_dispatcher = EpDispatcher::kAllToAll;
   std::vector<Dim> order = default_order();
   std::int64_t micro_batch = 1;
   std::int64_t global_batch = 1;
@@ -170,5 +182,33 @@ class RankLayout {
   std::vector<Dim> order_;         // dense placement dims, fastest first (no ep)
   std::vector<Dim> expert_order_;  // expert placement dims, fastest first (no cp)
 };
+
+// --- DeepEP's dispatch (EpDispatcher::kDeepEp) -----------------------------------------------------
+// GPUs are numbered node by node, gpus_per_node to a node (rank = GPU index, node = rank / gpus_per_node).
+// An EP group spans `nodes` nodes with `per_node` members on each; a rank's rail group is the members at
+// its own place among its node's members, one per node (where its InfiniBand hop goes), its node group
+// the members on its node (where the NVLink hop goes).
+struct EpSpread {
+  std::int64_t nodes = 1;
+  std::int64_t per_node = 1;
+};
+// Every EP group's spread; a problem (key "ep_dispatcher") when the groups do not all put the same
+// number of members on each node they touch, which the two-hop dispatch needs.
+std::optional<PlanProblem> deepep_spread(const ParallelPlan& plan, std::int64_t gpus_per_node, EpSpread* spread);
+std::vector<std::int64_t> ep_rail_group(const std::vector<std::int64_t>& ep_group, std::int64_t rank, std::int64_t gpus_per_node);
+std::vector<std::int64_t> ep_node_group(const std::vector<std::int64_t>& ep_group, std::int64_t rank, std::int64_t gpus_per_node);
+
+// Expected distinct nodes and distinct GPUs one token's routed experts lie on, for an EP group of
+// `spread` holding `experts` experts evenly (experts / (nodes x per_node) per GPU). The token's top_k
+// experts are taken as drawn uniformly without replacement from the experts of m nodes, m = min(
+// max_nodes, nodes) with node-limited routing (MoeSpec::max_nodes), else all nodes: a node is missed
+// with probability C(m e - e, k) / C(m e, k) for e experts per node, a GPU likewise with its e /
+// per_node; the expectation is m (or m x per_node) times the probability of a hit. DeepSeek-V3 (256
+// experts, top 8, at most 4 of 8 nodes, 8 GPUs a node): 3.63 nodes and 7.36 GPUs per token.
+struct DeepEpFanout {
+  double nodes = 1.0;
+  double gpus = 1.0;
+};
+DeepEpFanout deepep_fanout(std::int64_t experts, std::int64_t top_k, std::int64_t max_nodes, EpSpread spread);
 
 }  // namespace mfusim::workload

@@ -20,6 +20,13 @@ using core::StreamIndex;
 using core::TaskIndex;
 
 constexpr double kAct = 2.0;       // bf16 bytes per activation element
+// DeepEP's FP8 dispatch (DeepSeek-V3 report section 3.3.2: activations toward the experts quantized to
+// FP8 before the dispatch, with the fine-grained 1 x 128 tile scaling of section 3.3.1): 1 B per element
+// plus one fp32 scale per 128 elements.
+constexpr double kFp8DispatchBytes = 1.0 + 4.0 / 128.0;
+// SMs DeepEP's dispatch and combine kernels hold: "only 20 SMs are sufficient to fully utilize the
+// bandwidths of IB and NVLink" (DeepSeek-V3 report section 3.2.2), split between the two hops.
+constexpr int kDeepEpSms = 20;
 constexpr double kParamBytesBf16 = 2.0;  // parameters as gathered: bf16 (Megatron, FSDP mixed precision)
 constexpr double kParamBytesFp32 = 4.0;  // eager fp32 parameters (StepConfig::eager)
 
@@ -35,6 +42,9 @@ struct RankStreams {
   // behind the other's, which the interleaved compute order could deadlock).
   StreamIndex pair_ep[2] = {0, 0};
   StreamIndex pair_tp = 0, pair_cp = 0;
+  // DeepEP (ParallelPlan::ep_dispatcher): the InfiniBand hop's stream, beside the NVLink hop; [1] for
+  // the backward of an overlapped pair.
+  StreamIndex rdma[2] = {0, 0};
 };
 
 // Task-count model of estimate_step_tasks() (fitted on the shipped scenarios, see the unit test).
@@ -57,6 +67,13 @@ class Builder {
     if (p_.pairs_passes() && m_.moe) {
       pairs_ = overlapped_pairs(p_.schedule, shape_, schedule_);
     }
+    if (p_.ep_dispatcher == EpDispatcher::kDeepEp && p_.ep > 1 && m_.moe) {
+      EpSpread spread;
+      if (auto problem = deepep_spread(p_, cfg.gpus_per_node, &spread)) throw core::InputError("parallel.ep_dispatcher: " + problem->message);
+      deepep_ = true;
+      spread_ = spread;
+      fanout_ = deepep_fanout(m_.moe->experts, m_.moe->top_k, m_.moe->max_nodes, spread);
+    }
   }
 
   StepProgram build() {
@@ -75,6 +92,10 @@ class Builder {
         rs.pair_ep[1] = g().add_stream(n + "ep.b");
         rs.pair_tp = g().add_stream(n + "tp.b");
         rs.pair_cp = g().add_stream(n + "cp.b");
+      }
+      if (deepep_) {
+        rs.rdma[0] = g().add_stream(n + "rdma");
+        if (!pairs_.empty()) rs.rdma[1] = g().add_stream(n + "rdma.b");
       }
       index_[r] = streams_.size();
       streams_.push_back(rs);
@@ -110,7 +131,8 @@ class Builder {
     });
   }
   // Cache codes of the group sets that are not one Dim's (groups_for uses the Dim's value).
-  static constexpr int kExpertDpGroups = 98, kDpCpGroups = 99, kReplicaGroups = 100, kShardGroups = 101, kExpertTpGroups = 102;
+  static constexpr int kExpertDpGroups = 98, kDpCpGroups = 99, kReplicaGroups = 100, kShardGroups = 101, kExpertTpGroups = 102,
+                       kEpRailGroups = 103, kEpNodeGroups = 104;
   // The rank's group by `group_of` first, then (symmetric expansion) every other such group on the same
   // pipeline stage: they all run the same collective now. Cached under `code`.
   template <class GroupOf>
@@ -502,12 +524,44 @@ class Builder {
     flush(rs, pend, part);
     return true;
   }
-  void ep_all_to_all(RankStreams& rs, OpPart part) {
+  // The MoE dispatch or combine (part) of a forward or backward pass. `toward_experts`: the forward's
+  // dispatch and the backward's combine (the gradient of the combined output goes to the experts).
+  void ep_all_to_all(RankStreams& rs, OpPart part, bool backward) {
     if (p_.ep == 1) return;
-    const double routed = tokens_ * static_cast<double>(m_.moe->top_k) * static_cast<double>(m_.hidden) * kAct /
-                          (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
-    after_dispatcher_collective(rs, comm_task(rs, dispatcher_stream(rs), part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp,
-                                              routed, groups_for(Dim::kEp, rs.rank)));
+    const double tokens = tokens_ / (p_.sequence_parallel ? static_cast<double>(p_.tp) : 1.0);
+    const double h = static_cast<double>(m_.hidden);
+    if (!deepep_) {
+      const double routed = tokens * static_cast<double>(m_.moe->top_k) * h * kAct;
+      after_dispatcher_collective(rs, comm_task(rs, dispatcher_stream(rs), part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp,
+                                                routed, groups_for(Dim::kEp, rs.rank)));
+      return;
+    }
+    // DeepEP (EpDispatcher::kDeepEp): each token once to each node holding one of its experts, over
+    // InfiniBand to the rank at the sender's place in that node (an all-to-all over the rail group of
+    // tokens x fanout.nodes x h elements per rank: (nodes - 1) / nodes of them leave the node), and
+    // once to each GPU holding one of its experts, over NVLink from that rank (an all-to-all over the
+    // node group of tokens x fanout.gpus x h per rank, by symmetry). The combine runs the same paths
+    // back. DeepEP pipelines the hops in one kernel: here both start together and the experts wait for
+    // both. Toward the experts in FP8 with FP8 GEMMs, back from them in bf16 (section 3.3.2).
+    const bool toward_experts = (part == OpPart::kEpDispatch) != backward;
+    const double elem = toward_experts && cfg_.gemm_dtype == hardware::Dtype::kFp8 ? kFp8DispatchBytes : kAct;
+    const bool rail = spread_.nodes > 1, node = spread_.per_node > 1;
+    const int sms = rail && node ? kDeepEpSms / 2 : kDeepEpSms;
+    const auto prev = last_.find(rs.compute);
+    const std::optional<TaskIndex> router = prev != last_.end() ? std::optional<TaskIndex>(prev->second) : std::nullopt;
+    if (node) {
+      auto groups = stage_groups(kEpNodeGroups, rs.rank, [this](std::int64_t r) { return ep_node_group(layout_.group_of(r, Dim::kEp), r, cfg_.gpus_per_node); });
+      after_dispatcher_collective(rs, comm_task(rs, dispatcher_stream(rs), part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp,
+                                                tokens * fanout_.gpus * h * elem, groups, sms));
+    }
+    if (rail) {
+      auto groups = stage_groups(kEpRailGroups, rs.rank, [this](std::int64_t r) { return ep_rail_group(layout_.group_of(r, Dim::kEp), r, cfg_.gpus_per_node); });
+      const TaskIndex t = comm_task(rs, rs.rdma[pair_ == 1 ? 1 : 0], part, OpPart::kExperts, CollectiveKind::kAllToAll, Dim::kEp,
+                                    tokens * fanout_.nodes * h * elem, groups, sms);
+      if (router) g().add_dependency(t, *router);
+      pair_join_.push_back(t);  // the next compute-stream task waits for it (on_compute_stream)
+      if (pair_ >= 0) pair_break_ = true;
+    }
   }
   // Expert tensor parallelism (expert_tp > 1): the routed tokens of the expert-TP group, gathered
   // (output size: expert_tp x the rank's own T / tp x top_k tokens of h; T with tp = 1) or
@@ -653,12 +707,12 @@ class Builder {
         tp_block_input(rs, OpPart::kRouter, shared);
         add_ops(pend, select(Segment::kMlp));
         flush(rs, pend, OpPart::kRouter);
-        ep_all_to_all(rs, OpPart::kEpDispatch);
+        ep_all_to_all(rs, OpPart::kEpDispatch, backward);
         expert_tp_collective(rs, OpPart::kEtpGather, CollectiveKind::kAllGather);
         add_ops(pend, select(Segment::kExperts));
         flush(rs, pend, OpPart::kExperts);
         expert_tp_collective(rs, OpPart::kEtpScatter, CollectiveKind::kReduceScatter);
-        ep_all_to_all(rs, OpPart::kEpCombine);
+        ep_all_to_all(rs, OpPart::kEpCombine, backward);
         add_ops(pend, select(Segment::kCombine));
         flush(rs, pend, OpPart::kCombine);
         if (shared) tp_block_output(rs, OpPart::kRouter);
@@ -666,12 +720,12 @@ class Builder {
         tp_block_input(rs, OpPart::kRouter, shared);
         add_ops(pend, select(Segment::kCombine));
         flush(rs, pend, OpPart::kCombine);
-        ep_all_to_all(rs, OpPart::kEpCombine);
+        ep_all_to_all(rs, OpPart::kEpCombine, backward);
         expert_tp_collective(rs, OpPart::kEtpScatter, CollectiveKind::kAllGather);  // the reduce-scatter's backward
         add_ops(pend, select(Segment::kExperts));
         flush(rs, pend, OpPart::kExperts);
         expert_tp_collective(rs, OpPart::kEtpGather, CollectiveKind::kReduceScatter);  // the all-gather's backward
-        ep_all_to_all(rs, OpPart::kEpDispatch);
+        ep_all_to_all(rs, OpPart::kEpDispatch, backward);
         add_ops(pend, select(Segment::kMlp));
         flush(rs, pend, OpPart::kRouter);
         if (shared) tp_block_output(rs, OpPart::kRouter);
@@ -1144,6 +1198,9 @@ class Builder {
   MicroBatch mb_;
   double tokens_ = 0.0;
   std::int64_t positions_ = 1;
+  bool deepep_ = false;  // DeepEP dispatch (ep_all_to_all)
+  EpSpread spread_;
+  DeepEpFanout fanout_;
   StepProgram prog_;
   std::vector<RankStreams> streams_;
   std::map<std::int64_t, std::size_t> index_;

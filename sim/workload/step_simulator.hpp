@@ -61,6 +61,9 @@ struct StepConfig {
   // weight casts and fp32 gradient accumulation per micro-batch, fused AdamW on fp32 parameters (28 B
   // per parameter) and fp32 parameter all-gathers (ZeRO-3 / FSDP without mixed-precision parameters).
   bool eager = false;
+  // GPUs per node of the cluster, numbered node by node (rank / gpus_per_node is the node); 0: not
+  // known. Needed by the DeepEP dispatcher (ParallelPlan::ep_dispatcher), whose two hops follow nodes.
+  std::int64_t gpus_per_node = 0;
 };
 
 enum class TaskKind : std::uint8_t { kCompute, kRecompute, kComm, kOptimizer };

@@ -449,6 +449,132 @@ TEST(StepSimulator, OverlappedPairsHideTheAllToAll) {
   }
 }
 
+// Two-tier alpha-beta model for DeepEP: a group inside one node of `per_node` GPUs moves at `nvlink`
+// B/s per GPU, any other group at `nic`.
+class TwoTier final : public CommunicationModel {
+ public:
+  TwoTier(core::Engine& e, std::int64_t per_node, double nvlink, double nic) : e_(e), per_node_(per_node), nvlink_(nvlink), nic_(nic) {}
+  void start(const CommRequest& r, std::function<void()> done) override {
+    const auto& g = r.groups->front();
+    const double n = static_cast<double>(g.size());
+    const bool inside = g.front() / per_node_ == g.back() / per_node_;
+    const double f = r.kind == CollectiveKind::kAllReduce ? 2.0 * (n - 1) / n : r.kind == CollectiveKind::kSendRecv ? 1.0 : (n - 1) / n;
+    e_.schedule_after(Duration::from_seconds(f * r.bytes.as_double() / (inside ? nvlink_ : nic_)), std::move(done));
+  }
+
+ private:
+  core::Engine& e_;
+  std::int64_t per_node_;
+  double nvlink_, nic_;
+};
+
+TEST(DeepEp, FanoutIsTheExpectedNodesAndGpusPerToken) {
+  // Top-k experts drawn without replacement from the experts of m nodes (node-limited routing): a node
+  // of e experts is hit with probability 1 - C(m e - e, k) / C(m e, k).
+  // DeepSeek-V3: 256 experts over EP 64 = 8 nodes x 8 GPUs, top 8, at most 4 nodes.
+  const DeepEpFanout ds = deepep_fanout(256, 8, 4, EpSpread{8, 8});
+  EXPECT_NEAR(ds.nodes, 3.6290, 1e-4) << "4 x (1 - C(96, 8) / C(128, 8))";
+  EXPECT_NEAR(ds.gpus, 7.3594, 1e-4) << "32 x (1 - C(124, 8) / C(128, 8))";
+  const DeepEpFanout free = deepep_fanout(256, 8, 0, EpSpread{8, 8});
+  EXPECT_NEAR(free.nodes, 5.2947, 1e-4) << "no node limit: 8 x (1 - C(224, 8) / C(256, 8))";
+  const DeepEpFanout one = deepep_fanout(8, 2, 0, EpSpread{1, 8});
+  EXPECT_DOUBLE_EQ(one.nodes, 1.0) << "one node";
+  EXPECT_DOUBLE_EQ(one.gpus, 2.0) << "one expert per GPU: top 2 hits 2 GPUs";
+  const DeepEpFanout all = deepep_fanout(4, 4, 0, EpSpread{2, 1});
+  EXPECT_DOUBLE_EQ(all.nodes, 2.0) << "top_k = experts: every node";
+}
+
+TEST(DeepEp, GroupsFollowNodesAndUnevenSpreadsAreRefused) {
+  ParallelPlan p = plan(1, 1, 16, 1);
+  p.ep = 16;
+  EpSpread s;
+  EXPECT_FALSE(deepep_spread(p, 8, &s).has_value());
+  EXPECT_EQ(s.nodes, 2);
+  EXPECT_EQ(s.per_node, 8);
+  const RankLayout layout(p);
+  const auto group = layout.group_of(3, Dim::kEp);
+  EXPECT_EQ(ep_node_group(group, 3, 8), (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(ep_rail_group(group, 3, 8), (std::vector<std::int64_t>{3, 11})) << "the same place on each node";
+  ParallelPlan tp2 = plan(2, 1, 8, 1);
+  tp2.ep = 8;
+  tp2.expert_tp = 2;  // EP groups stride over DP indices: ranks 0, 2, ..., 14
+  ASSERT_FALSE(deepep_spread(tp2, 8, &s).has_value());
+  EXPECT_EQ(s.per_node, 4);
+  EXPECT_EQ(ep_rail_group(RankLayout(tp2).group_of(0, Dim::kEp), 0, 8), (std::vector<std::int64_t>{0, 8}));
+  ParallelPlan uneven = plan(1, 1, 24, 1);
+  uneven.ep = 12;  // ranks 0-11: 8 on node 0, 4 on node 1
+  const auto problem = deepep_spread(uneven, 8, nullptr);
+  ASSERT_TRUE(problem.has_value()) << "12 EP ranks cannot spread evenly over nodes of 8";
+  EXPECT_EQ(problem->key, "ep_dispatcher");
+  EXPECT_NE(problem->message.find("alltoall"), std::string::npos) << problem->message;
+  EXPECT_TRUE(deepep_spread(p, 0, nullptr).has_value()) << "unknown node size";
+}
+
+TEST(StepSimulator, DeepEpSendsATokenOncePerNodeThenOverNvlink) {
+  // EP 16 over 2 nodes of 8, 16 experts, top 4. Megatron-Core's all-to-all sends each of a token's
+  // 4 routed copies (bf16) over the EP group; DeepEP sends it once to each of its expert nodes over the
+  // rail group {r, r + 8} and once to each expert GPU over the node group, concurrently; with FP8
+  // GEMMs the way toward the experts is FP8 (1 B + 4 B per 128 elements). Request sizes are the closed
+  // forms (to the byte); with NVLink 8x the NIC the step gets shorter and less of it is exposed all-to-all.
+  ModelSpec moe = tiny_model(2);
+  moe.moe = MoeSpec{16, 4, 1024, 0, 0, 1, 0};
+  ParallelPlan p = plan(1, 1, 16, 2);
+  p.ep = 16;
+  const double tokens = 1024.0, h = 1024.0;
+  const DeepEpFanout fan = deepep_fanout(16, 4, 0, EpSpread{2, 8});
+  const auto run = [&](EpDispatcher d, hardware::Dtype dtype, std::map<std::pair<std::size_t, bool>, std::set<double>>* sizes) {
+    p.ep_dispatcher = d;
+    StepConfig cfg = config(moe, p);
+    cfg.gpus_per_node = 8;
+    cfg.gemm_dtype = dtype;
+    const StepProgram prog = build_step_program(cfg, ideal_cost());
+    for (core::TaskIndex t = 0; sizes != nullptr && t < prog.info.size(); ++t) {
+      const TaskInfo& info = prog.info[t];
+      if (info.kind != TaskKind::kComm || info.dim != Dim::kEp) continue;
+      const CommRequest& req = prog.requests[static_cast<std::size_t>(info.request)];
+      const bool toward = (info.label.part == OpPart::kEpDispatch) == (info.label.pass == Pass::kForward);
+      (*sizes)[{req.groups->front().size(), toward}].insert(req.bytes.as_double());
+    }
+    core::Engine e;
+    TwoTier comm(e, 8, 400e9, 50e9);
+    StepResult r = simulate_step(cfg, prog, ideal_cost(), comm, e);
+    EXPECT_EQ(r.run.status, core::RunStatus::kCompleted);
+    return r;
+  };
+  std::map<std::pair<std::size_t, bool>, std::set<double>> a2a, deepep, fp8;
+  const StepResult plain = run(EpDispatcher::kAllToAll, hardware::Dtype::kBf16, &a2a);
+  const StepResult two_hop = run(EpDispatcher::kDeepEp, hardware::Dtype::kBf16, &deepep);
+  run(EpDispatcher::kDeepEp, hardware::Dtype::kFp8, &fp8);
+  const auto one = [](const std::set<double>& s) { return s.size() == 1 ? *s.begin() : -1.0; };
+  EXPECT_EQ(a2a.size(), 2u) << "one all-to-all over the 16 ranks, both ways";
+  EXPECT_NEAR(one(a2a[{16, true}]), tokens * 4 * h * 2, 1.0) << "every routed copy, bf16";
+  EXPECT_NEAR(one(deepep[{2, true}]), tokens * fan.nodes * h * 2, 1.0) << "rail group: once per expert node";
+  EXPECT_NEAR(one(deepep[{8, true}]), tokens * fan.gpus * h * 2, 1.0) << "node group: once per expert GPU";
+  EXPECT_NEAR(one(deepep[{2, false}]), tokens * fan.nodes * h * 2, 1.0) << "the combine comes back the same way";
+  EXPECT_NEAR(one(fp8[{2, true}]), tokens * fan.nodes * h * (1.0 + 4.0 / 128.0), 1.0) << "FP8 toward the experts";
+  EXPECT_NEAR(one(fp8[{2, false}]), tokens * fan.nodes * h * 2, 1.0) << "bf16 back from them";
+  EXPECT_LT(two_hop.breakdown.exposed.at(Dim::kEp), plain.breakdown.exposed.at(Dim::kEp));
+  EXPECT_LT(two_hop.step_time, plain.step_time);
+  Duration sum = two_hop.breakdown.compute + two_hop.breakdown.recompute + two_hop.breakdown.optimizer +
+                 two_hop.breakdown.bubble + two_hop.breakdown.other;
+  for (const auto& [d, t] : two_hop.breakdown.exposed) sum += t;
+  EXPECT_EQ(sum, two_hop.step_time) << "the breakdown sums to the step";
+  // Without a node size the dispatcher cannot place its hops.
+  p.ep_dispatcher = EpDispatcher::kDeepEp;
+  EXPECT_THROW(build_step_program(config(moe, p), ideal_cost()), core::InputError);
+  // With overlapped pairs (pp = 1: every B(i), F(i + 1)) and in full expansion it still completes.
+  p.ep_comm_overlap = true;
+  StepConfig cfg = config(moe, p);
+  cfg.gpus_per_node = 8;
+  for (Expansion x : {Expansion::kSymmetric, Expansion::kFull}) {
+    cfg.expansion = x;
+    const StepProgram prog = build_step_program(cfg, ideal_cost());
+    core::Engine e;
+    TwoTier comm(e, 8, 400e9, 50e9);
+    EXPECT_EQ(simulate_step(cfg, prog, ideal_cost(), comm, e).run.status, core::RunStatus::kCompleted);
+  }
+}
+
 TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
   // MaxText's save_qkv_proj: the backward recomputes each block's forward except the q/k/v projection,
   // so its recompute time is full recompute's minus layers x micro-batches x the QKV GEMM.
