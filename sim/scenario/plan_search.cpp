@@ -51,6 +51,7 @@ const std::vector<std::string>& other_plan_keys() {
                                              "parallel.tp_backward_overlap",
                                              "parallel.ep_comm_overlap",
                                              "parallel.ep_dispatcher",
+                                             "parallel.ep_fp8_dispatch",
                                              "parallel.bucket_size"};
   return keys;
 }

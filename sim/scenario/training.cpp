@@ -62,7 +62,7 @@ constexpr std::array<Choice<Fidelity>, 2> kFidelity{{{"analytical", Fidelity::kA
                                                      {"flow", Fidelity::kFlow, "max-min flows sharing links"}}};
 constexpr std::array<Choice<workload::EpDispatcher>, 2> kEpDispatchers{
     {{"alltoall", workload::EpDispatcher::kAllToAll, "Megatron-Core's all-to-all dispatcher: an NCCL all-to-all of every routed copy"},
-     {"deepep", workload::EpDispatcher::kDeepEp, "DeepSeek's DeepEP: once per node over InfiniBand, then NVLink; FP8 toward the experts with FP8 GEMMs"}}};
+     {"deepep", workload::EpDispatcher::kDeepEp, "DeepSeek's DeepEP: once per node over InfiniBand, then NVLink"}}};
 constexpr std::array<Choice<workload::ContextParallel>, 2> kCpKinds{
     {{"ring", workload::ContextParallel::kRing, ""}, {"all-gather", workload::ContextParallel::kAllGather, ""}}};
 
@@ -253,6 +253,15 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   // DualPipe is built around this overlap (DeepSeek-V3 report, section 3.2.1), so it is on with it.
   plan.ep_comm_overlap = p.optional<bool>("ep_comm_overlap", plan.schedule == PipelineSchedule::kDualPipe);
   plan.ep_dispatcher = p.choice<workload::EpDispatcher>("ep_dispatcher", kEpDispatchers, workload::EpDispatcher::kAllToAll);
+  const bool deepep = plan.ep_dispatcher == workload::EpDispatcher::kDeepEp;
+  plan.ep_fp8_dispatch = p.optional<bool>("ep_fp8_dispatch", deepep && t.precision == hardware::Dtype::kFp8);
+  if (plan.ep_fp8_dispatch && !deepep) {
+    infeasible(p, "ep_fp8_dispatch", "FP8 dispatch needs parallel.ep_dispatcher: deepep (Megatron-Core's all-to-all dispatcher sends bf16)");
+  }
+  if (plan.ep_fp8_dispatch && t.precision != hardware::Dtype::kFp8) {
+    infeasible(p, "ep_fp8_dispatch", "FP8 dispatch feeds FP8 expert GEMMs: it needs training.precision: fp8 (here " +
+                                         std::string(hardware::to_string(t.precision)) + ")");
+  }
   plan.bucket_bytes = 2 * p.optional<std::int64_t>("bucket_size", 40'000'000);
   // Megatron-LM's defaults: bf16 (and fp8) training accumulates and reduces gradients in fp32 (forced by
   // its arguments.py); fp16 training in fp16 (--accumulate-allreduce-grads-in-fp32 off by default).

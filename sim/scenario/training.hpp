@@ -10,6 +10,7 @@
 //              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,
 //              overlap_grad_reduce, overlap_param_gather, tp_comm_overlap, tp_backward_overlap,
 //              ep_comm_overlap (default: on with dualpipe), ep_dispatcher (alltoall | deepep),
+//              ep_fp8_dispatch (default: on with deepep and precision fp8),
 //              bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
 //              recompute (none | selective | full), optimizer (adamw),

@@ -45,8 +45,7 @@ enum class ContextParallel : std::uint8_t { kRing, kAllGather };
 //   kDeepEp:   DeepSeek's DeepEP normal kernels (DeepSeek-V3 report section 3.2.2): a token goes once over
 //              InfiniBand to each node that holds one of its experts (to the GPU with the sender's in-node
 //              index), then over NVLink to each GPU there that holds one; both hops run at once
-//              (pipelined), on 20 SMs; tokens toward the experts in FP8 with FP8 GEMMs (1 B + one fp32
-//              scale per 128 elements; section 3.3.2), back from them in bf16.
+//              (pipelined), on 20 SMs; tokens toward the experts in bf16, or FP8 (ep_fp8_dispatch).
 enum class EpDispatcher : std::uint8_t { kAllToAll, kDeepEp };
 
 struct ParallelPlan {
@@ -65,6 +64,10 @@ struct ParallelPlan {
   Sharding sharding = Sharding::kNone;
   ContextParallel cp_kind = ContextParallel::kRing;
   EpDispatcher ep_dispatcher = EpDispatcher::kAllToAll;
+  // DeepEP only: tokens toward the experts (forward dispatch, backward combine) in FP8, 1 B per element
+  // plus an fp32 scale per 128 (DeepSeek-V3 report section 3.3.2); back from them in bf16. The
+  // scenario's default: on with DeepEP and FP8 GEMMs (Megatron-Core's DeepEP path dispatches bf16).
+  bool ep_fp8_dispatch = false;
   std::vector<Dim> order = default_order();
   std::int64_t micro_batch = 1;
   std::int64_t global_batch = 1;

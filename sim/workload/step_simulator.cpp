@@ -542,9 +542,9 @@ class Builder {
     // once to each GPU holding one of its experts, over NVLink from that rank (an all-to-all over the
     // node group of tokens x fanout.gpus x h per rank, by symmetry). The combine runs the same paths
     // back. DeepEP pipelines the hops in one kernel: here both start together and the experts wait for
-    // both. Toward the experts in FP8 with FP8 GEMMs, back from them in bf16 (section 3.3.2).
+    // both. Toward the experts in FP8 with ep_fp8_dispatch, back from them in bf16 (section 3.3.2).
     const bool toward_experts = (part == OpPart::kEpDispatch) != backward;
-    const double elem = toward_experts && cfg_.gemm_dtype == hardware::Dtype::kFp8 ? kFp8DispatchBytes : kAct;
+    const double elem = toward_experts && p_.ep_fp8_dispatch ? kFp8DispatchBytes : kAct;
     const bool rail = spread_.nodes > 1, node = spread_.per_node > 1;
     const int sms = rail && node ? kDeepEpSms / 2 : kDeepEpSms;
     const auto prev = last_.find(rs.compute);

@@ -514,7 +514,7 @@ TEST(StepSimulator, DeepEpSendsATokenOncePerNodeThenOverNvlink) {
   // EP 16 over 2 nodes of 8, 16 experts, top 4. Megatron-Core's all-to-all sends each of a token's
   // 4 routed copies (bf16) over the EP group; DeepEP sends it once to each of its expert nodes over the
   // rail group {r, r + 8} and once to each expert GPU over the node group, concurrently; with FP8
-  // GEMMs the way toward the experts is FP8 (1 B + 4 B per 128 elements). Request sizes are the closed
+  // dispatch the way toward the experts is FP8 (1 B + 4 B per 128 elements), the way back bf16. Request sizes are the closed
   // forms (to the byte); with NVLink 8x the NIC the step gets shorter and less of it is exposed all-to-all.
   ModelSpec moe = tiny_model(2);
   moe.moe = MoeSpec{16, 4, 1024, 0, 0, 1, 0};
@@ -524,6 +524,7 @@ TEST(StepSimulator, DeepEpSendsATokenOncePerNodeThenOverNvlink) {
   const DeepEpFanout fan = deepep_fanout(16, 4, 0, EpSpread{2, 8});
   const auto run = [&](EpDispatcher d, hardware::Dtype dtype, std::map<std::pair<std::size_t, bool>, std::set<double>>* sizes) {
     p.ep_dispatcher = d;
+    p.ep_fp8_dispatch = dtype == hardware::Dtype::kFp8;  // ParallelPlan::ep_fp8_dispatch (DeepEP only)
     StepConfig cfg = config(moe, p);
     cfg.gpus_per_node = 8;
     cfg.gemm_dtype = dtype;
@@ -561,6 +562,7 @@ TEST(StepSimulator, DeepEpSendsATokenOncePerNodeThenOverNvlink) {
   EXPECT_EQ(sum, two_hop.step_time) << "the breakdown sums to the step";
   // Without a node size the dispatcher cannot place its hops.
   p.ep_dispatcher = EpDispatcher::kDeepEp;
+  p.ep_fp8_dispatch = false;
   EXPECT_THROW(build_step_program(config(moe, p), ideal_cost()), core::InputError);
   // With overlapped pairs (pp = 1: every B(i), F(i + 1)) and in full expansion it still completes.
   p.ep_comm_overlap = true;
