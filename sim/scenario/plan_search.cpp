@@ -211,7 +211,8 @@ class LowerBound {
     const ShardTimes& st = shard_times(c);
     const bool dual = p.schedule == Schedule::kDualPipe;
     const workload::ScheduleShape shape{static_cast<std::int32_t>(p.pp), static_cast<std::int32_t>(p.microbatches()),
-                                        static_cast<std::int32_t>(dual ? 2 : p.virtual_stages)};
+                                        static_cast<std::int32_t>(dual ? 2 : p.virtual_stages),
+                                        p.schedule == Schedule::kInterleaved && p.pairs_passes() && m.moe.has_value()};
     const auto schedule = workload::build_schedule(p.schedule, shape);
     const std::int64_t positions = dual ? p.pp : p.pp * shape.chunks;
     const workload::RankLayout layout(p);

@@ -32,13 +32,17 @@ Actions one_f_one_b(std::int32_t p, std::int32_t pos, std::int32_t first, std::i
 
 // Megatron-LM's interleaved schedule (schedules.py, forward_backward_pipelining_with_interleaving):
 // the k-th forward step runs chunk (k / p) % v of micro-batch (k / (p v)) p + k % p; backward steps
-// visit chunks in reverse. Warm-up: (p - s - 1) * 2 + (v - 1) * p forward steps.
-Actions interleaved(std::int32_t p, std::int32_t s, std::int32_t m, std::int32_t v) {
+// visit chunks in reverse. Warm-up: (p - s - 1) * 2 + (v - 1) * p forward steps, one more with
+// Megatron-Core's combined 1F1B (ScheduleShape::combined).
+std::int32_t interleaved_warmup(std::int32_t p, std::int32_t s, std::int32_t m, std::int32_t v, bool combined) {
+  return std::min((p - s - 1) * 2 + (v - 1) * p + (combined ? 1 : 0), m * v);
+}
+Actions interleaved(std::int32_t p, std::int32_t s, std::int32_t m, std::int32_t v, bool combined) {
   const std::int32_t total = m * v;
   const auto mb_of = [p, v](std::int32_t k) { return (k / (p * v)) * p + k % p; };
   const auto fwd_chunk = [p, v](std::int32_t k) { return (k / p) % v; };
   const auto bwd_chunk = [p, v](std::int32_t k) { return v - 1 - (k / p) % v; };
-  const std::int32_t warmup = std::min((p - s - 1) * 2 + (v - 1) * p, total);
+  const std::int32_t warmup = interleaved_warmup(p, s, m, v, combined);
   Actions a;
   for (std::int32_t k = 0; k < warmup; ++k) a.push_back(F(mb_of(k), fwd_chunk(k)));
   for (std::int32_t j = 0; j < total - warmup; ++j) {
@@ -165,7 +169,7 @@ std::vector<Actions> build_schedule(PipelineSchedule schedule, const ScheduleSha
           throw core::InputError("the interleaved schedule needs the number of micro-batches (" + std::to_string(m) +
                                  ") to be a multiple of the pipeline size (" + std::to_string(p) + ")");
         }
-        a = interleaved(p, s, m, v);
+        a = interleaved(p, s, m, v, shape.combined);
         break;
       case PipelineSchedule::kZeroBubbleH1: {
         // 1F1B with B and W split; W of micro-batch j runs after B of micro-batch j + s.
@@ -225,6 +229,17 @@ std::vector<std::vector<std::size_t>> overlapped_pairs(PipelineSchedule schedule
       for (std::size_t k = 0; k + 1 < lists[s].size(); ++k) {
         if (lists[s][k].overlap_next) pairs[s].push_back(k);
       }
+    }
+    return pairs;
+  }
+  if (schedule == PipelineSchedule::kInterleaved && shape.combined) {
+    // Megatron-Core's combined 1F1B: after the warm-up forwards the list alternates F, B (one step
+    // each); every such F and the B after it are one pair; the cool-down backwards run alone.
+    std::vector<std::vector<std::size_t>> pairs(p);
+    for (std::size_t s = 0; s < p; ++s) {
+      const std::int32_t warmup = interleaved_warmup(shape.stages, static_cast<std::int32_t>(s), shape.microbatches, shape.chunks, true);
+      const std::int32_t steady = shape.microbatches * shape.chunks - warmup;
+      for (std::int32_t j = 0; j < steady; ++j) pairs[s].push_back(static_cast<std::size_t>(warmup + 2 * j));
     }
     return pairs;
   }

@@ -56,6 +56,11 @@ struct ScheduleShape {
   std::int32_t stages = 1;
   std::int32_t microbatches = 1;
   std::int32_t chunks = 1;  // virtual stages per rank (interleaved); 2 for dualpipe
+  // Interleaved only: Megatron-Core's combined 1F1B (--overlap-moe-expert-parallel-comm with virtual
+  // stages; schedules.py forward_backward_pipelining_with_interleaving, get_pp_rank_microbatches): one
+  // more warm-up forward, "to ensure the forward and backward computations are independent", then each
+  // steady-state step's forward and backward run as one pair (overlapped_pairs()).
+  bool combined = false;
 };
 
 // One action list per stage. Backward passes combine B and W except in zb-h1.
@@ -84,7 +89,9 @@ StageChunk entry_point(PipelineSchedule schedule, const ScheduleShape& shape, st
 // behind the computation of the other. Returns, per stage, the indices k that start a pair. Every
 // adjacent forward/backward (either order) is a candidate except (a) the same micro-batch (a backward
 // needs its forward) and (b) a pair ending with the stage's last action (the step ends with it).
-// DualPipe: the pairs of its main steps (PipelineAction::overlap_next). Other schedules: as DualPipe
+// DualPipe: the pairs of its main steps (PipelineAction::overlap_next). Interleaved with
+// ScheduleShape::combined: every steady-state forward with the backward after it, as Megatron-Core's
+// combined 1F1B merges them (warm-up and cool-down passes run alone). Other schedules: as DualPipe
 // runs a pair (both inputs received before it starts, both outputs sent after it ends), pairing can
 // only delay, so a candidate is kept where it delays nothing. The lists run on abstract time (forward 1,
 // backward 2 units, a split backward and a W 1 each, free hand-offs; a stage starts its next action as

@@ -58,6 +58,8 @@ class Builder {
       : cfg_(cfg), m_(*cfg.model), p_(cfg.plan), cost_(cost), layout_(cfg.plan) {
     shape_ = ScheduleShape{static_cast<std::int32_t>(p_.pp), static_cast<std::int32_t>(p_.microbatches()),
                            static_cast<std::int32_t>(p_.schedule == PipelineSchedule::kDualPipe ? 2 : p_.virtual_stages)};
+    // Megatron-Core's combined 1F1B: interleaved schedules pair their steady state (ScheduleShape::combined).
+    shape_.combined = p_.schedule == PipelineSchedule::kInterleaved && p_.pairs_passes() && m_.moe.has_value();
     schedule_ = build_schedule(p_.schedule, shape_);
     shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout, cfg.eager, cfg.cudnn_attention);
     param_bytes_ = cfg.eager ? kParamBytesFp32 : kParamBytesBf16;

@@ -398,7 +398,8 @@ TEST(StepSimulator, OverlappedPairsHideTheAllToAll) {
   // their kernels block by block, alternately, with their all-to-alls on their own streams. Without a
   // pipeline every B(i), F(i + 1) pairs; DualPipe pairs its main steps. On a step whose all-to-alls cost
   // about as much as the expert kernels, less of the all-to-all stays exposed and the step is shorter,
-  // and some forward all-to-all runs while a backward kernel of the same rank does. A 1F1B pipeline
+  // and some forward all-to-all runs while a backward kernel of the same rank does; so with an
+  // interleaved pipeline, whose steady state Megatron-Core's combined 1F1B pairs. A 1F1B pipeline
   // pairs only where its slack absorbs the delay (warm-up and cool-down edges): never slower.
   ModelSpec moe = tiny_model(8);
   moe.moe = MoeSpec{4, 2, 4096, 0, 0, 1, 0};
@@ -406,10 +407,13 @@ TEST(StepSimulator, OverlappedPairsHideTheAllToAll) {
     PipelineSchedule schedule;
     std::int64_t pp;
     bool pairs;
+    std::int64_t v = 1;
   };
   for (const Case& k : {Case{PipelineSchedule::kOneFOneB, 1, true}, Case{PipelineSchedule::kDualPipe, 2, true},
-                        Case{PipelineSchedule::kDualPipe, 4, true}, Case{PipelineSchedule::kOneFOneB, 2, false}}) {
+                        Case{PipelineSchedule::kDualPipe, 4, true}, Case{PipelineSchedule::kOneFOneB, 2, false},
+                        Case{PipelineSchedule::kInterleaved, 2, true, 2}}) {
     ParallelPlan p = plan(1, k.pp, 4, 8, k.schedule);
+    p.virtual_stages = k.v;
     p.ep = 4;
     const std::string what = std::string(to_string(k.schedule)) + " pp " + std::to_string(k.pp);
     const auto run = [&](bool overlap) {
