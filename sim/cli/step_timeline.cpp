@@ -226,8 +226,12 @@ report::Timeline training_timeline(const scenario::Scenario& sc, const scenario:
   std::vector<std::int32_t> row_of(streams.size(), -1);
   report::Timeline tl;
   tl.styles = styles();
-  const std::pair<const char*, const char*> order[] = {{"compute", "compute"}, {"tp", "tp (overlapped)"}, {"cp", "cp ring"},
-                                                       {"dp", "dp"},           {"send", "send act"},      {"sendb", "send grad"}};
+  // Overlapped forward/backward pairs put their EP collectives on ep.f / ep.b (and the backward's TP and
+  // CP on tp.b / cp.b); DeepEP's InfiniBand hop runs on rdma (rdma.b in a pair's backward).
+  const std::pair<const char*, const char*> order[] = {
+      {"compute", "compute"},   {"tp", "tp (overlapped)"},   {"tp.b", "tp (paired bwd)"}, {"cp", "cp ring"},
+      {"cp.b", "cp (paired bwd)"}, {"ep.f", "ep (paired fwd)"}, {"ep.b", "ep (paired bwd)"},  {"rdma", "ep InfiniBand"},
+      {"rdma.b", "ep InfiniBand (bwd)"}, {"dp", "dp"},       {"send", "send act"},        {"sendb", "send grad"}};
   for (std::size_t g = 0; g < ranks.size(); ++g) {
     const std::string prefix = "r" + std::to_string(ranks[g]) + ".";
     const auto stage = layout.coord(ranks[g], Dim::kPp);
