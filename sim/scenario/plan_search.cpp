@@ -189,8 +189,10 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
 //   tail_s  when its last action is a backward at position q, that gradient still has to cross every
 //           earlier position: sum_{q' < q} B(q');
 // step time >= max_s head_s + busy_s + tail_s (1F1B with even stages: (m + p - 1) (F + B), the closed form).
-// Left out (the bound stays below): optimizer, DP/CP/EP/PP communication, TP collectives of the
-// embedding and head, all TP collectives when tp_comm_overlap is on, and contention.
+// The MoE dispatch and combine count where they block the compute stream (ep_per_layer_pass: passes not
+// paired). Left out (the bound stays below): optimizer, DP/CP/PP communication, EP communication of
+// paired passes and recomputed forwards, TP collectives of the embedding and head, all TP collectives
+// when tp_comm_overlap is on, and contention.
 struct LayerTimes {
   core::Duration fwd, bwd_input, bwd_weight;  // kernels only
   core::Duration recompute;  // the kernels a whole-layer policy reruns (eager: up to the last saved tensor)
@@ -203,7 +205,7 @@ struct ShardTimes {
 class LowerBound {
  public:
   LowerBound(const TrainingSetup& t, const compute::KernelCostModel& cost)
-      : t_(t), cost_(cost), comm_(engine_, t.topology, Fidelity::kAnalytical) {}
+      : t_(t), cost_(cost), comm_(engine_, t.topology, Fidelity::kAnalytical), gpus_per_node_(gpus_per_node(t.topology)) {}
 
   core::Duration operator()(const PlanCandidate& c) {
     const ParallelPlan& p = c.plan;
@@ -232,12 +234,13 @@ class LowerBound {
       const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
       const TpPass tp_fwd = tp_per_layer_pass(c, layout, stage_of[i], false);
       const TpPass tp_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
+      const core::Duration ep = ep_per_layer_pass(c, layout, stage_of[i]);
       core::Duration f, bi, bw;
       for (std::int64_t l = lb; l < le; ++l) {
         const auto& lt = st.layers[static_cast<std::size_t>(l)];
         const bool moe = m.is_moe_layer(l);
-        const core::Duration tp_layer = moe ? tp_fwd.moe : tp_fwd.dense;
-        const core::Duration tp_layer_bwd = moe ? tp_bwd.moe : tp_bwd.dense;
+        const core::Duration tp_layer = moe ? tp_fwd.moe + ep : tp_fwd.dense;
+        const core::Duration tp_layer_bwd = moe ? tp_bwd.moe + ep : tp_bwd.dense;
         f += lt.fwd + tp_layer;
         bi += lt.bwd_input + tp_layer_bwd;
         bi += lt.recompute;
@@ -356,7 +359,7 @@ class LowerBound {
   // stream, as the step simulator emits them: sequence parallelism: an all-gather before and a
   // reduce-scatter after each block; without: an all-reduce after each. A dense layer has two such
   // blocks; an MoE layer its attention block, the MoE block only with shared experts (a TP MLP), plus
-  // the expert-TP gather and reduce-scatter of the routed tokens (expert_tp > 1). None when
+  // the expert-TP gather and reduce-scatter of the routed tokens (expert_tp > 1, passes not paired). None when
   // tp_comm_overlap runs them on their own stream. In a backward pass with tp_backward_overlap the
   // block's output collective runs beside the wgrad GEMM (left out); the all-gather before the block
   // remains.
@@ -382,13 +385,46 @@ class LowerBound {
     if (!moe) return out;
     if (moe->shared_experts > 0) out.moe += block;
     const std::int64_t etp = p.expert_tp_size();
-    if (etp > 1 && p.sequence_parallel) {  // (tp = 1 with expert_tp > 1 is left out: returned above)
+    // With paired passes (pairs_passes) the expert-TP collectives run on the pass's own stream, beside
+    // the other pass's kernels: left out.
+    if (etp > 1 && p.sequence_parallel && !p.pairs_passes()) {  // (tp = 1 with expert_tp > 1: returned above)
       const double routed = nbytes / static_cast<double>(p.tp) * static_cast<double>(etp) * static_cast<double>(moe->top_k);
       const auto etp_group = layout.expert_tp_group_of(layout.rank(0, 0, 0, stage));
       out.moe += collective_time(etp_group, workload::CollectiveKind::kAllGather, routed) +
                  collective_time(etp_group, workload::CollectiveKind::kReduceScatter, routed);
     }
     return out;
+  }
+
+  // The EP dispatch and combine of one MoE layer pass, as the step simulator emits them when passes are
+  // not paired (ParallelPlan::pairs_passes() false): each on the compute stream's critical path, the
+  // next kernel waiting for it. All-to-all dispatcher: one all-to-all of T / tp (SP) x top_k routed
+  // copies of h (bf16) each way; DeepEP: its two hops start together and the next kernel waits for
+  // both, so the longer counts (toward the experts FP8 with ep_fp8_dispatch). Forward: dispatch +
+  // combine; backward: the same two volumes. Zero with paired passes (they may hide it) or ep = 1.
+  // A recomputed forward's all-to-alls are left out (the bound stays below).
+  core::Duration ep_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage) {
+    const auto& p = c.plan;
+    const auto& moe = t_.model.moe;
+    if (p.ep == 1 || !moe || p.pairs_passes()) return core::Duration::zero();
+    const double tokens = static_cast<double>(p.micro_batch * t_.seq / p.cp) / (p.sequence_parallel ? static_cast<double>(p.tp) : 1.0);
+    const double h = static_cast<double>(t_.model.hidden);
+    const std::int64_t rank = layout.rank(0, 0, 0, stage);
+    const auto group = layout.group_of(rank, workload::Dim::kEp);
+    const auto kind = workload::CollectiveKind::kAllToAll;
+    if (p.ep_dispatcher != workload::EpDispatcher::kDeepEp) {
+      return collective_time(group, kind, tokens * static_cast<double>(moe->top_k) * h * 2.0) * 2;
+    }
+    workload::EpSpread spread;
+    if (workload::deepep_spread(p, gpus_per_node_, &spread)) return core::Duration::zero();  // invalid: reported elsewhere
+    const auto fan = workload::deepep_fanout(moe->experts, moe->top_k, moe->max_nodes, spread);
+    const auto hop_pair = [&](double elem) {
+      core::Duration t = core::Duration::zero();
+      if (spread.nodes > 1) t = std::max(t, collective_time(workload::ep_rail_group(group, rank, gpus_per_node_), kind, tokens * fan.nodes * h * elem));
+      if (spread.per_node > 1) t = std::max(t, collective_time(workload::ep_node_group(group, rank, gpus_per_node_), kind, tokens * fan.gpus * h * elem));
+      return t;
+    };
+    return hop_pair(p.ep_fp8_dispatch ? 1.0 + 4.0 / 128.0 : 2.0) + hop_pair(2.0);
   }
 
   core::Duration collective_time(const std::vector<std::int64_t>& group, workload::CollectiveKind kind, double nbytes) {
@@ -412,6 +448,7 @@ class LowerBound {
   CollectiveCommunication comm_;
   std::map<std::string, ShardTimes> shards_;
   std::map<std::tuple<std::vector<std::int64_t>, int, std::int64_t>, core::Duration> collectives_;
+  std::int64_t gpus_per_node_ = 0;
 };
 
 std::string error_text(const std::exception_ptr& e) {
