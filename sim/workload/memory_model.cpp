@@ -79,20 +79,26 @@ namespace {
 //   interleaved (v chunks per rank): Megatron's warm-up is 2 (pp - s - 1) + (v - 1) pp chunk-forwards
 //   (capped at m v), plus one in steady state; a chunk is 1/v of the stage's layers. On stage 0 this is
 //   pp (1 + 1/v) - 1/v = pp (1 + (pp - 1)/(pp v)), Korthikanti et al.'s interleaving factor.
-double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage);
+// With overlapped pairs (MemoryPlan::overlapped_pairs) a paired forward builds its activations while its
+// backward partner still holds its own: one micro-batch more (at most m); interleaved, one chunk more
+// (Megatron-Core's combined 1F1B runs one more warm-up chunk-forward, ScheduleShape::combined); DualPipe's
+// pp + 1 positions already count it.
+double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage, std::int64_t extra_chunks);
 double micro_batches_in_flight(const MemoryPlan& plan, std::int64_t stage) {
-  const double n = micro_batches_in_flight_unpaired(plan, stage);
-  if (!plan.overlapped_pairs || plan.pipeline == PipelineKind::kDualPipe) return n;
-  return std::min(n + 1.0, d(plan.microbatches));
+  const bool paired = plan.overlapped_pairs && plan.pipeline != PipelineKind::kDualPipe;
+  if (plan.pipeline == PipelineKind::kInterleaved) return micro_batches_in_flight_unpaired(plan, stage, paired ? 1 : 0);
+  const double n = micro_batches_in_flight_unpaired(plan, stage, 0);
+  return paired ? std::min(n + 1.0, d(plan.microbatches)) : n;
 }
-double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage) {
+double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage, std::int64_t extra_chunks) {
   switch (plan.pipeline) {
     case PipelineKind::kNone: return 1.0;
     case PipelineKind::kGpipe: return d(plan.microbatches);
     case PipelineKind::kOneFOneB: return d(std::min(plan.microbatches, plan.pp - stage));
     case PipelineKind::kInterleaved: {
       const std::int64_t v = plan.virtual_stages;
-      const std::int64_t chunks = std::min(plan.microbatches * v, 2 * (plan.pp - stage - 1) + (v - 1) * plan.pp + 1);
+      const std::int64_t chunks =
+          std::min(plan.microbatches * v, 2 * (plan.pp - stage - 1) + (v - 1) * plan.pp + 1 + extra_chunks);
       return d(chunks) / d(v);
     }
     case PipelineKind::kDualPipe:

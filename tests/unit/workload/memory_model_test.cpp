@@ -241,8 +241,8 @@ TEST(MemoryModel, OneFOneBStagesHoldFewerMicroBatchesDownThePipeline) {
 
 TEST(MemoryModel, OverlappedPairsHoldOneMoreMicroBatch) {
   // ParallelPlan::ep_comm_overlap outside DualPipe: a paired forward builds its activations while its
-  // backward partner still holds its own, one micro-batch more in flight (at most m); DualPipe's pp + 1
-  // positions already count it.
+  // backward partner still holds its own, one micro-batch more in flight (at most m; interleaved: one
+  // chunk more); DualPipe's pp + 1 positions already count it.
   const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
   MemoryPlan plan = pipelined(4, PipelineKind::kOneFOneB, 8);
   const double per_mb = estimate_stage(m, plan, 1).activation_bytes_per_layer * 2.0;  // 2 layers a stage
@@ -255,6 +255,15 @@ TEST(MemoryModel, OverlappedPairsHoldOneMoreMicroBatch) {
   const double dual_before = item(estimate_stage(m, [&] { auto q = plan; q.overlapped_pairs = false; q.pipeline = PipelineKind::kDualPipe; return q; }(), 0), "activations");
   plan.pipeline = PipelineKind::kDualPipe;
   EXPECT_DOUBLE_EQ(item(estimate_stage(m, plan, 0), "activations"), dual_before) << "DualPipe: pp + 1 positions already";
+  // Interleaved (pp 4, v 2, m 8): Megatron-Core's combined 1F1B runs one more warm-up chunk-forward, so
+  // stage s holds 2 (pp - s - 1) + (v - 1) pp + 2 chunks of half its layers: 12 on stage 0 (6
+  // micro-batches' worth, one chunk more than 5.5), 6 on the last (3 instead of 2.5).
+  MemoryPlan il = pipelined(4, PipelineKind::kInterleaved, 8, 2);
+  const ModelSpec m16 = gpt(16, 2048, 16, 51200, 2048);
+  const double per_il = estimate_stage(m16, il, 0).activation_bytes_per_layer * 4.0;  // 4 layers a stage
+  il.overlapped_pairs = true;
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m16, il, 0), "activations"), per_il * 6.0) << "stage 0: 12 chunks";
+  EXPECT_DOUBLE_EQ(item(estimate_stage(m16, il, 3), "activations"), per_il * 3.0) << "last stage: 6 chunks";
 }
 
 TEST(MemoryModel, InterleavedStagesHoldMegatronsWarmUpChunks) {
