@@ -379,28 +379,32 @@ TEST(PlanSearch, LowerBoundIsBelowTheSimulatedStepTimeOfMoePlans) {
   o.max_pp = 2;
   o.fixes = {"parallel.cp=1", "parallel.tp=4", "parallel.pp=2", "training.micro_batch=2", "training.recompute=none,full",
              "parallel.sharding=optimizer"};
-  for (const int variant : {0, 1}) {
+  for (const int variant : {0, 1, 2}) {
     auto ob = o;
     if (variant == 1) {
       ob.overrides.push_back("parallel.ep_dispatcher=deepep");
       ob.overrides.push_back("training.precision=fp8");
     }
+    if (variant == 2) ob.overrides.push_back("parallel.ep_comm_overlap=true");  // every schedule pairs: interleaved's combined 1F1B
     const auto r = search_plans(mixtral, ob);
     EXPECT_EQ(r.pruned, 0u);
-    std::size_t n = 0, dualpipe = 0, paired_etp = 0;
+    std::size_t n = 0, dualpipe = 0, paired_etp = 0, combined = 0;
     for (const auto& e : r.plans) {
       if (e.status != PlanStatus::kOk) continue;
       ++n;
       const auto& p = e.candidate.plan;
       if (p.schedule == workload::PipelineSchedule::kDualPipe) ++dualpipe;
+      if (p.schedule == workload::PipelineSchedule::kInterleaved && p.pairs_passes()) ++combined;
       if (p.pairs_passes() && p.expert_tp_size() > 1) ++paired_etp;
       EXPECT_LE(e.lower_bound, e.analytical_step_time)
           << e.name << " (variant " << variant << "): bound " << e.lower_bound.seconds() << " s above the simulated "
           << e.analytical_step_time.seconds() << " s";
     }
-    std::printf("variant %d: %zu MoE plans, %zu DualPipe, %zu paired with expert_tp > 1\n", variant, n, dualpipe, paired_etp);
+    std::printf("variant %d: %zu MoE plans, %zu DualPipe, %zu paired with expert_tp > 1, %zu interleaved combined\n", variant, n,
+                dualpipe, paired_etp, combined);
     EXPECT_GT(n, 20u);
     EXPECT_GT(paired_etp, 0u) << "the space must hold the case that was unsound";
+    if (variant == 2) EXPECT_GT(combined, 0u) << "ep_comm_overlap on: interleaved plans run the combined 1F1B";
   }
 }
 
