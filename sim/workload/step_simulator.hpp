@@ -20,6 +20,11 @@
 // (`ep.f`, `ep.b`; the backward's TP and CP collectives on `tp.b`, `cp.b`) and the two passes' kernels
 // are issued on the compute stream block by block, alternately (TaskGraph::set_issue_order).
 //
+// DeepEP (ParallelPlan::ep_dispatcher): each dispatch or combine is an all-to-all over the rank's node
+// group (NVLink hop; on the compute stream or the pair's EP stream) and one over its rail group
+// (InfiniBand hop; on `rdma`, `rdma.b` for a pair's backward), started together; the next kernel waits
+// for both.
+//
 // Contention: a kernel that starts while collectives of its rank are running progresses at 1 / the
 // slowdown factor until they end (CommunicationModel::kernel_time; SM and HBM contention,
 // collective/sm_contention.hpp).
