@@ -404,7 +404,9 @@ TEST(PlanSearch, LowerBoundIsBelowTheSimulatedStepTimeOfMoePlans) {
                 dualpipe, paired_etp, combined);
     EXPECT_GT(n, 20u);
     EXPECT_GT(paired_etp, 0u) << "the space must hold the case that was unsound";
-    if (variant == 2) EXPECT_GT(combined, 0u) << "ep_comm_overlap on: interleaved plans run the combined 1F1B";
+    if (variant == 2) {
+      EXPECT_GT(combined, 0u) << "ep_comm_overlap on: interleaved plans run the combined 1F1B";
+    }
   }
 }
 
