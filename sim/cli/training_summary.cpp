@@ -6,6 +6,7 @@
 #include <string>
 
 #include "scenario/energy.hpp"
+#include "scenario/training.hpp"
 #include "workload/parallel_plan.hpp"
 
 namespace mfusim::cli {
@@ -170,6 +171,28 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"
                                                                 : "analytical fidelity: no contention between groups"));
+  if (t.model.moe && t.plan.ep > 1) {
+    // What each dispatch and combine moves (docs/models/parallelism.md), so the exposed EP time reads.
+    const auto& p = t.plan;
+    std::string note;
+    workload::EpSpread spread;
+    if (p.ep_dispatcher == workload::EpDispatcher::kDeepEp && !workload::deepep_spread(p, scenario::gpus_per_node(t.topology), &spread)) {
+      const auto fan = workload::deepep_fanout(t.model.moe->experts, t.model.moe->top_k, t.model.moe->max_nodes, spread);
+      char buf[320];
+      std::snprintf(buf, sizeof buf,
+                    "EP dispatch: DeepEP over %lld nodes x %lld GPUs: a token goes once to each of %.2f expert nodes over the scale-out "
+                    "network and once to each of %.2f expert GPUs over NVLink%s; %s toward the experts, bf16 back",
+                    static_cast<long long>(spread.nodes), static_cast<long long>(spread.per_node), fan.nodes, fan.gpus,
+                    t.model.moe->max_nodes > 0 ? (" (at most " + std::to_string(t.model.moe->max_nodes) + " nodes per token)").c_str() : "",
+                    p.ep_fp8_dispatch ? "FP8" : "bf16");
+      note = buf;
+    } else {
+      note = "EP dispatch: Megatron-Core's all-to-all, each of a token's " + std::to_string(t.model.moe->top_k) +
+             " routed copies sent separately in bf16 (parallel.ep_dispatcher: deepep for DeepEP's two-hop dispatch)";
+    }
+    if (p.pairs_passes()) note += "; overlapped forward/backward pairs hide part of it (parallel.ep_comm_overlap)";
+    s.notes.push_back(note);
+  }
   for (const auto& n : e.notes) s.notes.push_back(n);
   s.notes.push_back(palm ? "MFU uses PaLM's 6N + 12 L H Q T FLOPs per token (training.flop_convention)"
                          : "MFU uses Megatron-LM's FLOP convention (attention counted without the causal mask; "

@@ -86,4 +86,24 @@ TEST(RunReport, ParallelGroupsShowThePlacementAndTheNodesEachGroupSpans) {
   EXPECT_FALSE(g.contains("ETP")) << "expert_tp = tp: the expert-TP group is the TP group";
 }
 
+TEST(RunReport, MoeRunsSayWhatEachDispatchMoves) {
+  // The `EP dispatch` note: Megatron-Core's all-to-all on the Mixtral scenario; on DeepSeek-V3 DeepEP
+  // over its EP 64 = 8 nodes x 8 GPUs with the expected nodes and GPUs per token (deepep_fanout: 3.63
+  // and 7.36 under node-limited routing to 4 nodes), FP8 toward the experts, and the overlapped pairs.
+  const auto note = [](const std::string& scenario) {
+    const auto j = nlohmann::json::parse(run_to_json(scenario));
+    for (const auto& n : j["notes"]) {
+      if (n.get<std::string>().starts_with("EP dispatch")) return n.get<std::string>();
+    }
+    return std::string();
+  };
+  const std::string mixtral = note("mixtral-8x7b-ep");
+  EXPECT_NE(mixtral.find("Megatron-Core's all-to-all, each of a token's 2 routed copies"), std::string::npos) << mixtral;
+  const std::string deepseek = note("deepseek-v3-moe");
+  for (const char* part : {"DeepEP over 8 nodes x 8 GPUs", "3.63 expert nodes", "7.36 expert GPUs", "at most 4 nodes per token",
+                           "FP8 toward the experts", "overlapped forward/backward pairs"}) {
+    EXPECT_NE(deepseek.find(part), std::string::npos) << "missing '" << part << "' in: " << deepseek;
+  }
+}
+
 }  // namespace
