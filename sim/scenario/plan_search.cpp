@@ -228,13 +228,14 @@ class LowerBound {
         stage_of[static_cast<std::size_t>(pos)] = s;
       }
     }
+    // Every stage's EP groups have the same shape (stage 0's stand for all): one evaluation per plan.
+    const core::Duration ep = ep_per_layer_pass(c, layout);
     for (std::int64_t pos = 0; pos < positions; ++pos) {
       const auto i = static_cast<std::size_t>(pos);
       const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
       const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
       const TpPass tp_fwd = tp_per_layer_pass(c, layout, stage_of[i], false);
       const TpPass tp_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
-      const core::Duration ep = ep_per_layer_pass(c, layout, stage_of[i]);
       core::Duration f, bi, bw;
       for (std::int64_t l = lb; l < le; ++l) {
         const auto& lt = st.layers[static_cast<std::size_t>(l)];
@@ -403,13 +404,13 @@ class LowerBound {
   // both, so the longer counts (toward the experts FP8 with ep_fp8_dispatch). Forward: dispatch +
   // combine; backward: the same two volumes. Zero with paired passes (they may hide it) or ep = 1.
   // A recomputed forward's all-to-alls are left out (the bound stays below).
-  core::Duration ep_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout, std::int64_t stage) {
+  core::Duration ep_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout) {
     const auto& p = c.plan;
     const auto& moe = t_.model.moe;
     if (p.ep == 1 || !moe || p.pairs_passes()) return core::Duration::zero();
     const double tokens = static_cast<double>(p.micro_batch * t_.seq / p.cp) / (p.sequence_parallel ? static_cast<double>(p.tp) : 1.0);
     const double h = static_cast<double>(t_.model.hidden);
-    const std::int64_t rank = layout.rank(0, 0, 0, stage);
+    const std::int64_t rank = layout.rank(0, 0, 0, 0);
     const auto group = layout.group_of(rank, workload::Dim::kEp);
     const auto kind = workload::CollectiveKind::kAllToAll;
     if (p.ep_dispatcher != workload::EpDispatcher::kDeepEp) {
@@ -424,7 +425,7 @@ class LowerBound {
       if (spread.per_node > 1) t = std::max(t, collective_time(workload::ep_node_group(group, rank, gpus_per_node_), kind, tokens * fan.gpus * h * elem));
       return t;
     };
-    return hop_pair(p.ep_fp8_dispatch ? 1.0 + 4.0 / 128.0 : 2.0) + hop_pair(2.0);
+    return hop_pair(workload::deepep_element_bytes(p, true)) + hop_pair(workload::deepep_element_bytes(p, false));
   }
 
   core::Duration collective_time(const std::vector<std::int64_t>& group, workload::CollectiveKind kind, double nbytes) {

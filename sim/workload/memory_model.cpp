@@ -83,14 +83,14 @@ namespace {
 // backward partner still holds its own: one micro-batch more (at most m); interleaved, one chunk more
 // (Megatron-Core's combined 1F1B runs one more warm-up chunk-forward, ScheduleShape::combined); DualPipe's
 // pp + 1 positions already count it.
-double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage, std::int64_t extra_chunks);
+double micro_batches_in_flight_of_schedule(const MemoryPlan& plan, std::int64_t stage, std::int64_t extra_chunks);
 double micro_batches_in_flight(const MemoryPlan& plan, std::int64_t stage) {
   const bool paired = plan.overlapped_pairs && plan.pipeline != PipelineKind::kDualPipe;
-  if (plan.pipeline == PipelineKind::kInterleaved) return micro_batches_in_flight_unpaired(plan, stage, paired ? 1 : 0);
-  const double n = micro_batches_in_flight_unpaired(plan, stage, 0);
+  if (plan.pipeline == PipelineKind::kInterleaved) return micro_batches_in_flight_of_schedule(plan, stage, paired ? 1 : 0);
+  const double n = micro_batches_in_flight_of_schedule(plan, stage, 0);
   return paired ? std::min(n + 1.0, d(plan.microbatches)) : n;
 }
-double micro_batches_in_flight_unpaired(const MemoryPlan& plan, std::int64_t stage, std::int64_t extra_chunks) {
+double micro_batches_in_flight_of_schedule(const MemoryPlan& plan, std::int64_t stage, std::int64_t extra_chunks) {
   switch (plan.pipeline) {
     case PipelineKind::kNone: return 1.0;
     case PipelineKind::kGpipe: return d(plan.microbatches);

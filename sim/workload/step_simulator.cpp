@@ -20,10 +20,6 @@ using core::StreamIndex;
 using core::TaskIndex;
 
 constexpr double kAct = 2.0;       // bf16 bytes per activation element
-// DeepEP's FP8 dispatch (DeepSeek-V3 report section 3.3.2: activations toward the experts quantized to
-// FP8 before the dispatch, with the fine-grained 1 x 128 tile scaling of section 3.3.1): 1 B per element
-// plus one fp32 scale per 128 elements.
-constexpr double kFp8DispatchBytes = 1.0 + 4.0 / 128.0;
 // SMs DeepEP's dispatch and combine kernels hold: "only 20 SMs are sufficient to fully utilize the
 // bandwidths of IB and NVLink" (DeepSeek-V3 report section 3.2.2), split between the two hops.
 constexpr int kDeepEpSms = 20;
@@ -546,7 +542,7 @@ class Builder {
     // back. DeepEP pipelines the hops in one kernel: here both start together and the experts wait for
     // both. Toward the experts in FP8 with ep_fp8_dispatch, back from them in bf16 (section 3.3.2).
     const bool toward_experts = (part == OpPart::kEpDispatch) != backward;
-    const double elem = toward_experts && p_.ep_fp8_dispatch ? kFp8DispatchBytes : kAct;
+    const double elem = deepep_element_bytes(p_, toward_experts);
     const bool rail = spread_.nodes > 1, node = spread_.per_node > 1;
     const int sms = rail && node ? kDeepEpSms / 2 : kDeepEpSms;
     const auto prev = last_.find(rs.compute);
