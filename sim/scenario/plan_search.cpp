@@ -228,14 +228,14 @@ class LowerBound {
         stage_of[static_cast<std::size_t>(pos)] = s;
       }
     }
-    // Every stage's EP groups have the same shape (stage 0's stand for all): one evaluation per plan.
-    const core::Duration ep = ep_per_layer_pass(c, layout);
+    const std::vector<core::Duration> ep_of_stage = ep_per_layer_pass(c, layout);
     for (std::int64_t pos = 0; pos < positions; ++pos) {
       const auto i = static_cast<std::size_t>(pos);
       const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
       const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
       const TpPass tp_fwd = tp_per_layer_pass(c, layout, stage_of[i], false);
       const TpPass tp_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
+      const core::Duration ep = ep_of_stage[static_cast<std::size_t>(stage_of[i])];
       core::Duration f, bi, bw;
       for (std::int64_t l = lb; l < le; ++l) {
         const auto& lt = st.layers[static_cast<std::size_t>(l)];
@@ -404,28 +404,35 @@ class LowerBound {
   // both, so the longer counts (toward the experts FP8 with ep_fp8_dispatch). Forward: dispatch +
   // combine; backward: the same two volumes. Zero with paired passes (they may hide it) or ep = 1.
   // A recomputed forward's all-to-alls are left out (the bound stays below).
-  core::Duration ep_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout) {
+  // Per pipeline stage (each stage's own groups; DeepEP's spread and fanout once per plan).
+  std::vector<core::Duration> ep_per_layer_pass(const PlanCandidate& c, const workload::RankLayout& layout) {
     const auto& p = c.plan;
     const auto& moe = t_.model.moe;
-    if (p.ep == 1 || !moe || p.pairs_passes()) return core::Duration::zero();
+    std::vector<core::Duration> out(static_cast<std::size_t>(p.pp), core::Duration::zero());
+    if (p.ep == 1 || !moe || p.pairs_passes()) return out;
     const double tokens = static_cast<double>(p.micro_batch * t_.seq / p.cp) / (p.sequence_parallel ? static_cast<double>(p.tp) : 1.0);
     const double h = static_cast<double>(t_.model.hidden);
-    const std::int64_t rank = layout.rank(0, 0, 0, 0);
-    const auto group = layout.group_of(rank, workload::Dim::kEp);
     const auto kind = workload::CollectiveKind::kAllToAll;
-    if (p.ep_dispatcher != workload::EpDispatcher::kDeepEp) {
-      return collective_time(group, kind, tokens * static_cast<double>(moe->top_k) * h * 2.0) * 2;
-    }
+    const bool deepep = p.ep_dispatcher == workload::EpDispatcher::kDeepEp;
     workload::EpSpread spread;
-    if (workload::deepep_spread(p, gpus_per_node_, &spread)) return core::Duration::zero();  // invalid: reported elsewhere
+    if (deepep && workload::deepep_spread(p, gpus_per_node_, &spread)) return out;  // invalid: reported elsewhere
     const auto fan = workload::deepep_fanout(moe->experts, moe->top_k, moe->max_nodes, spread);
-    const auto hop_pair = [&](double elem) {
-      core::Duration t = core::Duration::zero();
-      if (spread.nodes > 1) t = std::max(t, collective_time(workload::ep_rail_group(group, rank, gpus_per_node_), kind, tokens * fan.nodes * h * elem));
-      if (spread.per_node > 1) t = std::max(t, collective_time(workload::ep_node_group(group, rank, gpus_per_node_), kind, tokens * fan.gpus * h * elem));
-      return t;
-    };
-    return hop_pair(workload::deepep_element_bytes(p, true)) + hop_pair(workload::deepep_element_bytes(p, false));
+    for (std::int64_t stage = 0; stage < p.pp; ++stage) {
+      const std::int64_t rank = layout.rank(0, 0, 0, stage);
+      const auto group = layout.group_of(rank, workload::Dim::kEp);
+      if (!deepep) {
+        out[static_cast<std::size_t>(stage)] = collective_time(group, kind, tokens * static_cast<double>(moe->top_k) * h * 2.0) * 2;
+        continue;
+      }
+      const auto hop_pair = [&](double elem) {
+        core::Duration t = core::Duration::zero();
+        if (spread.nodes > 1) t = std::max(t, collective_time(workload::ep_rail_group(group, rank, gpus_per_node_), kind, tokens * fan.nodes * h * elem));
+        if (spread.per_node > 1) t = std::max(t, collective_time(workload::ep_node_group(group, rank, gpus_per_node_), kind, tokens * fan.gpus * h * elem));
+        return t;
+      };
+      out[static_cast<std::size_t>(stage)] = hop_pair(workload::deepep_element_bytes(p, true)) + hop_pair(workload::deepep_element_bytes(p, false));
+    }
+    return out;
   }
 
   core::Duration collective_time(const std::vector<std::int64_t>& group, workload::CollectiveKind kind, double nbytes) {
