@@ -160,6 +160,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   cfg.plan = c.plan;
   cfg.seq = t.seq;
   cfg.recompute = c.recompute;
+  cfg.recompute_modules = t.recompute_modules;  // the scenario's, for the plans that recompute selectively
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.cudnn_attention = t.cudnn_attention;
@@ -318,8 +319,8 @@ class LowerBound {
     auto [it, inserted] = shards_.try_emplace(key);
     if (!inserted) return it->second;
     // As Builder (step_simulator.cpp) with the search's StepConfig (the scenario's attention and dropout).
-    const workload::Shard shard =
-        workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager, t_.cudnn_attention);
+    workload::Shard shard = workload::shard_of(p, t_.flash_attention, t_.dropout > 0.0, t_.eager, t_.cudnn_attention);
+    shard.recompute_modules = t_.recompute_modules;
     const workload::MicroBatch mb{p.micro_batch, t_.seq};
     auto add_times = [&](const std::vector<workload::Op>& ops, core::Duration* all, core::Duration* input,
                          core::Duration* weight) {
@@ -892,8 +893,7 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
       ++result.invalid;
       continue;
     }
-    const auto memory = workload::estimate_memory(model, memory_plan(e.candidate.plan, t.seq, e.candidate.recompute,
-                                                                     t.flash_attention, t.dropout > 0.0, t.eager));
+    const auto memory = workload::estimate_memory(model, memory_plan(t, e.candidate.plan, e.candidate.recompute));
     e.peak_memory_bytes = memory.total_bytes;
     if (memory.total_bytes > usable) {
       e.status = PlanStatus::kOutOfMemory;

@@ -38,6 +38,7 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.plan = t.plan;
   cfg.seq = t.seq;
   cfg.recompute = t.recompute;
+  cfg.recompute_modules = t.recompute_modules;
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.cudnn_attention = t.cudnn_attention;

@@ -1,5 +1,6 @@
 #include "scenario/training.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -108,6 +109,48 @@ std::string gib(double bytes) {
   return buf;
 }
 
+// training.recompute_modules: Megatron-Core's --recompute-modules names (workload::RecomputeModule).
+workload::RecomputeModules read_recompute_modules(Reader& tr, Recompute recompute, const workload::ModelSpec& model) {
+  struct Module {
+    std::string_view name;
+    workload::RecomputeModules bit;
+    std::string_view what;
+  };
+  static constexpr std::array<Module, 5> kModules{{
+      {"core_attn", workload::kRecomputeCoreAttention, "the attention core"},
+      {"layernorm", workload::kRecomputeNorms, "the two norms, their outputs freed"},
+      {"mla_up_proj", workload::kRecomputeMlaUpProjection, "MLA's up-projections and RoPE, per-head Q, K, V freed"},
+      {"moe_act", workload::kRecomputeMoeActivation, "the routed experts' activation, fc2 input freed"},
+      {"mlp", workload::kRecomputeMlp, "the dense MLP, only its input kept"},
+  }};
+  std::string valid;
+  for (const Module& m : kModules) valid += (valid.empty() ? "" : ", ") + std::string(m.name) + " (" + std::string(m.what) + ")";
+  const auto names = tr.list<std::string>("recompute_modules");
+  if (recompute != Recompute::kSelective) {
+    tr.fail("recompute_modules", "applies to training.recompute: selective only (Megatron-Core's --recompute-granularity selective); "
+                                 "set recompute: selective or leave recompute_modules out");
+  }
+  if (names.empty()) tr.fail("recompute_modules", "is empty: list what selective recomputation reruns (valid: " + valid + "), or set recompute: none");
+  workload::RecomputeModules set = 0;
+  bool dense_layer = false;
+  for (std::int64_t l = 0; l < model.layers; ++l) dense_layer = dense_layer || !model.is_moe_layer(l);
+  for (const std::string& name : names) {
+    const auto it = std::find_if(kModules.begin(), kModules.end(), [&](const Module& m) { return m.name == name; });
+    if (it == kModules.end()) {
+      if (name == "moe" || name == "shared_experts") {
+        tr.fail("recompute_modules", "'" + name + "' (Megatron-Core recomputes the MoE layer with its token dispatch) is not modelled; valid: " + valid);
+      }
+      tr.fail("recompute_modules", "unknown module '" + name + "'; valid: " + valid);
+    }
+    if ((set & it->bit) != 0) tr.fail("recompute_modules", "'" + name + "' is listed twice");
+    if (it->bit == workload::kRecomputeMlaUpProjection && !model.mla) tr.fail("recompute_modules", "mla_up_proj needs a model with MLA attention (model '" + model.name + "' has none)");
+    if (it->bit == workload::kRecomputeMoeActivation && !model.moe) tr.fail("recompute_modules", "moe_act needs an MoE model (model '" + model.name + "' has no experts)");
+    if (it->bit == workload::kRecomputeMlp && !dense_layer) tr.fail("recompute_modules", "mlp recomputes dense MLPs; model '" + model.name + "' has none (every layer is MoE: moe_act)");
+    set |= it->bit;
+  }
+  return set;
+}
+
 // What would lower the peak of a plan that does not fit, leaving out what it already does.
 std::string memory_remedies(const TrainingSetup& t) {
   std::vector<std::string> r;
@@ -124,13 +167,16 @@ std::string memory_remedies(const TrainingSetup& t) {
 }  // namespace
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t) {
-  return memory_plan(t.plan, t.seq, t.recompute, t.flash_attention, t.dropout > 0.0, t.eager);
+  return memory_plan(t, t.plan, t.recompute);
 }
 
-workload::MemoryPlan memory_plan(const workload::ParallelPlan& p, std::int64_t seq, workload::Recompute recompute,
-                                 bool flash_attention, bool dropout, bool eager) {
+workload::MemoryPlan memory_plan(const TrainingSetup& t, const workload::ParallelPlan& p, workload::Recompute recompute) {
+  const bool eager = t.eager;
+  const std::int64_t seq = t.seq;
   workload::MemoryPlan m;
-  m.shard = workload::shard_of(p, flash_attention, dropout, eager);
+  m.shard = workload::shard_of(p, t.flash_attention, t.dropout > 0.0, eager);
+  m.shard.recompute_modules = t.recompute_modules;
+  m.fp8_activations = t.fp8_activations;
   // Eager PyTorch's activation and state accounting (memory_model.hpp), as for the single-GPU ground truth.
   m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
   m.pp = p.pp;
@@ -192,6 +238,11 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
     tr.fail("precision", t.topology.gpu_spec->name + " has no fp8 tensor cores (valid: bf16)");
   }
   t.recompute = tr.choice<Recompute>("recompute", kRecompute, Recompute::kNone);
+  t.fp8_activations = tr.optional<bool>("fp8_activations", false);
+  if (t.fp8_activations && t.precision != hardware::Dtype::kFp8) {
+    tr.fail("fp8_activations", "keeps the FP8 copies of the Linear inputs that FP8 GEMMs make, so it needs training.precision: fp8");
+  }
+  if (tr.has("recompute_modules")) t.recompute_modules = read_recompute_modules(tr, t.recompute, t.model);
   static constexpr std::array<Choice<FlopConvention>, 2> kConventions{
       {{"megatron", FlopConvention::kMegatron, "Megatron-LM's num_floating_point_operations"},
        {"palm", FlopConvention::kPalm, "PaLM's 6N + 12 L H Q T per token"}}};

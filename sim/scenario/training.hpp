@@ -13,7 +13,10 @@
 //              ep_fp8_dispatch (default: on with deepep and precision fp8),
 //              bucket_size (elements)
 //   training:  global_batch, micro_batch, seq_length (default: the model's), precision (bf16 | fp8),
-//              recompute (none | selective | full), optimizer (adamw),
+//              recompute (none | selective | full | save_qkv_proj), recompute_modules (with selective: a
+//              list of core_attn | layernorm | mla_up_proj | moe_act | mlp, default [core_attn]),
+//              fp8_activations (with precision fp8: Linear inputs kept for the backward in FP8, as
+//              DeepSeek-V3 does), optimizer (adamw),
 //              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported),
 //              attention (flash | unfused: Megatron-LM's pre-FlashAttention core attention),
 //              dropout (probability, default 0: hidden and attention dropout kernels and masks),
@@ -59,6 +62,9 @@ struct TrainingSetup {
   workload::ParallelPlan plan;
   std::int64_t seq = 0;
   workload::Recompute recompute = workload::Recompute::kNone;
+  // training.recompute_modules (with recompute: selective; Megatron-Core's --recompute-modules,
+  // workload::RecomputeModule): core_attn (the default), layernorm, mla_up_proj, moe_act, mlp.
+  workload::RecomputeModules recompute_modules = workload::kRecomputeCoreAttention;
   hardware::Dtype precision = hardware::Dtype::kBf16;
   Fidelity network = Fidelity::kAnalytical;
   Fidelity collectives = Fidelity::kAnalytical;
@@ -67,6 +73,7 @@ struct TrainingSetup {
   bool cudnn_attention = false; // training.attention: cudnn (workload::Shard::cudnn_attention)
   double dropout = 0.0;         // training.dropout: probability; only > 0 matters for cost and memory
   bool eager = false;           // training.kernels: eager (workload::StepConfig::eager)
+  bool fp8_activations = false; // training.fp8_activations (workload::MemoryPlan::fp8_activations)
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
   bool fits = true;                  // memory estimate within capacity
@@ -86,7 +93,7 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t);
 // GPUs per node when every node has as many and GPUs are numbered node by node (GPU / n is its node),
 // else 0 (workload::StepConfig::gpus_per_node).
 std::int64_t gpus_per_node(const topology::Topology& topology);
-workload::MemoryPlan memory_plan(const workload::ParallelPlan& plan, std::int64_t seq, workload::Recompute recompute,
-                                 bool flash_attention = true, bool dropout = false, bool eager = false);
+// The memory plan of the setup's training keys with another parallel plan and recompute mode (plan search).
+workload::MemoryPlan memory_plan(const TrainingSetup& t, const workload::ParallelPlan& plan, workload::Recompute recompute);
 
 }  // namespace mfusim::scenario

@@ -37,14 +37,23 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
     return 2.0 * h / sp + qkv / t;
   }
   const double s = d(plan.micro_batch.seq);
-  double outside = 8.0 * h + (plan.shard.dropout ? 2.0 * h : 0.0) + (plan.fp32_residual ? 4.0 * h : 0.0);
+  // Selective recomputation's modules (ops.hpp, RecomputeModule): what each frees is subtracted below.
+  const RecomputeModules rerun = plan.recompute == Recompute::kSelective ? plan.shard.recompute_modules : RecomputeModules{0};
+  // A Linear input kept in FP8 (MemoryPlan::fp8_activations): (1 + 4/128) B per element for 2 B.
+  const double q8 = plan.fp8_activations ? (1.0 + 4.0 / 128.0) / 2.0 : 1.0;
+  // The two norm inputs, the two norm outputs (QKV and fc1 / router inputs; freed by layernorm
+  // recomputation), dropout masks, the fp32 residual's extra bytes.
+  double outside = 4.0 * h + ((rerun & kRecomputeNorms) != 0 ? 0.0 : 4.0 * h * q8) + (plan.shard.dropout ? 2.0 * h : 0.0) +
+                   (plan.fp32_residual ? 4.0 * h : 0.0);
   double inside = 2.0 * h * r * (1.0 + 2.0 * k) + 2.0 * h * r;
   if (m.mla) {
-    // MLA keeps the latent inputs of the up-projections and the full per-head Q, K, V.
+    // MLA keeps the latent inputs of the up-projections and the full per-head Q, K, V (freed by
+    // mla_up_proj recomputation).
     const MlaSpec& x = *m.mla;
     const double qk = d(x.qk_nope_head_dim + x.qk_rope_head_dim);
-    inside = 2.0 * (d(x.q_lora_rank) + d(x.kv_lora_rank + x.qk_rope_head_dim)) +
-             2.0 * a * (qk + qk + d(x.v_head_dim)) + 2.0 * a * d(x.v_head_dim);
+    inside = 2.0 * (d(x.q_lora_rank) + d(x.kv_lora_rank)) * q8 + 2.0 * d(x.qk_rope_head_dim) +
+             ((rerun & kRecomputeMlaUpProjection) != 0 ? 0.0 : 2.0 * a * (qk + qk + d(x.v_head_dim))) +
+             2.0 * a * d(x.v_head_dim);
   }
   const bool glu = m.activation == Activation::kSwiGlu;
   const double glu_factor = glu ? (plan.eager_swiglu ? 3.0 : 2.0) : 1.0;
@@ -54,14 +63,16 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
     const double routed = d(e.top_k) * plan.shard.moe_imbalance;
     // The routed tokens' inputs to the first expert GEMM (width h), the expert MLP's terms (width f)
     // for top_k tokens, router probs.
-    experts_h = routed * 2.0 * h;
-    experts_f = routed * (2.0 * d(e.expert_ffn) * glu_factor + 2.0 * d(e.expert_ffn));
-    inside += d(e.shared_experts) * (2.0 * d(e.shared_expert_ffn) * glu_factor + 2.0 * d(e.shared_expert_ffn));
+    experts_h = routed * 2.0 * h * q8;
+    // moe_act recomputation frees the activation's output (the fc2 input).
+    experts_f = routed * (2.0 * d(e.expert_ffn) * glu_factor * q8 +
+                          ((rerun & kRecomputeMoeActivation) != 0 ? 0.0 : 2.0 * d(e.expert_ffn) * q8));
+    inside += d(e.shared_experts) * (2.0 * d(e.shared_expert_ffn) * glu_factor + 2.0 * d(e.shared_expert_ffn) * q8);
     outside += 4.0 * d(e.experts);
-  } else {
-    inside += 2.0 * d(m.ffn) * glu_factor + 2.0 * d(m.ffn);
+  } else if ((rerun & kRecomputeMlp) == 0) {  // mlp recomputation keeps only the MLP's input (outside)
+    inside += 2.0 * d(m.ffn) * glu_factor + 2.0 * d(m.ffn) * q8;
   }
-  if (plan.recompute != Recompute::kSelective) {
+  if ((rerun & kRecomputeCoreAttention) == 0) {
     inside += plan.shard.flash_attention ? 4.0 * a : (plan.shard.dropout ? 5.0 : 4.0) * a * s;
   }
   // Expert terms: a rank runs moe_token_share x T tokens (ops.hpp), the width-h inputs whole and the

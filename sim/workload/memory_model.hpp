@@ -83,6 +83,13 @@ struct MemoryPlan {
   // freed by zero_grad before the next forward: 4 B per optimizer-owned parameter, counted at the
   // optimizer step only.
   double grad_bytes = 4.0;
+  // FP8 training that keeps the FP8 copies of the Linear layers' inputs for the backward instead of the
+  // bf16 tensors (DeepSeek-V3 report, section 3.3.3 "Low-Precision Storage"): each such activation takes
+  // 1 B plus an fp32 scale per 128 values (1x128 tiles) instead of 2 B. Linear inputs: the QKV / MLA
+  // down-projection input, MLA's latents, the fc1 / router input, fc2's input, the routed experts'
+  // inputs; the routed experts' SwiGLU input is kept in FP8 too (same section). The attention output
+  // (DeepSeek: a 12-bit E5M6 format) and everything else stay 2 B.
+  bool fp8_activations = false;
 };
 
 struct MemoryItem {

@@ -209,9 +209,11 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
                                         : d(x.sp_tokens) * h * (3.0 * kAct + (s.dropout ? 1.0 : 0.0));
   const auto norm = [&](const char* name) {
     out.push_back(memory(layer_name(layer, name), Phase::kForward, layer, norm_bytes, MemoryOpClass::kNorm));
+    out.back().module = kRecomputeNorms;
     if (s.eager) {
       out.push_back(memory(layer_name(layer, (std::string(name) + ".cast").c_str()), Phase::kForward, layer,
                            d(x.sp_tokens) * h * (kFp32 + kAct), MemoryOpClass::kElementwise));
+      out.back().module = kRecomputeNorms;
     }
   };
   norm("norm1");
@@ -232,14 +234,20 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
   } else {
     out.push_back(gemm(layer_name(layer, "qkv"), Phase::kForward, layer, x.tokens, (x.local_heads + 2 * x.local_kv) * m.head_dim, m.hidden));
   }
-  for (std::size_t i = projections; i < out.size(); ++i) out[i].qkv_projection = true;
+  for (std::size_t i = projections; i < out.size(); ++i) {
+    out[i].qkv_projection = true;
+    if (m.mla && out[i].name.ends_with("_up")) out[i].module = kRecomputeMlaUpProjection;
+  }
   if (m.position == Position::kRope) {
     const std::int64_t rope_width = m.mla ? x.local_heads * m.mla->qk_rope_head_dim + m.mla->qk_rope_head_dim
                                           : (x.local_heads + x.local_kv) * m.head_dim;
     out.push_back(memory(layer_name(layer, "rope"), Phase::kForward, layer,
                          (s.eager ? 5.0 : 1.0) * 2.0 * d(x.tokens) * d(rope_width) * kAct, MemoryOpClass::kElementwise));
+    if (m.mla) out.back().module = kRecomputeMlaUpProjection;
   }
+  const std::size_t core = out.size();
   attention_forward(m, s, mb, layer, Phase::kForward, out);
+  for (std::size_t i = core; i < out.size(); ++i) out[i].module = kRecomputeCoreAttention;
   if (s.eager) {
     out.push_back(memory(layer_name(layer, "attn.copy"), Phase::kForward, layer,
                          2.0 * d(x.tokens) * d(x.local_heads * m.head_dim) * kAct, MemoryOpClass::kCopy));
@@ -264,10 +272,12 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
     const auto per_expert = static_cast<std::int64_t>(
         std::ceil(d(moe_tokens * e.top_k) * d(s.ep) / d(e.experts) * s.moe_imbalance));
     mlp_forward(m, layer, e.expert_ffn / s.expert_tp, local_experts, "expert.", out, std::max<std::int64_t>(1, per_expert));
+    out[out.size() - 2].module = kRecomputeMoeActivation;  // expert.act
     out.push_back(memory(layer_name(layer, "unpermute"), Phase::kForward, layer, 2.0 * d(moe_tokens * e.top_k) * h * kAct, MemoryOpClass::kCopy));
     if (e.shared_experts > 0) mlp_forward(m, layer, e.shared_experts * e.shared_expert_ffn / s.tp, 1, "shared.", out, x.tokens);
   } else {
     mlp_forward(m, layer, m.ffn / s.tp, 1, "", out, x.tokens);
+    for (std::size_t i = out.size() - 3; i < out.size(); ++i) out[i].module = kRecomputeMlp;  // fc1, act, fc2
   }
   out.push_back(memory(layer_name(layer, "residual2"), Phase::kForward, layer, residual_bytes, MemoryOpClass::kElementwise));
   if (s.eager && !m.is_moe_layer(layer)) {
@@ -302,9 +312,15 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
       out.push_back(std::move(op));
     }
   } else if (recompute == Recompute::kSelective) {
-    const std::size_t first = out.size();
-    attention_forward(m, s, mb, layer, Phase::kRecompute, out);
-    for (std::size_t i = first; i < out.size(); ++i) out[i].segment = Segment::kAttention;
+    // The selected modules' forward ops, in forward order (each segment's reruns come before its
+    // backward ops; the step lowering keeps that order within a segment).
+    for (Op op : fwd) {
+      if ((op.module & s.recompute_modules) == 0) continue;
+      op.phase = Phase::kRecompute;
+      op.name += ".recompute";
+      op.model_flops = 0.0;
+      out.push_back(std::move(op));
+    }
   }
   bool core_done = false;
   // Backward in reverse order of the forward.

@@ -38,6 +38,31 @@ std::string_view to_string(Phase p);
 // names; the layer input is kept as the scan carry).
 enum class Recompute : std::uint8_t { kNone, kSelective, kSaveQkv, kFull };  // in order of recomputation
 
+// What Recompute::kSelective reruns: Megatron-Core's fine-grained recomputation (--recompute-granularity
+// selective --recompute-modules; transformer_config.py, moe/README.md "Checkpointing"), a set of:
+//   core_attn    the attention core (standard checkpoint: its Q, K, V inputs stay saved; the flash
+//                kernel's softmax statistics, or the unfused core's s x s scores, are not kept)
+//   layernorm    input_layernorm and pre_mlp_layernorm, output-discarding: the norm outputs the
+//                following Linear layers keep (QKV / MLA down-projection input, fc1 / router input) are
+//                freed and the norms rerun before the backward needs them
+//   mla_up_proj  MLA's up-projections and RoPE, output-discarding: the per-head Q, K, V are freed (the
+//                latents stay) and the q_up / kv_up GEMMs and RoPE rerun
+//   moe_act      the routed experts' activation function, output-discarding: the fc2 input is freed
+//   mlp          the dense MLP (standard checkpoint: only its input stays), fc1, activation and fc2
+//                rerun, with the block's TP collectives
+// Megatron-Core's default is core_attn alone, which is Megatron-LM's selective recomputation. DeepSeek-V3
+// recomputes RMSNorm and the MLA up-projections (report section 3.3.2) and the SwiGLU output of its MoE
+// (section 3.3.3): layernorm, mla_up_proj, moe_act. (Megatron-Core's `moe` and `shared_experts` modules,
+// which rerun the token dispatch, are not modelled.)
+enum RecomputeModule : std::uint8_t {
+  kRecomputeCoreAttention = 1U << 0U,
+  kRecomputeNorms = 1U << 1U,
+  kRecomputeMlaUpProjection = 1U << 2U,
+  kRecomputeMoeActivation = 1U << 3U,
+  kRecomputeMlp = 1U << 4U,
+};
+using RecomputeModules = std::uint8_t;
+
 struct Shard {
   std::int64_t tp = 1;
   std::int64_t cp = 1;
@@ -67,6 +92,8 @@ struct Shard {
   // Hidden and attention dropout on (Megatron's bias-dropout-add writes a 1-byte mask per element;
   // with unfused attention, the attention dropout kernels above). Flash kernels fuse their dropout.
   bool dropout = false;
+  // With Recompute::kSelective: which modules rerun (RecomputeModule bits).
+  RecomputeModules recompute_modules = kRecomputeCoreAttention;
 };
 
 struct MicroBatch {
@@ -94,6 +121,7 @@ struct Op {
   double hardware_flops = 0.0;
   bool attention_core = false;  // one of the unfused attention core's kernels (backward emitted as a block)
   bool qkv_projection = false;  // a query/key/value projection GEMM (kept, not recomputed, by Recompute::kSaveQkv)
+  RecomputeModules module = 0;  // the RecomputeModule whose selective recomputation reruns this forward op
   // Eager PyTorch only: the op comes after the last tensor its block saves for backward, so an
   // early-stopping checkpoint does not rerun it (see eager_recompute_cast).
   bool past_last_saved = false;

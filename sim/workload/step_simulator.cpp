@@ -58,6 +58,7 @@ class Builder {
     shape_.combined = p_.schedule == PipelineSchedule::kInterleaved && p_.pairs_passes() && m_.moe.has_value();
     schedule_ = build_schedule(p_.schedule, shape_);
     shard_ = shard_of(p_, cfg.flash_attention, cfg.dropout, cfg.eager, cfg.cudnn_attention);
+    shard_.recompute_modules = cfg.recompute_modules;
     param_bytes_ = cfg.eager ? kParamBytesFp32 : kParamBytesBf16;
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
@@ -304,25 +305,41 @@ class Builder {
     }
   }
 
-  // Accumulates consecutive kernels into one compute task (exact on a serial stream).
+  // Accumulates consecutive kernels into one compute task (exact on a serial stream). Selective
+  // recomputation's ops (Phase::kRecompute inside a backward segment, which come before the segment's
+  // backward ops) accumulate apart and become a recompute task ahead of it, so the breakdown shows them.
   struct Pending {
     Duration time;
     double flops = 0.0;
     bool any = false;
     TaskKind kind = TaskKind::kCompute;
+    Duration rerun;  // selective recomputation ahead of `time`
+    double rerun_flops = 0.0;
   };
+  static Pending pending(TaskKind kind) {
+    Pending p;
+    p.kind = kind;
+    return p;
+  }
 
   void add_ops(Pending& pend, const std::vector<const Op*>& ops) {
     for (const Op* op : ops) {
+      Duration t;
       const auto cached = op_time_.find(op);
       if (cached != op_time_.end()) {
-        pend.time += cached->second;
+        t = cached->second;
       } else {
         compute::Kernel k = op->kernel;
         if (k.kind == compute::KernelKind::kGemm) k.dtype = cfg_.gemm_dtype;
-        pend.time += cost_.time(k);
+        t = cost_.time(k);
       }
-      pend.flops += op->hardware_flops;
+      if (op->phase == Phase::kRecompute && pend.kind == TaskKind::kCompute) {
+        pend.rerun += t;
+        pend.rerun_flops += op->hardware_flops;
+      } else {
+        pend.time += t;
+        pend.flops += op->hardware_flops;
+      }
       pend.any = true;
     }
   }
@@ -333,6 +350,10 @@ class Builder {
   // sm_margin: SMs the GEMM leaves to a communication kernel for its whole run (Transformer Engine's
   // set_sm_margin): it runs on SMs - sm_margin of them, i.e. SMs / (SMs - sm_margin) times longer.
   void add_chunked(Pending& pend, const Op* op, std::int64_t chunks, int sm_margin = 0) {
+    if (op->phase == Phase::kRecompute) {  // reruns are not split
+      add_ops(pend, {op});
+      return;
+    }
     compute::Kernel k = op->kernel;
     const int sms = cost_.gpu().sm_count;
     const double margin = sm_margin > 0 && sms > sm_margin ? static_cast<double>(sms) / static_cast<double>(sms - sm_margin) : 1.0;
@@ -341,7 +362,7 @@ class Builder {
         add_ops(pend, {op});
         return;
       }
-      Pending one{Duration::zero(), 0.0, false, pend.kind};
+      Pending one = pending(pend.kind);
       add_ops(one, {op});
       pend.time += Duration::from_seconds(one.time.seconds() * margin);
       pend.flops += one.flops;
@@ -362,9 +383,16 @@ class Builder {
 
   void flush(RankStreams& rs, Pending& pend, OpPart part) {
     if (!pend.any) return;
-    task(rs, rs.compute, part, pend.time, pend.kind);
+    if (pend.rerun > Duration::zero()) {
+      const TaskLabel saved = ctx_;
+      ctx_.pass = Pass::kRecompute;
+      task(rs, rs.compute, part, pend.rerun, TaskKind::kRecompute);
+      ctx_ = saved;
+      rs.flops += pend.rerun_flops;
+    }
+    if (pend.time > Duration::zero() || pend.rerun == Duration::zero()) task(rs, rs.compute, part, pend.time, pend.kind);
     rs.flops += pend.flops;
-    pend = Pending{Duration::zero(), 0.0, false, pend.kind};
+    pend = pending(pend.kind);
   }
 
   // TP collectives. Without --tp-comm-overlap they run on the compute stream (the kernels wait). With
@@ -605,6 +633,30 @@ class Builder {
     return it->second.ops;
   }
 
+  // Selective recomputation of the dense MLP (RecomputeModule kRecomputeMlp) under TP: Megatron-Core's
+  // checkpoint reruns the MLP's forward whole, its TP collectives included (SP: the input all-gather and
+  // the output reduce-scatter; else the output all-reduce), before the MLP's backward. Emits the reruns
+  // of `v` (a rerun pre-MLP norm first) as recompute tasks with those collectives and returns the rest.
+  std::vector<const Op*> mlp_rerun_with_collectives(RankStreams& rs, const std::vector<const Op*>& v) {
+    std::vector<const Op*> norms, reruns, rest;
+    for (const Op* op : v) {
+      if (op->phase != Phase::kRecompute) rest.push_back(op);
+      else (op->module == kRecomputeMlp ? reruns : norms).push_back(op);
+    }
+    if (reruns.empty()) return v;
+    const TaskLabel saved = ctx_;
+    ctx_.pass = Pass::kRecompute;
+    Pending rc = pending(TaskKind::kRecompute);
+    add_ops(rc, norms);
+    flush(rs, rc, OpPart::kMlp);
+    tp_block_input(rs, OpPart::kMlp);
+    add_ops(rc, reruns);
+    flush(rs, rc, OpPart::kMlp);
+    tp_block_output(rs, OpPart::kMlp);
+    ctx_ = saved;
+    return rest;
+  }
+
   // One transformer block, forward (or its recomputation) or backward, as segments and collectives.
   void emit_layer(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
                   bool weight_only) {
@@ -618,7 +670,7 @@ class Builder {
   void emit_layer_ops(RankStreams& rs, std::int64_t layer, bool backward, bool recompute, bool with_weight,
                       bool weight_only) {
     const std::vector<Op>& ops = layer_ops(layer, backward);
-    Pending pend{Duration::zero(), 0.0, false, recompute ? TaskKind::kRecompute : TaskKind::kCompute};
+    Pending pend = pending(recompute ? TaskKind::kRecompute : TaskKind::kCompute);
     auto select = [&](Segment seg) {
       std::vector<const Op*> v;
       if (recompute && cfg_.eager && seg == Segment::kAttention) v.push_back(&recompute_cast(layer));
@@ -685,7 +737,8 @@ class Builder {
     };
     auto mlp = [&] {
       if (!moe) {
-        const auto v = select(Segment::kMlp);
+        auto v = select(Segment::kMlp);
+        if (backward && p_.tp > 1) v = mlp_rerun_with_collectives(rs, v);
         if (ub_block(rs, pend, v, OpPart::kMlp, backward)) return;
         tp_block_input(rs, OpPart::kMlp);
         if (backward && with_weight && async_backward_block(rs, pend, v, OpPart::kMlp, OpPart::kMlp)) return;

@@ -57,6 +57,7 @@ struct StepConfig {
   ParallelPlan plan;
   std::int64_t seq = 0;
   Recompute recompute = Recompute::kNone;
+  RecomputeModules recompute_modules = kRecomputeCoreAttention;  // with kSelective (Shard::recompute_modules)
   hardware::Dtype gemm_dtype = hardware::Dtype::kBf16;
   Expansion expansion = Expansion::kSymmetric;
   bool flash_attention = true;  // Shard::flash_attention

@@ -603,6 +603,47 @@ TEST(StepSimulator, SaveQkvProjRecomputesTheLayerButItsProjections) {
   EXPECT_NEAR(saved, full - 4 * 2 * qkv, 1e-9) << "4 layers x 2 micro-batches, one QKV GEMM each not recomputed";
 }
 
+TEST(StepSimulator, RecomputeModulesRerunTheirOpsAsRecomputeTasks) {
+  // Selective recomputation by module (Megatron-Core's --recompute-modules): the backward reruns exactly
+  // the forward ops of the listed modules, shown as recomputation; the dense MLP's checkpoint also reruns
+  // its TP collectives (SP: the input all-gather and the output reduce-scatter), two per layer and
+  // micro-batch.
+  const ModelSpec m = tiny_model(4);
+  ParallelPlan p = plan(2, 1, 1, 2);
+  p.sequence_parallel = true;
+  StepConfig cfg = config(m, p);
+  cfg.recompute = Recompute::kSelective;
+  struct Run {
+    double recompute, step;
+    int comm_calls;
+  };
+  const auto run = [&](RecomputeModules modules) {
+    cfg.recompute_modules = modules;
+    const StepProgram prog = build_step_program(cfg, ideal_cost());
+    core::Engine e;
+    AlphaBeta comm(e, 0, Duration::zero());
+    const StepResult r = simulate_step(cfg, prog, ideal_cost(), comm, e);
+    EXPECT_EQ(r.run.status, core::RunStatus::kCompleted);
+    return Run{r.breakdown.recompute.seconds(), r.step_time.seconds(), comm.calls};
+  };
+  Shard shard = shard_of(p, true, false, false);
+  const auto module_time = [&](RecomputeModules modules) {
+    double t = 0.0;
+    for (const Op& op : layer_forward(m, 0, shard, MicroBatch{1, m.seq_length})) {
+      if ((op.module & modules) != 0) t += ideal_cost().time(op.kernel).seconds();
+    }
+    return t;
+  };
+  const RecomputeModules more = kRecomputeCoreAttention | kRecomputeNorms | kRecomputeMlp;
+  ASSERT_GT(module_time(kRecomputeCoreAttention), 0.0);
+  const Run core = run(kRecomputeCoreAttention), all = run(more);
+  EXPECT_NEAR(core.recompute, 4 * 2 * module_time(kRecomputeCoreAttention), 1e-9)
+      << "4 layers x 2 micro-batches rerun the attention core (Megatron's selective recomputation), shown as recompute";
+  EXPECT_NEAR(all.recompute, 4 * 2 * module_time(more), 1e-9) << "... and with layernorm and mlp, the norms and the MLP too";
+  EXPECT_EQ(all.comm_calls - core.comm_calls, 4 * 2 * 2) << "the MLP rerun's all-gather and reduce-scatter per layer and micro-batch";
+  EXPECT_NEAR(all.step - core.step, all.recompute - core.recompute, 1e-9) << "on one GPU stream the reruns add their time";
+}
+
 TEST(StepSimulator, OverlappedCommunicationSlowsCompute) {
   // DP buckets reduce during the backward (compute-bound here: 16K tokens per micro-batch, 400 GB/s):
   // with a 1.5x slowdown while they run, the backward kernels that overlap them take longer, and the

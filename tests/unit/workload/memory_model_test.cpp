@@ -212,6 +212,63 @@ TEST(MemoryModel, ExpertInputsArePooledOverTheExpertTpGroup) {
       << "tp 1, expert_tp 2: the pair pools both ranks' tokens, twice the width-h inputs, the same width-f bytes";
 }
 
+TEST(MemoryModel, RecomputeModulesFreeWhatTheyRerun) {
+  // Megatron-Core's --recompute-modules (ops.hpp, RecomputeModule), per token of a GELU block (f = 4h)
+  // at tp 2 without sequence parallelism: layernorm frees the two norm outputs (4h, outside the TP
+  // region); mlp frees the MLP's fc1 output and fc2 input (2f + 2f, split by tp); core_attn alone is
+  // Megatron's selective recomputation.
+  const ModelSpec m = gpt(4, 1024, 8, 32000, 2048);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.recompute = Recompute::kSelective;
+  plan.shard.tp = 2;
+  const double h = 1024.0, f = 4096.0;
+  const auto bytes = [&](RecomputeModules modules) {
+    plan.shard.recompute_modules = modules;
+    return activation_bytes_per_token(m, 0, plan);
+  };
+  const double core = bytes(kRecomputeCoreAttention);
+  EXPECT_NEAR(core - bytes(kRecomputeCoreAttention | kRecomputeNorms), 4.0 * h, 1e-9) << "layernorm: the two norm outputs";
+  EXPECT_NEAR(core - bytes(kRecomputeCoreAttention | kRecomputeMlp), (2.0 * f + 2.0 * f) / 2.0, 1e-9)
+      << "mlp: fc1 output and fc2 input, 1/tp each";
+  EXPECT_NEAR(bytes(kRecomputeNorms) - bytes(kRecomputeCoreAttention | kRecomputeNorms), 4.0 * 8.0 / 2.0, 1e-9)
+      << "without core_attn the flash kernel's fp32 log-sum-exp (4 B per local head) stays";
+  plan.recompute = Recompute::kNone;
+  EXPECT_DOUBLE_EQ(bytes(kRecomputeNorms | kRecomputeMlp), bytes(kRecomputeCoreAttention)) << "modules apply to selective only";
+}
+
+TEST(MemoryModel, DeepSeekRecomputationAndFp8CachedLinearInputs) {
+  // DeepSeek-V3's scheme (report 3.3.2-3.3.3) on an MLA + MoE block, tp 1: mla_up_proj frees the per-head
+  // Q, K, V (2a (2 d_qk + d_v)); moe_act frees the routed experts' fc2 inputs (k x 2f); FP8-cached Linear
+  // inputs take (1 + 4/128) B for 2 B: the norm outputs (4h), MLA's latents (2 (q_lora + kv_lora)), the
+  // routed tokens (k x 2h), their SwiGLU inputs (k x 2 x 2f) and fc2 inputs, the shared expert's fc2 input.
+  ModelSpec m = gpt(4, 1024, 8, 32000, 2048);
+  m.activation = Activation::kSwiGlu;
+  m.mla = MlaSpec{384, 128, 64, 32, 64};
+  m.moe = MoeSpec{16, 2, 512, 1, 512, 1, 0};
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.recompute = Recompute::kSelective;
+  const auto bytes = [&](RecomputeModules modules, bool fp8) {
+    plan.shard.recompute_modules = modules;
+    plan.fp8_activations = fp8;
+    return activation_bytes_per_token(m, 0, plan);
+  };
+  const double h = 1024.0, a = 8.0, k = 2.0, f = 512.0;
+  const RecomputeModules core = kRecomputeCoreAttention;
+  EXPECT_NEAR(bytes(core, false) - bytes(core | kRecomputeMlaUpProjection, false), 2.0 * a * (96.0 + 96.0 + 64.0), 1e-9)
+      << "mla_up_proj: the per-head Q, K (64 + 32 wide) and V (64)";
+  EXPECT_NEAR(bytes(core, false) - bytes(core | kRecomputeMoeActivation, false), k * 2.0 * f, 1e-9)
+      << "moe_act: the top-k copies' fc2 inputs";
+  const double saved = 1.0 - (1.0 + 4.0 / 128.0) / 2.0;  // share of a bf16 Linear input that FP8 saves
+  const double linear_inputs = 4.0 * h + 2.0 * (384.0 + 128.0) + k * (2.0 * h + 2.0 * 2.0 * f + 2.0 * f) + 2.0 * f;
+  EXPECT_NEAR(bytes(core, false) - bytes(core, true), linear_inputs * saved, 1e-9)
+      << "fp8_activations: every Linear input (and the experts' SwiGLU input) at 1 B + an fp32 scale per 128";
+  EXPECT_NEAR(bytes(core | kRecomputeNorms | kRecomputeMoeActivation, false) - bytes(core | kRecomputeNorms | kRecomputeMoeActivation, true),
+              (linear_inputs - 4.0 * h - k * 2.0 * f) * saved, 1e-9)
+      << "what the recomputation frees is not also counted in FP8";
+}
+
 // A pipelined plan of one 2,048-token sequence per micro-batch.
 MemoryPlan pipelined(std::int64_t pp, PipelineKind kind, std::int64_t microbatches, std::int64_t virtual_stages = 1) {
   MemoryPlan plan;
