@@ -171,6 +171,16 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"
                                                                 : "analytical fidelity: no contention between groups"));
+  if (t.recompute == workload::Recompute::kSelective) {
+    s.notes.push_back("recompute: selective, rerunning " + workload::recompute_module_names(t.recompute_modules) +
+                      " in the backward (training.recompute_modules, Megatron-Core's --recompute-modules)");
+  } else if (t.recompute_modules != workload::kRecomputeCoreAttention) {
+    s.notes.push_back("training.recompute_modules (" + workload::recompute_module_names(t.recompute_modules) +
+                      ") unused: they apply to training.recompute: selective");
+  }
+  if (t.fp8_activations) {
+    s.notes.push_back("memory: Linear inputs kept for the backward in FP8, 1 B + an fp32 scale per 128 values (training.fp8_activations)");
+  }
   if (t.model.moe && t.plan.ep > 1) {
     // What each dispatch and combine moves (docs/models/parallelism.md), so the exposed EP time reads.
     const auto& p = t.plan;

@@ -110,7 +110,9 @@ std::string gib(double bytes) {
 }
 
 // training.recompute_modules: Megatron-Core's --recompute-modules names (workload::RecomputeModule).
-workload::RecomputeModules read_recompute_modules(Reader& tr, Recompute recompute, const workload::ModelSpec& model) {
+// Read whatever training.recompute is (a sweep may switch it), used by recompute: selective only (mfusim
+// run says so in a note).
+workload::RecomputeModules read_recompute_modules(Reader& tr, const workload::ModelSpec& model) {
   struct Module {
     std::string_view name;
     workload::RecomputeModules bit;
@@ -126,10 +128,6 @@ workload::RecomputeModules read_recompute_modules(Reader& tr, Recompute recomput
   std::string valid;
   for (const Module& m : kModules) valid += (valid.empty() ? "" : ", ") + std::string(m.name) + " (" + std::string(m.what) + ")";
   const auto names = tr.list<std::string>("recompute_modules");
-  if (recompute != Recompute::kSelective) {
-    tr.fail("recompute_modules", "applies to training.recompute: selective only (Megatron-Core's --recompute-granularity selective); "
-                                 "set recompute: selective or leave recompute_modules out");
-  }
   if (names.empty()) tr.fail("recompute_modules", "is empty: list what selective recomputation reruns (valid: " + valid + "), or set recompute: none");
   workload::RecomputeModules set = 0;
   bool dense_layer = false;
@@ -242,7 +240,7 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   if (t.fp8_activations && t.precision != hardware::Dtype::kFp8) {
     tr.fail("fp8_activations", "keeps the FP8 copies of the Linear inputs that FP8 GEMMs make, so it needs training.precision: fp8");
   }
-  if (tr.has("recompute_modules")) t.recompute_modules = read_recompute_modules(tr, t.recompute, t.model);
+  if (tr.has("recompute_modules")) t.recompute_modules = read_recompute_modules(tr, t.model);
   static constexpr std::array<Choice<FlopConvention>, 2> kConventions{
       {{"megatron", FlopConvention::kMegatron, "Megatron-LM's num_floating_point_operations"},
        {"palm", FlopConvention::kPalm, "PaLM's 6N + 12 L H Q T per token"}}};

@@ -1,6 +1,8 @@
 #include "workload/ops.hpp"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -187,6 +189,19 @@ void mlp_forward(const ModelSpec& m, std::int64_t layer, std::int64_t width, std
 }
 
 }  // namespace
+
+std::string recompute_module_names(RecomputeModules modules) {
+  static constexpr std::array<std::pair<RecomputeModules, const char*>, 5> kNames{{{kRecomputeCoreAttention, "core_attn"},
+                                                                                   {kRecomputeNorms, "layernorm"},
+                                                                                   {kRecomputeMlaUpProjection, "mla_up_proj"},
+                                                                                   {kRecomputeMoeActivation, "moe_act"},
+                                                                                   {kRecomputeMlp, "mlp"}}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if ((modules & bit) != 0) out += (out.empty() ? "" : ", ") + std::string(name);
+  }
+  return out;
+}
 
 std::string_view to_string(Phase p) {
   switch (p) {

@@ -62,6 +62,8 @@ enum RecomputeModule : std::uint8_t {
   kRecomputeMlp = 1U << 4U,
 };
 using RecomputeModules = std::uint8_t;
+// Megatron-Core's names of the set bits, in the order above: "core_attn, layernorm".
+std::string recompute_module_names(RecomputeModules modules);
 
 struct Shard {
   std::int64_t tp = 1;
