@@ -161,6 +161,7 @@ Simulated simulate_candidate(const TrainingSetup& t, const PlanCandidate& c, Fid
   cfg.seq = t.seq;
   cfg.recompute = c.recompute;
   cfg.recompute_modules = t.recompute_modules;  // the scenario's, for the plans that recompute selectively
+  cfg.bf16_moments = t.bf16_moments;
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.cudnn_attention = t.cudnn_attention;
@@ -232,6 +233,8 @@ class LowerBound {
     const std::vector<core::Duration> ep_of_stage = ep_per_layer_pass(c, layout);
     for (std::int64_t pos = 0; pos < positions; ++pos) {
       const auto i = static_cast<std::size_t>(pos);
+      // Decoder layers only: an MTP block on the last position (and its head) is left out, which keeps
+      // the bound below the simulated step.
       const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
       const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
       const TpPass tp_fwd = tp_per_layer_pass(c, layout, stage_of[i], false);

@@ -39,6 +39,7 @@ SimulationResult simulate_training(const Scenario& scenario, const core::RunLimi
   cfg.seq = t.seq;
   cfg.recompute = t.recompute;
   cfg.recompute_modules = t.recompute_modules;
+  cfg.bf16_moments = t.bf16_moments;
   cfg.gemm_dtype = t.precision;
   cfg.flash_attention = t.flash_attention;
   cfg.cudnn_attention = t.cudnn_attention;

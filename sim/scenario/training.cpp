@@ -175,6 +175,7 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t, const workload::Paralle
   m.shard = workload::shard_of(p, t.flash_attention, t.dropout > 0.0, eager);
   m.shard.recompute_modules = t.recompute_modules;
   m.fp8_activations = t.fp8_activations;
+  m.bf16_moments = t.bf16_moments;
   // Eager PyTorch's activation and state accounting (memory_model.hpp), as for the single-GPU ground truth.
   m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
   m.pp = p.pp;
@@ -249,6 +250,10 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   if (optimizer != "adamw" && optimizer != "adam") {
     tr.fail("optimizer", "unknown optimizer '" + optimizer + "' (valid: adamw, adam: the same cost)");
   }
+  static constexpr std::array<Choice<bool>, 2> kMoments{
+      {{"fp32", false, "Adam's two moments in fp32 (12 B of optimizer state per parameter with the fp32 master)"},
+       {"bf16", true, "in bf16, as DeepSeek-V3 trains (8 B; Megatron-Core's precision-aware optimizer)"}}};
+  t.bf16_moments = tr.choice<bool>("adam_moments", kMoments, false);
   enum class Attention : std::uint8_t { kFlash, kCudnn, kUnfused };
   static constexpr std::array<Choice<Attention>, 3> kAttention{
       {{"flash", Attention::kFlash, "one fused kernel (FlashAttention-2 in PyTorch), causal blocks skipped"},

@@ -16,7 +16,7 @@
 //              recompute (none | selective | full | save_qkv_proj), recompute_modules (with selective: a
 //              list of core_attn | layernorm | mla_up_proj | moe_act | mlp, default [core_attn]),
 //              fp8_activations (with precision fp8: Linear inputs kept for the backward in FP8, as
-//              DeepSeek-V3 does), optimizer (adamw),
+//              DeepSeek-V3 does), optimizer (adamw), adam_moments (fp32 | bf16),
 //              flop_convention (megatron | palm: which FLOP count MFU uses; both are reported),
 //              attention (flash | unfused: Megatron-LM's pre-FlashAttention core attention),
 //              dropout (probability, default 0: hidden and attention dropout kernels and masks),
@@ -74,6 +74,7 @@ struct TrainingSetup {
   double dropout = 0.0;         // training.dropout: probability; only > 0 matters for cost and memory
   bool eager = false;           // training.kernels: eager (workload::StepConfig::eager)
   bool fp8_activations = false; // training.fp8_activations (workload::MemoryPlan::fp8_activations)
+  bool bf16_moments = false;    // training.adam_moments: bf16 (workload::MemoryPlan::bf16_moments)
   workload::MemoryBreakdown memory;  // per GPU, most loaded rank
   double memory_capacity = 0.0;      // bytes
   bool fits = true;                  // memory estimate within capacity

@@ -45,6 +45,8 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   // recomputation), dropout masks, the fp32 residual's extra bytes.
   double outside = 4.0 * h + ((rerun & kRecomputeNorms) != 0 ? 0.0 : 4.0 * h * q8) + (plan.shard.dropout ? 2.0 * h : 0.0) +
                    (plan.fp32_residual ? 4.0 * h : 0.0);
+  // An MTP module's input: its two norms' inputs (4h) and the projection's [2h] input (4h).
+  if (m.is_mtp_layer(layer)) outside += 8.0 * h;
   double inside = 2.0 * h * r * (1.0 + 2.0 * k) + 2.0 * h * r;
   if (m.mla) {
     // MLA keeps the latent inputs of the up-projections and the full per-head Q, K, V (freed by
@@ -145,8 +147,8 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   const bool last = std::find(held.begin(), held.end(), positions - 1) != held.end();
   std::vector<std::int64_t> layers;
   for (const std::int64_t pos : held) {
-    const std::int64_t begin = first_layer_at_position(m.layers, positions, pos);
-    for (std::int64_t l = begin; l < begin + layers_at_position(m.layers, positions, pos); ++l) layers.push_back(l);
+    const auto [begin, end] = blocks_at_position(m, positions, pos);  // with the MTP blocks on the last
+    for (std::int64_t l = begin; l < end; ++l) layers.push_back(l);
   }
   const double layers_here = d(static_cast<std::int64_t>(layers.size()));
   // Parameters on this rank: its blocks, the embedding on the first stage, the output layer (and final
@@ -162,26 +164,32 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   if (first) params += d(m.embedding_parameters()) / tp;
   if (last) params += d(m.output_parameters()) / tp;
   // (DualPipe's first and last ranks hold one direction's embedding and the other's output layer.)
-  if (last && (!first || dual) && plan.pp > 1 && m.tied_embeddings) params += d(m.vocab * m.hidden) / tp;
+  // MTP modules on the last stage look up the embedding of the tokens ahead: a copy there too unless the
+  // rank holds the first position (DualPipe's end ranks; Megatron-Core builds the embedding on the MTP
+  // stage and keeps it equal to the first stage's).
+  const bool tied_copy = m.tied_embeddings && (!first || dual);
+  const bool mtp_copy = m.mtp_layers > 0 && !first;
+  if (last && plan.pp > 1 && (tied_copy || mtp_copy)) params += d(m.vocab * m.hidden) / tp;
   b.parameters_on_rank = params;
 
   // Sharded over dp ranks (dense parameters) and expert_dp ranks (routed experts): the per-rank count
   // of a sharded state of `bytes` per parameter.
   const double dense = params - expert;
   const auto sharded = [&](double bytes) { return bytes * (dense / d(plan.dp) + expert / d(std::max<std::int64_t>(1, plan.expert_dp))); };
-  double weights = 2.0 * params, grads = plan.grad_bytes * params, optimizer = 12.0 * params;
+  const double optimizer_bytes = plan.bf16_moments ? 8.0 : 12.0;  // fp32 master + the two Adam moments
+  double weights = 2.0 * params, grads = plan.grad_bytes * params, optimizer = optimizer_bytes * params;
   const double fp32_copy_bytes = plan.grad_bytes < 4.0 && !plan.grads_on_demand ? 4.0 : 0.0;
   double fp32_grad_copy = fp32_copy_bytes * params;
   switch (plan.sharding) {
     case Sharding::kNone: break;
-    case Sharding::kOptimizer: optimizer = sharded(12.0); fp32_grad_copy = sharded(fp32_copy_bytes); break;
+    case Sharding::kOptimizer: optimizer = sharded(optimizer_bytes); fp32_grad_copy = sharded(fp32_copy_bytes); break;
     case Sharding::kGradients:
-      optimizer = sharded(12.0);
+      optimizer = sharded(optimizer_bytes);
       fp32_grad_copy = sharded(fp32_copy_bytes);
       grads = sharded(plan.grad_bytes);
       break;
     case Sharding::kParameters: {
-      optimizer = sharded(12.0);
+      optimizer = sharded(optimizer_bytes);
       fp32_grad_copy = sharded(fp32_copy_bytes);
       grads = sharded(plan.grad_bytes);
       // Sharded weights plus the gathered bf16 weights of two layers (current + prefetched).
@@ -191,7 +199,7 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   }
   b.items.push_back({"weights (bf16)", weights});
   b.items.push_back({plan.grad_bytes < 4.0 ? "gradients (16-bit)" : "gradients (fp32)", grads});
-  b.items.push_back({"optimizer states (fp32 master + Adam)", optimizer});
+  b.items.push_back({plan.bf16_moments ? "optimizer states (fp32 master, bf16 moments)" : "optimizer states (fp32 master + Adam)", optimizer});
 
   const double tokens = d(plan.micro_batch.batch) * d(plan.micro_batch.seq) / d(sh.cp);
   double per_mb = 0.0;  // all layers of this stage, one micro-batch
@@ -208,7 +216,8 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
     // Output layer input and fp32 logits / softmax for the loss of the micro-batch in its loss
     // (Megatron: 4sbh(1 + V/h) / tp).
     const double per_logit = plan.eager_loss ? 10.0 : 4.0;
-    b.items.push_back({"output layer and loss", tokens * (4.0 * d(m.hidden) + per_logit * d(m.vocab)) / tp});
+    // Once per head: the decoder's and each MTP module's.
+    b.items.push_back({"output layer and loss", d(1 + m.mtp_layers) * tokens * (4.0 * d(m.hidden) + per_logit * d(m.vocab)) / tp});
   }
   for (const auto& i : b.items) b.total_bytes += i.bytes;
   if (plan.grads_on_demand) {

@@ -90,6 +90,9 @@ struct MemoryPlan {
   // inputs; the routed experts' SwiGLU input is kept in FP8 too (same section). The attention output
   // (DeepSeek: a 12-bit E5M6 format) and everything else stay 2 B.
   bool fp8_activations = false;
+  // Adam's two moments in bf16 (ops.hpp, kBf16MomentsSavedBytes): optimizer states of 4 + 2 + 2 B per
+  // parameter instead of 4 + 4 + 4.
+  bool bf16_moments = false;
 };
 
 struct MemoryItem {

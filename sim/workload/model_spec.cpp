@@ -60,6 +60,7 @@ std::int64_t mlp_matrices(Activation a) { return a == Activation::kSwiGlu ? 3 : 
 
 bool ModelSpec::is_moe_layer(std::int64_t layer) const {
   if (!moe) return false;
+  if (layer >= layers) return is_moe_layer(layers - 1);
   if (layer < moe->first_dense_layers) return false;
   return (layer - moe->first_dense_layers) % moe->layer_frequency == 0;
 }
@@ -121,6 +122,15 @@ std::int64_t ModelSpec::total_parameters() const {
   std::int64_t p = embedding_parameters() + output_parameters();
   for (std::int64_t l = 0; l < layers; ++l) {
     p += attention_parameters() + layer_norm_parameters() + (is_moe_layer(l) ? moe_mlp_parameters() : dense_mlp_parameters());
+  }
+  return p;
+}
+
+std::int64_t ModelSpec::mtp_parameters() const {
+  std::int64_t p = 0;
+  for (std::int64_t l = layers; l < blocks(); ++l) {
+    p += attention_parameters() + layer_norm_parameters() + (is_moe_layer(l) ? moe_mlp_parameters() : dense_mlp_parameters()) +
+         mtp_extra_parameters();
   }
   return p;
 }
@@ -211,6 +221,8 @@ ModelSpec read_model(Reader& r) {
     moe->finish();
     m.moe = s;
   }
+  m.mtp_layers = non_negative(r, "mtp_layers", 0);
+  if (m.mtp_layers > m.layers) r.fail("mtp_layers", std::to_string(m.mtp_layers) + " is out of range (valid: 0 to layers=" + std::to_string(m.layers) + ")");
   m.parameters_published = r.maybe<double>("parameters_published");
   m.active_parameters_published = r.maybe<double>("active_parameters_published");
   m.sources = r.has("sources") ? r.list<std::string>("sources") : std::vector<std::string>{};

@@ -70,12 +70,27 @@ struct ModelSpec {
   std::optional<std::int64_t> sliding_window;
   std::optional<MlaSpec> mla;
   std::optional<MoeSpec> moe;
+  // Multi-token prediction (DeepSeek-V3 report, section 2.2; Megatron-Core --mtp-num-layers): D
+  // sequential modules after the decoder, each a transformer block of the last layer's kind (MoE for
+  // DeepSeek-V3) fed by a projection M_k [2h -> h] of two RMSNorms (the previous depth's hidden state and
+  // the embedding of the token k ahead), followed by the shared output head and its own loss. Blocks
+  // layers .. layers + mtp_layers - 1 of this spec; they sit on the last pipeline position, after the
+  // decoder (Megatron-Core places them on the last stage), and the model's published parameter count
+  // leaves them out (total_parameters() does too; mtp_parameters() counts them).
+  std::int64_t mtp_layers = 0;
   std::optional<double> parameters_published;
   std::optional<double> active_parameters_published;
   std::vector<std::string> sources;
 
-  // Whether transformer block `layer` (0-based) uses the MoE MLP.
+  // Whether transformer block `layer` (0-based) uses the MoE MLP. MTP blocks (layer >= layers) are of
+  // the last decoder layer's kind.
   bool is_moe_layer(std::int64_t layer) const;
+  bool is_mtp_layer(std::int64_t layer) const { return layer >= layers; }
+  std::int64_t blocks() const { return layers + mtp_layers; }  // decoder and MTP blocks
+  // One MTP module's parameters besides its block: the projection M_k (2h x h) and three RMSNorms (the
+  // two inputs' and the shared head's); the embedding and output head are shared.
+  std::int64_t mtp_extra_parameters() const { return 2 * hidden * hidden + 3 * hidden; }
+  std::int64_t mtp_parameters() const;  // all MTP modules, blocks included
   std::int64_t moe_layer_count() const;
   // Parameters of one block's attention, dense MLP, MoE MLP (all experts), norms.
   std::int64_t attention_parameters() const;

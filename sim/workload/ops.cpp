@@ -231,6 +231,15 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
       out.back().module = kRecomputeNorms;
     }
   };
+  if (m.is_mtp_layer(layer)) {
+    // An MTP module's input (DeepSeek-V3 section 2.2): the embedding of the token k ahead (shared
+    // embedding), RMSNorms of it and of the previous depth's hidden state, and the projection M_k of their
+    // concatenation [T, 2h] x [2h, h] (its FLOPs split tp ways; no TP collective of its own is modelled).
+    out.push_back(memory(layer_name(layer, "mtp.embedding"), Phase::kForward, layer, 2.0 * d(x.tokens) * h * kAct, MemoryOpClass::kCopy));
+    out.push_back(memory(layer_name(layer, "mtp.norm_h"), Phase::kForward, layer, norm_bytes, MemoryOpClass::kNorm));
+    out.push_back(memory(layer_name(layer, "mtp.norm_e"), Phase::kForward, layer, norm_bytes, MemoryOpClass::kNorm));
+    out.push_back(gemm(layer_name(layer, "mtp.proj"), Phase::kForward, layer, x.tokens, std::max<std::int64_t>(1, m.hidden / s.tp), 2 * m.hidden));
+  }
   norm("norm1");
   const std::size_t projections = out.size();
   if (m.mla) {
@@ -383,7 +392,30 @@ std::vector<Op> embedding_backward(const ModelSpec& m, const Shard& s, const Mic
                  MemoryOpClass::kCopy)};
 }
 
+namespace {
+// The output head runs once for the model and once per MTP module (the shared head, each depth's own
+// norm and loss): the ops of one head, then copies named "mtpK.<op>".
+std::vector<Op> with_mtp_heads(const ModelSpec& m, std::vector<Op> one) {
+  const std::size_t n = one.size();
+  for (std::int64_t k = 1; k <= m.mtp_layers; ++k) {
+    for (std::size_t i = 0; i < n; ++i) {
+      Op op = one[i];
+      op.name = "mtp" + std::to_string(k) + "." + op.name;
+      one.push_back(std::move(op));
+    }
+  }
+  return one;
+}
+}  // namespace
+
 std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  return with_mtp_heads(m, decoder_head_forward(m, s, mb));
+}
+std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+  return with_mtp_heads(m, decoder_head_backward(m, s, mb));
+}
+
+std::vector<Op> decoder_head_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
   const Dims x = dims(m, s, mb);
   const std::int64_t v_local = (m.vocab + s.tp - 1) / s.tp;
   std::vector<Op> out;
@@ -398,7 +430,7 @@ std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatc
   return out;
 }
 
-std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
+std::vector<Op> decoder_head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb) {
   const Dims x = dims(m, s, mb);
   const std::int64_t v_local = (m.vocab + s.tp - 1) / s.tp;
   std::vector<Op> out;
@@ -432,6 +464,7 @@ BlockParameters block_parameters(const ModelSpec& m, std::int64_t layer, const S
   } else {
     b.dense += d(m.dense_mlp_parameters()) / tp;
   }
+  if (m.is_mtp_layer(layer)) b.dense += d(m.mtp_extra_parameters()) / tp;
   return b;
 }
 
@@ -451,18 +484,18 @@ std::vector<Op> single_gpu_step(const ModelSpec& m, const MicroBatch& mb, std::i
   auto append = [&out](std::vector<Op> ops) { out.insert(out.end(), ops.begin(), ops.end()); };
   // Eager autocast casts every fp32 weight to bf16 once per forward (4 B read, 2 B written) and
   // accumulates each bf16 weight gradient into the fp32 .grad (2 B read, 4 B written).
-  const double casts = eager ? kAutocastBytesPerParameter * d(m.total_parameters() - m.embedding_parameters()) : 0.0;
+  const double casts = eager ? kAutocastBytesPerParameter * d(m.total_parameters() + m.mtp_parameters() - m.embedding_parameters()) : 0.0;
   for (std::int64_t i = 0; i < microbatches; ++i) {
     if (eager) out.push_back(memory("autocast.weights", Phase::kForward, -1, casts, MemoryOpClass::kCopy));
     append(embedding_forward(m, s, mb));
-    for (std::int64_t l = 0; l < m.layers; ++l) append(layer_forward(m, l, s, mb));
+    for (std::int64_t l = 0; l < m.blocks(); ++l) append(layer_forward(m, l, s, mb));
     append(head_forward(m, s, mb));
     append(head_backward(m, s, mb));
-    for (std::int64_t l = m.layers - 1; l >= 0; --l) append(layer_backward(m, l, s, mb, recompute));
+    for (std::int64_t l = m.blocks() - 1; l >= 0; --l) append(layer_backward(m, l, s, mb, recompute));
     append(embedding_backward(m, s, mb));
     if (eager) out.push_back(memory("autocast.grads", Phase::kBackwardWeight, -1, casts, MemoryOpClass::kCopy));
   }
-  out.push_back(optimizer_step(m.total_parameters(), adam_bytes_per_parameter));
+  out.push_back(optimizer_step(m.total_parameters() + m.mtp_parameters(), adam_bytes_per_parameter));
   return out;
 }
 
@@ -471,7 +504,7 @@ double megatron_model_flops(const ModelSpec& m, std::int64_t sequences, std::int
   const double h = d(m.hidden);
   const double glu = m.activation == Activation::kSwiGlu ? 1.5 : 1.0;
   double per_token = 0.0;  // FLOPs per token, summed over layers, x3 for fwd + dgrad + wgrad
-  for (std::int64_t l = 0; l < m.layers; ++l) {
+  for (std::int64_t l = 0; l < m.blocks(); ++l) {
     if (m.mla) {
       const MlaSpec& a = *m.mla;
       const double qk = d(a.qk_nope_head_dim + a.qk_rope_head_dim);
@@ -489,6 +522,12 @@ double megatron_model_flops(const ModelSpec& m, std::int64_t sequences, std::int
     } else {
       per_token += 12.0 * h * d(m.ffn) * glu;
     }
+  }
+  // Multi-token prediction (Megatron's num_floating_point_operations with --mtp-num-layers): each
+  // module's block (of the last layer's kind, above), its two input norms and the head's norm (3h), the
+  // projection (2h x h), and one more pass through the output layer.
+  for (std::int64_t l = m.layers; l < m.blocks(); ++l) {
+    per_token += 6.0 * (3.0 * h + 2.0 * h * h) + 6.0 * h * d(m.vocab);
   }
   per_token += 6.0 * h * d(m.vocab);
   return T * per_token;

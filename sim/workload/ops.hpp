@@ -167,13 +167,20 @@ std::vector<Op> layer_backward(const ModelSpec& m, std::int64_t layer, const Sha
 // Embedding lookup (first pipeline stage) and output head: final norm, logits, cross-entropy (last).
 std::vector<Op> embedding_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
 std::vector<Op> embedding_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+// With MTP modules (ModelSpec::mtp_layers) the head's ops repeat once per module ("mtpK." names).
 std::vector<Op> head_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+// One head, the decoder's.
+std::vector<Op> decoder_head_forward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
+std::vector<Op> decoder_head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
 std::vector<Op> head_backward(const ModelSpec& m, const Shard& s, const MicroBatch& mb);
 // Fused AdamW over `parameters` local fp32 master parameters (30 bytes each: read fp32 param, fp32
 // grad, two fp32 moments, write param and moments, and the bf16 copy used by forward/backward).
 inline constexpr double kAdamBytesPerParameter = 30.0;
 // Eager PyTorch keeps fp32 parameters and no bf16 copy: 28 bytes (param r+w, grad r, moments r+w).
 inline constexpr double kAdamBytesPerParameterFp32Params = 28.0;
+// Adam's moments in bf16 (DeepSeek-V3 report 3.3.3; Megatron-Core --use-precision-aware-optimizer with
+// --exp-avg-dtype / --exp-avg-sq-dtype bf16): the two moments read and written at 2 B instead of 4.
+inline constexpr double kBf16MomentsSavedBytes = 8.0;
 Op optimizer_step(std::int64_t parameters, double bytes_per_parameter = kAdamBytesPerParameter);
 // A memory-bound op of `bytes` bytes moved (reads + writes) of the given class.
 Op memory(std::string name, Phase phase, std::int64_t layer, double bytes, compute::MemoryOpClass cls);

@@ -34,6 +34,12 @@ std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions
   return begin;
 }
 
+std::pair<std::int64_t, std::int64_t> blocks_at_position(const ModelSpec& m, std::int64_t positions, std::int64_t pos) {
+  const std::int64_t begin = first_layer_at_position(m.layers, positions, pos);
+  const std::int64_t end = begin + layers_at_position(m.layers, positions, pos) + (pos == positions - 1 ? m.mtp_layers : 0);
+  return {begin, end};
+}
+
 std::vector<Dim> default_order() { return {Dim::kTp, Dim::kCp, Dim::kEp, Dim::kDp, Dim::kPp}; }
 
 std::string_view to_string(Dim d) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "workload/memory_model.hpp"
@@ -129,6 +130,9 @@ struct ParallelPlan {
 std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
 // First layer index of a position.
 std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
+// The blocks [begin, end) of position `pos`: its decoder layers and, on the last position, the model's
+// MTP blocks after them (ModelSpec::mtp_layers).
+std::pair<std::int64_t, std::int64_t> blocks_at_position(const ModelSpec& m, std::int64_t positions, std::int64_t pos);
 // Pipeline position of model chunk `chunk` on stage `stage` of `pp`: chunk x pp + stage (interleaving's
 // round-robin; chunk 0 without it), or with DualPipe (two chunks, positions = pp) stage for the first
 // direction and pp - 1 - stage for the second.

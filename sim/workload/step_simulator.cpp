@@ -119,8 +119,7 @@ class Builder {
   }
   // Layers [begin, end) at a pipeline position (parallel_plan.hpp: uneven remainders go to the middle).
   std::pair<std::int64_t, std::int64_t> layers_at(std::int64_t pos) const {
-    const std::int64_t begin = first_layer_at_position(m_.layers, positions_, pos);
-    return {begin, begin + layers_at_position(m_.layers, positions_, pos)};
+    return blocks_at_position(m_, positions_, pos);  // the MTP blocks too, on the last position
   }
 
   // --- groups ------------------------------------------------------------------------------------
@@ -1203,7 +1202,11 @@ class Builder {
       g().add_dependency(t, end_of_backward);
       reduces.push_back(t);
     }
-    if (m_.tied_embeddings && p_.pp > 1 && (rs.stage == 0 || rs.stage == p_.pp - 1)) {
+    // Tied embeddings, or the MTP stage's copy of the embedding (memory_model.cpp; none with DualPipe,
+    // whose end ranks hold both ends), stay equal by an all-reduce of their gradients between the first
+    // and the last stage.
+    const bool mtp_copy = m_.mtp_layers > 0 && p_.schedule != PipelineSchedule::kDualPipe;
+    if ((m_.tied_embeddings || mtp_copy) && p_.pp > 1 && (rs.stage == 0 || rs.stage == p_.pp - 1)) {
       const std::int64_t peer = layout_.rank(layout_.coord(rs.rank, Dim::kTp), layout_.coord(rs.rank, Dim::kCp),
                                              layout_.coord(rs.rank, Dim::kDp), rs.stage == 0 ? p_.pp - 1 : 0);
       auto groups = std::make_shared<GroupSet>(GroupSet{{std::min(rs.rank, peer), std::max(rs.rank, peer)}});
@@ -1217,7 +1220,7 @@ class Builder {
                          expert_params / (sharded ? static_cast<double>(p_.expert_dp()) : 1.0);
     ctx_ = TaskLabel{};
     ctx_.pass = Pass::kOptimizer;
-    const TaskIndex opt = task(rs, rs.compute, OpPart::kOptimizer, cost_.time(optimizer_step(static_cast<std::int64_t>(local), cfg_.eager ? kAdamBytesPerParameterFp32Params : kAdamBytesPerParameter).kernel),
+    const TaskIndex opt = task(rs, rs.compute, OpPart::kOptimizer, cost_.time(optimizer_step(static_cast<std::int64_t>(local), (cfg_.eager ? kAdamBytesPerParameterFp32Params : kAdamBytesPerParameter) - (cfg_.bf16_moments ? kBf16MomentsSavedBytes : 0.0)).kernel),
                                TaskKind::kOptimizer);
     for (TaskIndex r : reduces) g().add_dependency(opt, r);
     if (sharded && p_.dp_cp() > 1 && !p_.overlap_param_gather && p_.sharding != Sharding::kParameters) {

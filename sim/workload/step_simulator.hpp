@@ -58,6 +58,7 @@ struct StepConfig {
   std::int64_t seq = 0;
   Recompute recompute = Recompute::kNone;
   RecomputeModules recompute_modules = kRecomputeCoreAttention;  // with kSelective (Shard::recompute_modules)
+  bool bf16_moments = false;  // Adam's moments in bf16 (kBf16MomentsSavedBytes less optimizer traffic)
   hardware::Dtype gemm_dtype = hardware::Dtype::kBf16;
   Expansion expansion = Expansion::kSymmetric;
   bool flash_attention = true;  // Shard::flash_attention

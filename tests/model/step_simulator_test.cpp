@@ -644,6 +644,32 @@ TEST(StepSimulator, RecomputeModulesRerunTheirOpsAsRecomputeTasks) {
   EXPECT_NEAR(all.step - core.step, all.recompute - core.recompute, 1e-9) << "on one GPU stream the reruns add their time";
 }
 
+TEST(StepSimulator, MtpModuleRunsItsBlockAndASecondHead) {
+  // A multi-token-prediction module (mtp_layers: 1) on one GPU: each micro-batch runs one more block
+  // (with the module's embedding lookup, norms and projection) and the output head a second time,
+  // forward and backward; nothing else changes.
+  const ModelSpec m = tiny_model(4);
+  ModelSpec mtp = m;
+  mtp.mtp_layers = 1;
+  const ParallelPlan p = plan(1, 1, 1, 3);
+  const auto compute = [&](const ModelSpec& model) {
+    const StepConfig cfg = config(model, p);
+    const StepProgram prog = build_step_program(cfg, ideal_cost());
+    core::Engine e;
+    AlphaBeta comm(e, 0, Duration::zero());
+    return simulate_step(cfg, prog, ideal_cost(), comm, e).breakdown.compute.seconds();
+  };
+  const Shard shard = shard_of(p, true, false, false);
+  const MicroBatch mb{1, m.seq_length};
+  double extra = 0.0;
+  for (const auto& ops : {layer_forward(mtp, 4, shard, mb), layer_backward(mtp, 4, shard, mb, Recompute::kNone),
+                          decoder_head_forward(m, shard, mb), decoder_head_backward(m, shard, mb)}) {
+    for (const Op& op : ops) extra += ideal_cost().time(op.kernel).seconds();
+  }
+  ASSERT_GT(extra, 0.0);
+  EXPECT_NEAR(compute(mtp) - compute(m), 3 * extra, 1e-9) << "3 micro-batches x (the MTP block + a head), forward and backward";
+}
+
 TEST(StepSimulator, OverlappedCommunicationSlowsCompute) {
   // DP buckets reduce during the backward (compute-bound here: 16K tokens per micro-batch, 400 GB/s):
   // with a 1.5x slowdown while they run, the backward kernels that overlap them take longer, and the

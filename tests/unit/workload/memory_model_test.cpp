@@ -148,6 +148,22 @@ TEST(MemoryModel, SixteenBitGradientsAndTheOptimizersFp32Copy) {
   }
 }
 
+TEST(MemoryModel, Bf16AdamMomentsTakeFourBytesLessPerParameter) {
+  // DeepSeek-V3's bf16 moments (training.adam_moments: bf16): fp32 master 4 B + two 2 B moments = 8 B of
+  // optimizer state per parameter instead of 12; sharded over dp with the distributed optimizer.
+  const ModelSpec m = gpt(4, 1024, 8, 32000, 2048);
+  MemoryPlan plan;
+  plan.micro_batch = {1, 2048};
+  plan.sharding = Sharding::kOptimizer;
+  plan.dp = 4;
+  const MemoryBreakdown fp32 = estimate_memory(m, plan);
+  plan.bf16_moments = true;
+  const MemoryBreakdown bf16 = estimate_memory(m, plan);
+  EXPECT_NEAR(item(fp32, "optimizer states") - item(bf16, "optimizer states"), 4.0 * fp32.parameters_on_rank / 4.0, 1e-3)
+      << "4 B per parameter less, over dp = 4";
+  EXPECT_NEAR(fp32.total_bytes - bf16.total_bytes, fp32.parameters_on_rank, 1e-3);
+}
+
 TEST(MemoryModel, StatesAreShardedOverDataAndContextParallelRanks) {
   // The distributed optimizer shards over dp x cp ranks (Megatron-Core's data-parallel group with
   // context parallelism): with cp = 2 each rank keeps half the optimizer states of cp = 1 at the same dp,
@@ -357,6 +373,28 @@ TEST(MemoryModel, DualPipeHoldsTwoPositionsAndPpPlusOneActivations) {
       << "no more than one position per micro-batch: m = 2";
   const MemoryBreakdown one = estimate_stage(m, pipelined(4, PipelineKind::kOneFOneB, 8), 1);
   EXPECT_NEAR(middle.parameters_on_rank, 2.0 * one.parameters_on_rank, 1.0) << "2x 1F1B's parameters on a middle rank";
+}
+
+TEST(MemoryModel, MtpModulesSitOnTheLastStage) {
+  // An MTP module (mtp_layers: 1) on the last of 2 stages: one more block with its 2h x h projection and
+  // three norms, its input's activations (two norm inputs and the projection's 2h-wide input: 8h more per
+  // token than a decoder block), and a second head's logits; the first stage is unchanged. (The model's
+  // tied embeddings already put a word-embedding copy on the last stage, which the MTP module reuses.)
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
+  ModelSpec mtp = m;
+  mtp.mtp_layers = 1;
+  const MemoryPlan plan = pipelined(2, PipelineKind::kOneFOneB, 8);
+  const double h = 2048.0;
+  EXPECT_DOUBLE_EQ(estimate_stage(mtp, plan, 0).total_bytes, estimate_stage(m, plan, 0).total_bytes) << "first stage unchanged";
+  const MemoryBreakdown with = estimate_stage(mtp, plan, 1), without = estimate_stage(m, plan, 1);
+  const double block = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
+  EXPECT_NEAR(with.parameters_on_rank - without.parameters_on_rank, block + 2.0 * h * h + 3.0 * h, 1e-6)
+      << "one block, the projection and three norms";
+  EXPECT_NEAR(activation_bytes_per_token(mtp, 8, plan) - activation_bytes_per_token(mtp, 7, plan), 8.0 * h, 1e-9)
+      << "the MTP block keeps its input's norms and projection input besides a decoder block's";
+  EXPECT_NEAR(item(with, "activations") - item(without, "activations"), activation_bytes_per_token(mtp, 8, plan) * 2048.0 * 1.0, 1e-3)
+      << "one more block's activations for each of the last stage's 1 micro-batch in flight";
+  EXPECT_DOUBLE_EQ(item(with, "output layer"), 2.0 * item(without, "output layer")) << "two heads' logits";
 }
 
 TEST(MemoryModel, TheLastStageHoldsTheOutputLayerTheLossAndTheTiedEmbeddingCopy) {

@@ -72,6 +72,28 @@ TEST(ModelFlops, MoeMatchesMegatronPlusRouter) {
   EXPECT_NEAR(op_model_flops(m, 1, 4096, true) / (want + router), 1.0, 1e-12);
 }
 
+TEST(ModelFlops, MtpAddsABlockItsProjectionAndAHead) {
+  // Multi-token prediction (mtp_layers: 1): Megatron's num_floating_point_operations adds, per MTP module
+  // and token, 3 x 2 x (3h + 2h^2) (its norms and projection) and one more output layer 3 x 2 x h V; the
+  // module's block counts as one more layer of the last layer's kind (here MoE: the 33-layer formula).
+  const std::string yaml =
+      "name: moe\nlayers: 32\nhidden: 4096\nheads: 32\nkv_heads: 8\nffn: 14336\nvocab: 32000\nseq_length: 4096\n"
+      "norm: rmsnorm\nactivation: swiglu\nposition: rope\ntied_embeddings: false\nattention: {type: gqa}\n"
+      "moe: {experts: 8, top_k: 2, expert_ffn: 14336}\n";
+  const ModelSpec m = model(yaml + "mtp_layers: 1\n");
+  const double t = 4096, h = 4096;
+  const double want = megatron_reference(33, 4096, 32, 8, 128, 14336, 32000, 4096, 1, true, 2, 0) +
+                      6.0 * t * (3.0 * h + 2.0 * h * h) + 6.0 * t * h * 32000;
+  EXPECT_NEAR(megatron_model_flops(m, 1, 4096) / want, 1.0, 1e-12) << "the MFU numerator with the MTP module";
+  const double norms = 6.0 * t * 3.0 * h;  // memory-bound ops carry no model FLOPs in the op model
+  EXPECT_NEAR(op_model_flops(m, 1, 4096, false) / (want - norms), 1.0, 1e-12)
+      << "the ops: the MTP block, its projection GEMM and a second logits GEMM";
+  EXPECT_EQ(m.mtp_parameters() - model(yaml).mtp_parameters(),
+            m.attention_parameters() + m.layer_norm_parameters() + m.moe_mlp_parameters() + 2 * 4096 * 4096 + 3 * 4096)
+      << "one MoE block, the 2h x h projection and three norms";
+  EXPECT_EQ(m.total_parameters(), model(yaml).total_parameters()) << "published counts leave the MTP module out";
+}
+
 TEST(ModelFlops, RecomputeAddsExecutedButNotModelFlops) {
   const ModelSpec m = model(
       "name: llama\nlayers: 4\nhidden: 1024\nheads: 8\nffn: 4096\nvocab: 32000\nseq_length: 2048\nnorm: rmsnorm\n"
