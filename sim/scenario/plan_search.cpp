@@ -235,8 +235,9 @@ class LowerBound {
       const auto i = static_cast<std::size_t>(pos);
       // Decoder layers only: an MTP block on the last position (and its head) is left out, which keeps
       // the bound below the simulated step.
-      const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos);
-      const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos);
+      const auto& pl = c.plan;
+      const std::int64_t lb = workload::first_layer_at_position(m.layers, positions, pos, pl.first_stage_layers, pl.last_stage_layers);
+      const std::int64_t le = lb + workload::layers_at_position(m.layers, positions, pos, pl.first_stage_layers, pl.last_stage_layers);
       const TpPass tp_fwd = tp_per_layer_pass(c, layout, stage_of[i], false);
       const TpPass tp_bwd = tp_per_layer_pass(c, layout, stage_of[i], true);
       const core::Duration ep = ep_of_stage[static_cast<std::size_t>(stage_of[i])];
@@ -525,6 +526,9 @@ std::string plan_string(const PlanCandidate& c) {
   s += " " + std::string(sharding_token(p.sharding));
   if (p.shard_size() < p.dp) s += "/" + str(p.shard_group);  // hybrid: shard groups of this many DP ranks
   s += " rc=" + std::string(recompute_name(c.recompute));
+  if (p.first_stage_layers > 0 || p.last_stage_layers > 0) {
+    s += " layers=" + str(p.first_stage_layers) + "/" + str(p.last_stage_layers);  // set end-stage layer counts (0: automatic)
+  }
   return s;
 }
 
@@ -540,7 +544,9 @@ std::vector<std::string> plan_overrides(const PlanCandidate& c, bool moe) {
           "parallel.shard_group=" + str(p.shard_size()),
           std::string("parallel.sequence_parallel=") + (p.sequence_parallel ? "true" : "false"),
           "training.micro_batch=" + str(p.micro_batch),
-          "training.recompute=" + std::string(recompute_name(c.recompute))});
+          "training.recompute=" + std::string(recompute_name(c.recompute)),
+          // Candidates place layers automatically (the scenario's end-stage counts belong to its pp).
+          "parallel.first_stage_layers=" + str(p.first_stage_layers), "parallel.last_stage_layers=" + str(p.last_stage_layers)});
   return out;
 }
 
@@ -693,6 +699,8 @@ SearchResult search_plans(const config::Node& loaded, const std::string& source,
   // The scenario's shard group belongs to its own dp: candidates start from the whole DP group (0) and
   // the enumeration below sets their hybrid shard groups.
   templ.shard_group = 0;
+  // Layer counts on the end stages belong to the scenario's pp: candidates place layers automatically.
+  templ.first_stage_layers = templ.last_stage_layers = 0;
 
   SearchResult result;
   result.scenario = base.name;

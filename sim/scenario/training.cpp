@@ -180,6 +180,8 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t, const workload::Paralle
   m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
+  m.first_stage_layers = p.first_stage_layers;
+  m.last_stage_layers = p.last_stage_layers;
   m.dp = p.shard_ranks();  // the ranks the sharded states are split over (hybrid sharding: the shard group), x cp
   m.expert_dp = p.expert_dp();
   switch (p.schedule) {
@@ -293,6 +295,8 @@ TrainingSetup read_training(Reader& r, bool check_plan) {
   plan.expert_tp = p.optional<std::int64_t>("expert_tp", 0);  // 0: the plan's tp (Megatron's default)
   if (plan.expert_tp < 0) infeasible(p, "expert_tp", "expert_tp " + std::to_string(plan.expert_tp) + " must be at least 1 (0 or left out: the plan's tp)");
   plan.virtual_stages = p.optional<std::int64_t>("virtual_stages", 1);
+  plan.first_stage_layers = p.optional<std::int64_t>("first_stage_layers", 0);
+  plan.last_stage_layers = p.optional<std::int64_t>("last_stage_layers", 0);
   plan.sequence_parallel = p.optional<bool>("sequence_parallel", plan.tp > 1);
   plan.schedule = p.choice<PipelineSchedule>("schedule", kSchedules, plan.virtual_stages > 1 ? PipelineSchedule::kInterleaved
                                                                                           : PipelineSchedule::kOneFOneB);

@@ -5,6 +5,7 @@
 //   cluster:   a topology (include: ../topologies/X.yaml, plus overrides), topology/cluster_builder.hpp
 //   model:     a catalog name (workloads/models/NAME.yaml) or an inline model (schema mfusim-model/1)
 //   parallel:  tp, pp, dp (default: what the cluster leaves), cp, ep, expert_tp (0 or left out: tp), virtual_stages,
+//              first_stage_layers, last_stage_layers (0 or left out: automatic),
 //              sequence_parallel, schedule (gpipe | 1f1b | interleaved | zb-h1 | dualpipe),
 //              sharding (none | optimizer | gradients | parameters; zero1 | zero2 | zero3 | fsdp as aliases),
 //              order (tp-cp-ep-dp-pp), cp_kind (ring | all-gather), moe_imbalance,

@@ -147,7 +147,7 @@ MemoryBreakdown estimate_stage(const ModelSpec& m, const MemoryPlan& plan, std::
   const bool last = std::find(held.begin(), held.end(), positions - 1) != held.end();
   std::vector<std::int64_t> layers;
   for (const std::int64_t pos : held) {
-    const auto [begin, end] = blocks_at_position(m, positions, pos);  // with the MTP blocks on the last
+    const auto [begin, end] = blocks_at_position(m, positions, pos, plan.first_stage_layers, plan.last_stage_layers);  // MTP on the last
     for (std::int64_t l = begin; l < end; ++l) layers.push_back(l);
   }
   const double layers_here = d(static_cast<std::int64_t>(layers.size()));

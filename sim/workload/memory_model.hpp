@@ -47,6 +47,8 @@ struct MemoryPlan {
   Shard shard;
   std::int64_t pp = 1;
   std::int64_t virtual_stages = 1;  // interleaved 1F1B chunks per rank
+  std::int64_t first_stage_layers = 0;  // ParallelPlan::first_stage_layers / last_stage_layers (0: automatic)
+  std::int64_t last_stage_layers = 0;
   // Ranks the sharded states are split over (ParallelPlan::shard_ranks: the shard group's data-parallel
   // ranks with their context-parallel peers); routed experts' states over expert_dp (ParallelPlan::expert_dp).
   std::int64_t dp = 1;

@@ -20,7 +20,15 @@ std::string str(std::int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
-std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos) {
+std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos, std::int64_t first_count,
+                                std::int64_t last_count) {
+  if ((first_count > 0 || last_count > 0) && positions > 1) {
+    if (first_count > 0 && pos == 0) return first_count;
+    if (last_count > 0 && pos == positions - 1) return last_count;
+    const std::int64_t rest = layers - std::max<std::int64_t>(0, first_count) - std::max<std::int64_t>(0, last_count);
+    const std::int64_t others = positions - (first_count > 0 ? 1 : 0) - (last_count > 0 ? 1 : 0);
+    return others > 0 ? layers_at_position(rest, others, pos - (first_count > 0 ? 1 : 0)) : 0;
+  }
   const std::int64_t base = layers / positions, extra = layers % positions;
   if (extra == 0) return base;
   // Middle positions [1, 1 + extra) when they suffice, else the first `extra` positions.
@@ -28,15 +36,17 @@ std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std
   return base + (pos >= first && pos < first + extra ? 1 : 0);
 }
 
-std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos) {
+std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos, std::int64_t first,
+                                     std::int64_t last) {
   std::int64_t begin = 0;
-  for (std::int64_t q = 0; q < pos; ++q) begin += layers_at_position(layers, positions, q);
+  for (std::int64_t q = 0; q < pos; ++q) begin += layers_at_position(layers, positions, q, first, last);
   return begin;
 }
 
-std::pair<std::int64_t, std::int64_t> blocks_at_position(const ModelSpec& m, std::int64_t positions, std::int64_t pos) {
-  const std::int64_t begin = first_layer_at_position(m.layers, positions, pos);
-  const std::int64_t end = begin + layers_at_position(m.layers, positions, pos) + (pos == positions - 1 ? m.mtp_layers : 0);
+std::pair<std::int64_t, std::int64_t> blocks_at_position(const ModelSpec& m, std::int64_t positions, std::int64_t pos,
+                                                         std::int64_t first, std::int64_t last) {
+  const std::int64_t begin = first_layer_at_position(m.layers, positions, pos, first, last);
+  const std::int64_t end = begin + layers_at_position(m.layers, positions, pos, first, last) + (pos == positions - 1 ? m.mtp_layers : 0);
   return {begin, end};
 }
 
@@ -79,6 +89,22 @@ std::vector<PlanProblem> check_plan(const ParallelPlan& p, const ModelSpec& m, s
     add(p.virtual_stages > 1 ? "virtual_stages" : "pp",
         "pp x virtual_stages = " + str(p.pp * p.virtual_stages) + " model chunks for " + str(m.layers) +
             " layers (valid: at most " + str(m.layers) + "; even splits: " + divisors(m.layers) + ")");
+  }
+  if (p.first_stage_layers < 0) add("first_stage_layers", str(p.first_stage_layers) + " must be at least 0 (0: automatic)");
+  if (p.last_stage_layers < 0) add("last_stage_layers", str(p.last_stage_layers) + " must be at least 0 (0: automatic)");
+  if ((p.first_stage_layers > 0 || p.last_stage_layers > 0) && out.empty() && p.pp * p.virtual_stages <= m.layers) {
+    // Every position keeps at least one layer; the two ends set alone must hold all of them.
+    const std::int64_t positions = p.positions();
+    const std::int64_t set = (p.first_stage_layers > 0 ? 1 : 0) + (p.last_stage_layers > 0 ? 1 : 0);
+    const std::int64_t rest = m.layers - p.first_stage_layers - p.last_stage_layers;
+    const std::string key = p.first_stage_layers > 0 ? "first_stage_layers" : "last_stage_layers";
+    if (positions < 2) {
+      add(key, "needs at least two pipeline positions (pp x virtual_stages = " + str(positions) + ")");
+    } else if (rest < positions - set || (positions == set && rest != 0)) {
+      add(key, "first_stage_layers " + str(p.first_stage_layers) + " + last_stage_layers " + str(p.last_stage_layers) + " leave " +
+                   str(rest) + " of " + str(m.layers) + " layers for the other " + str(positions - set) +
+                   " pipeline positions (valid: each of them at least 1 layer" + (positions == set ? ", and the two ends all of them" : "") + ")");
+    }
   }
   if (m.moe) {
     if (m.moe->experts % p.ep != 0) add("ep", str(p.ep) + " does not divide experts=" + str(m.moe->experts) + " (valid: " + divisors(m.moe->experts) + ")");

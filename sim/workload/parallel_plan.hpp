@@ -60,6 +60,13 @@ struct ParallelPlan {
   std::int64_t expert_tp = 0;
   std::int64_t expert_tp_size() const { return expert_tp > 0 ? expert_tp : tp; }
   std::int64_t virtual_stages = 1;
+  // Decoder layers on the first and the last pipeline position (Megatron-Core's
+  // --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers; with interleaving the first
+  // and last model chunks, with DualPipe positions 0 and pp - 1); 0: automatic (layers_at_position). The
+  // other positions share the remaining layers by the automatic rule.
+  std::int64_t first_stage_layers = 0;
+  std::int64_t last_stage_layers = 0;
+  std::int64_t positions() const { return schedule == PipelineSchedule::kDualPipe ? pp : pp * virtual_stages; }
   bool sequence_parallel = false;
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   Sharding sharding = Sharding::kNone;
@@ -127,12 +134,17 @@ struct ParallelPlan {
 // remainder goes to the middle positions first, sparing the first (embedding, most in-flight
 // activations) and the last (output layer and loss), as with Megatron's --decoder-first/last-pipeline-
 // num-layers (Llama 3.1 405B: 126 layers on 16 stages = 7 + 14 x 8 + 7).
-std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
+// With `first` / `last` > 0 (ParallelPlan::first_stage_layers / last_stage_layers) the first / last
+// position holds that many and the others share the rest by the same rule.
+std::int64_t layers_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos, std::int64_t first = 0,
+                                std::int64_t last = 0);
 // First layer index of a position.
-std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos);
+std::int64_t first_layer_at_position(std::int64_t layers, std::int64_t positions, std::int64_t pos, std::int64_t first = 0,
+                                     std::int64_t last = 0);
 // The blocks [begin, end) of position `pos`: its decoder layers and, on the last position, the model's
 // MTP blocks after them (ModelSpec::mtp_layers).
-std::pair<std::int64_t, std::int64_t> blocks_at_position(const ModelSpec& m, std::int64_t positions, std::int64_t pos);
+std::pair<std::int64_t, std::int64_t> blocks_at_position(const ModelSpec& m, std::int64_t positions, std::int64_t pos,
+                                                         std::int64_t first = 0, std::int64_t last = 0);
 // Pipeline position of model chunk `chunk` on stage `stage` of `pp`: chunk x pp + stage (interleaving's
 // round-robin; chunk 0 without it), or with DualPipe (two chunks, positions = pp) stage for the first
 // direction and pp - 1 - stage for the second.

@@ -119,7 +119,8 @@ class Builder {
   }
   // Layers [begin, end) at a pipeline position (parallel_plan.hpp: uneven remainders go to the middle).
   std::pair<std::int64_t, std::int64_t> layers_at(std::int64_t pos) const {
-    return blocks_at_position(m_, positions_, pos);  // the MTP blocks too, on the last position
+    // The MTP blocks too, on the last position; the plan's first / last stage layer counts.
+    return blocks_at_position(m_, positions_, pos, p_.first_stage_layers, p_.last_stage_layers);
   }
 
   // --- groups ------------------------------------------------------------------------------------

@@ -397,6 +397,20 @@ TEST(MemoryModel, MtpModulesSitOnTheLastStage) {
   EXPECT_DOUBLE_EQ(item(with, "output layer"), 2.0 * item(without, "output layer")) << "two heads' logits";
 }
 
+TEST(MemoryModel, EndStageLayerCountsMoveLayersBetweenStages) {
+  // parallel.first_stage_layers = 2 of 8 layers on 2 stages: stage 0 holds 2 blocks, stage 1 the other 6
+  // (automatic: 4 and 4); the activations per micro-batch follow the blocks.
+  const ModelSpec m = gpt(8, 2048, 16, 51200, 2048);
+  MemoryPlan plan = pipelined(2, PipelineKind::kOneFOneB, 8);
+  const MemoryBreakdown even0 = estimate_stage(m, plan, 0), even1 = estimate_stage(m, plan, 1);
+  plan.first_stage_layers = 2;
+  const MemoryBreakdown set0 = estimate_stage(m, plan, 0), set1 = estimate_stage(m, plan, 1);
+  const double block = static_cast<double>(m.attention_parameters() + m.layer_norm_parameters() + m.dense_mlp_parameters());
+  EXPECT_NEAR(even0.parameters_on_rank - set0.parameters_on_rank, 2.0 * block, 1e-6) << "two blocks fewer on stage 0";
+  EXPECT_NEAR(set1.parameters_on_rank - even1.parameters_on_rank, 2.0 * block, 1e-6) << "two more on stage 1";
+  EXPECT_NEAR(item(set0, "activations"), item(even0, "activations") / 2.0, 1e-3) << "half the blocks, the same micro-batches in flight";
+}
+
 TEST(MemoryModel, TheLastStageHoldsTheOutputLayerTheLossAndTheTiedEmbeddingCopy) {
   // A large vocabulary and one micro-batch: the last stage's output layer (a copy of the tied word
   // embedding when pp > 1) and its fp32 logits outweigh the first stage's embedding, so the peak is the

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include "workload/model_spec.hpp"
 
 namespace mfusim::workload {
@@ -53,6 +56,38 @@ TEST(ParallelPlan, InvalidPlansSayWhatWouldBeValid) {
   inter.schedule = PipelineSchedule::kInterleaved;
   inter.virtual_stages = 2;
   EXPECT_NE(problems(inter, "llama3.1-8b", 8).find("micro-batches (6) to be a multiple of pp=4"), std::string::npos);
+}
+
+TEST(ParallelPlan, EndStageLayerCountsSplitTheRestOverTheOtherPositions) {
+  // Automatic: Llama 3.1 405B's 126 layers on 16 stages are 7 + 14 x 8 + 7 (remainder to the middle);
+  // set explicitly (Megatron-Core's --decoder-first/last-pipeline-num-layers 7) the same; DeepSeek-V3's
+  // 61 layers on 16 positions with one on the last: 15 x 4 + 1.
+  std::vector<std::int64_t> automatic, explicit_ends, deepseek;
+  for (std::int64_t pos = 0; pos < 16; ++pos) {
+    automatic.push_back(layers_at_position(126, 16, pos));
+    explicit_ends.push_back(layers_at_position(126, 16, pos, 7, 7));
+    deepseek.push_back(layers_at_position(61, 16, pos, 0, 1));
+  }
+  const std::vector<std::int64_t> llama{7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 7};
+  EXPECT_EQ(automatic, llama);
+  EXPECT_EQ(explicit_ends, llama);
+  EXPECT_EQ(deepseek, (std::vector<std::int64_t>{4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 1}));
+  EXPECT_EQ(first_layer_at_position(61, 16, 15, 0, 1), 60) << "the last position starts after the others' 60 layers";
+  ModelSpec m = load_catalog_model(default_model_dir(), "deepseek-v3");
+  EXPECT_EQ(blocks_at_position(m, 16, 15, 0, 1), (std::pair<std::int64_t, std::int64_t>{60, 62})) << "its layer and the MTP block";
+
+  ParallelPlan ends = plan(8, 16, 128, 2048);
+  ends.first_stage_layers = 60;
+  ends.last_stage_layers = 60;
+  EXPECT_NE(problems(ends, "llama3.1-405b", 16384)
+                .find("first_stage_layers: first_stage_layers 60 + last_stage_layers 60 leave 6 of 126 layers for the other 14 pipeline positions"),
+            std::string::npos);
+  ParallelPlan one = plan(8, 1, 2048, 2048);
+  one.last_stage_layers = 4;
+  EXPECT_NE(problems(one, "llama3.1-405b", 16384).find("last_stage_layers: needs at least two pipeline positions"), std::string::npos);
+  ends.first_stage_layers = 7;
+  ends.last_stage_layers = 7;
+  EXPECT_EQ(problems(ends, "llama3.1-405b", 16384), "");
 }
 
 TEST(RankLayout, MegatronDefaultOrderPutsTpInnermost) {
