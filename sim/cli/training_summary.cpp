@@ -178,6 +178,11 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
     s.notes.push_back("training.recompute_modules (" + workload::recompute_module_names(t.recompute_modules) +
                       ") unused: they apply to training.recompute: selective");
   }
+  if (t.model.mtp_layers > 0) {
+    s.notes.push_back("multi-token prediction: " + std::to_string(t.model.mtp_layers) +
+                      " module(s) after the decoder on the last pipeline stage, each a block, a 2h x h projection and another pass "
+                      "through the output head (the model's mtp_layers; in the model FLOPs as Megatron counts them)");
+  }
   if (t.fp8_activations) {
     s.notes.push_back("memory: Linear inputs kept for the backward in FP8, 1 B + an fp32 scale per 128 values (training.fp8_activations)");
   }

@@ -86,6 +86,26 @@ TEST(RunReport, ParallelGroupsShowThePlacementAndTheNodesEachGroupSpans) {
   EXPECT_FALSE(g.contains("ETP")) << "expert_tp = tp: the expert-TP group is the TP group";
 }
 
+TEST(RunReport, RunsSayHowTheyRecomputeAndWhatTheModelAdds) {
+  // Notes for the training options that change what a step runs or keeps: the recompute modules of
+  // selective recomputation, FP8-cached activations and the MTP module (DeepSeek-V3 scenario); a
+  // selective run with Megatron's default names core_attn (Llama 3.1 70B scenario).
+  const auto notes = [](const std::string& scenario) {
+    const auto j = nlohmann::json::parse(run_to_json(scenario));
+    std::string all;
+    for (const auto& n : j["notes"]) all += n.get<std::string>() + "\n";
+    return all;
+  };
+  const std::string deepseek = notes("deepseek-v3-moe");
+  for (const char* part : {"recompute: selective, rerunning layernorm, mla_up_proj, moe_act", "Linear inputs kept for the backward in FP8",
+                           "multi-token prediction: 1 module(s) after the decoder on the last pipeline stage"}) {
+    EXPECT_NE(deepseek.find(part), std::string::npos) << "missing '" << part << "' in: " << deepseek;
+  }
+  const std::string llama = notes("llama3.1-70b-1024xh100");
+  EXPECT_NE(llama.find("recompute: selective, rerunning core_attn in the backward"), std::string::npos) << llama;
+  EXPECT_EQ(llama.find("multi-token prediction"), std::string::npos) << llama;
+}
+
 TEST(RunReport, MoeRunsSayWhatEachDispatchMoves) {
   // The `EP dispatch` note: Megatron-Core's all-to-all on the Mixtral scenario; on DeepSeek-V3 DeepEP
   // over its EP 64 = 8 nodes x 8 GPUs with the expected nodes and GPUs per token (deepep_fanout: 3.63
