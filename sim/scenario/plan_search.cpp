@@ -218,7 +218,7 @@ class LowerBound {
                                         static_cast<std::int32_t>(dual ? 2 : p.virtual_stages),
                                         p.schedule == Schedule::kInterleaved && p.pairs_passes() && m.moe.has_value()};
     const auto schedule = workload::build_schedule(p.schedule, shape);
-    const std::int64_t positions = dual ? p.pp : p.pp * shape.chunks;
+    const std::int64_t positions = p.positions();
     const workload::RankLayout layout(p);
     core::Duration best = core::Duration::zero();
     // Per-position pass times (TP collectives on the compute stream use stage s's own group).

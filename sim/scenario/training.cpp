@@ -113,27 +113,16 @@ std::string gib(double bytes) {
 // Read whatever training.recompute is (a sweep may switch it), used by recompute: selective only (mfusim
 // run says so in a note).
 workload::RecomputeModules read_recompute_modules(Reader& tr, const workload::ModelSpec& model) {
-  struct Module {
-    std::string_view name;
-    workload::RecomputeModules bit;
-    std::string_view what;
-  };
-  static constexpr std::array<Module, 5> kModules{{
-      {"core_attn", workload::kRecomputeCoreAttention, "the attention core"},
-      {"layernorm", workload::kRecomputeNorms, "the two norms, their outputs freed"},
-      {"mla_up_proj", workload::kRecomputeMlaUpProjection, "MLA's up-projections and RoPE, per-head Q, K, V freed"},
-      {"moe_act", workload::kRecomputeMoeActivation, "the routed experts' activation, fc2 input freed"},
-      {"mlp", workload::kRecomputeMlp, "the dense MLP, only its input kept"},
-  }};
+  const auto& kModules = workload::kRecomputeModuleTable;
   std::string valid;
-  for (const Module& m : kModules) valid += (valid.empty() ? "" : ", ") + std::string(m.name) + " (" + std::string(m.what) + ")";
+  for (const auto& m : kModules) valid += (valid.empty() ? "" : ", ") + std::string(m.name) + " (" + std::string(m.what) + ")";
   const auto names = tr.list<std::string>("recompute_modules");
   if (names.empty()) tr.fail("recompute_modules", "is empty: list what selective recomputation reruns (valid: " + valid + "), or set recompute: none");
   workload::RecomputeModules set = 0;
   bool dense_layer = false;
   for (std::int64_t l = 0; l < model.layers; ++l) dense_layer = dense_layer || !model.is_moe_layer(l);
   for (const std::string& name : names) {
-    const auto it = std::find_if(kModules.begin(), kModules.end(), [&](const Module& m) { return m.name == name; });
+    const auto it = std::find_if(kModules.begin(), kModules.end(), [&](const workload::RecomputeModuleInfo& m) { return m.name == name; });
     if (it == kModules.end()) {
       if (name == "moe" || name == "shared_experts") {
         tr.fail("recompute_modules", "'" + name + "' (Megatron-Core recomputes the MoE layer with its token dispatch) is not modelled; valid: " + valid);
@@ -169,15 +158,13 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t) {
 }
 
 workload::MemoryPlan memory_plan(const TrainingSetup& t, const workload::ParallelPlan& p, workload::Recompute recompute) {
-  const bool eager = t.eager;
-  const std::int64_t seq = t.seq;
   workload::MemoryPlan m;
-  m.shard = workload::shard_of(p, t.flash_attention, t.dropout > 0.0, eager);
+  m.shard = workload::shard_of(p, t.flash_attention, t.dropout > 0.0, t.eager);
   m.shard.recompute_modules = t.recompute_modules;
   m.fp8_activations = t.fp8_activations;
   m.bf16_moments = t.bf16_moments;
   // Eager PyTorch's activation and state accounting (memory_model.hpp), as for the single-GPU ground truth.
-  m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = eager;
+  m.eager_swiglu = m.eager_loss = m.fp32_residual = m.grads_on_demand = t.eager;
   m.pp = p.pp;
   m.virtual_stages = p.virtual_stages;
   m.first_stage_layers = p.first_stage_layers;
@@ -193,7 +180,7 @@ workload::MemoryPlan memory_plan(const TrainingSetup& t, const workload::Paralle
   if (p.pp == 1) m.pipeline = workload::PipelineKind::kNone;
   m.overlapped_pairs = p.pairs_passes();
   m.microbatches = p.microbatches();
-  m.micro_batch = {p.micro_batch, seq};
+  m.micro_batch = {p.micro_batch, t.seq};
   m.recompute = recompute;
   m.sharding = p.sharding;
   m.grad_bytes = p.grad_reduce_bytes;

@@ -40,7 +40,7 @@ double activation_bytes_per_token(const ModelSpec& m, std::int64_t layer, const 
   // Selective recomputation's modules (ops.hpp, RecomputeModule): what each frees is subtracted below.
   const RecomputeModules rerun = plan.recompute == Recompute::kSelective ? plan.shard.recompute_modules : RecomputeModules{0};
   // A Linear input kept in FP8 (MemoryPlan::fp8_activations): (1 + 4/128) B per element for 2 B.
-  const double q8 = plan.fp8_activations ? (1.0 + 4.0 / 128.0) / 2.0 : 1.0;
+  const double q8 = plan.fp8_activations ? kFp8TiledBytesPerElement / 2.0 : 1.0;
   // The two norm inputs, the two norm outputs (QKV and fc1 / router inputs; freed by layernorm
   // recomputation), dropout masks, the fp32 residual's extra bytes.
   double outside = 4.0 * h + ((rerun & kRecomputeNorms) != 0 ? 0.0 : 4.0 * h * q8) + (plan.shard.dropout ? 2.0 * h : 0.0) +

@@ -1,8 +1,6 @@
 #include "workload/ops.hpp"
 
 #include <algorithm>
-#include <array>
-#include <utility>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -191,14 +189,9 @@ void mlp_forward(const ModelSpec& m, std::int64_t layer, std::int64_t width, std
 }  // namespace
 
 std::string recompute_module_names(RecomputeModules modules) {
-  static constexpr std::array<std::pair<RecomputeModules, const char*>, 5> kNames{{{kRecomputeCoreAttention, "core_attn"},
-                                                                                   {kRecomputeNorms, "layernorm"},
-                                                                                   {kRecomputeMlaUpProjection, "mla_up_proj"},
-                                                                                   {kRecomputeMoeActivation, "moe_act"},
-                                                                                   {kRecomputeMlp, "mlp"}}};
   std::string out;
-  for (const auto& [bit, name] : kNames) {
-    if ((modules & bit) != 0) out += (out.empty() ? "" : ", ") + std::string(name);
+  for (const RecomputeModuleInfo& m : kRecomputeModuleTable) {
+    if ((modules & m.bit) != 0) out += (out.empty() ? "" : ", ") + std::string(m.name);
   }
   return out;
 }
@@ -249,19 +242,18 @@ std::vector<Op> layer_forward(const ModelSpec& m, std::int64_t layer, const Shar
     if (a.q_lora_rank > 0) {
       out.push_back(gemm(layer_name(layer, "q_down"), Phase::kForward, layer, x.tokens, a.q_lora_rank, m.hidden));
       out.push_back(gemm(layer_name(layer, "q_up"), Phase::kForward, layer, x.tokens, x.local_heads * qk, a.q_lora_rank));
+      out.back().module = kRecomputeMlaUpProjection;
     } else {
       out.push_back(gemm(layer_name(layer, "q"), Phase::kForward, layer, x.tokens, x.local_heads * qk, m.hidden));
     }
     out.push_back(gemm(layer_name(layer, "kv_down"), Phase::kForward, layer, x.tokens, a.kv_lora_rank + a.qk_rope_head_dim, m.hidden));
     out.push_back(gemm(layer_name(layer, "kv_up"), Phase::kForward, layer, x.tokens,
                        x.local_heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank));
+    out.back().module = kRecomputeMlaUpProjection;
   } else {
     out.push_back(gemm(layer_name(layer, "qkv"), Phase::kForward, layer, x.tokens, (x.local_heads + 2 * x.local_kv) * m.head_dim, m.hidden));
   }
-  for (std::size_t i = projections; i < out.size(); ++i) {
-    out[i].qkv_projection = true;
-    if (m.mla && out[i].name.ends_with("_up")) out[i].module = kRecomputeMlaUpProjection;
-  }
+  for (std::size_t i = projections; i < out.size(); ++i) out[i].qkv_projection = true;
   if (m.position == Position::kRope) {
     const std::int64_t rope_width = m.mla ? x.local_heads * m.mla->qk_rope_head_dim + m.mla->qk_rope_head_dim
                                           : (x.local_heads + x.local_kv) * m.head_dim;

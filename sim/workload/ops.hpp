@@ -21,8 +21,10 @@
 // [m, n]). Flash attention backward executes 2.5x the forward FLOPs (it recomputes QK^T; Dao 2023).
 // With sequence parallelism, norms, residual adds and dropout-free elementwise ops run on T / t tokens.
 // Causal attention executes half the FLOPs of the full product (masked blocks are skipped).
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compute/kernel.hpp"
@@ -62,8 +64,26 @@ enum RecomputeModule : std::uint8_t {
   kRecomputeMlp = 1U << 4U,
 };
 using RecomputeModules = std::uint8_t;
+// The modules with their Megatron-Core names and what each frees (one table for the scenario reader,
+// its error messages and the run notes).
+struct RecomputeModuleInfo {
+  RecomputeModules bit;
+  std::string_view name;
+  std::string_view what;
+};
+inline constexpr std::array<RecomputeModuleInfo, 5> kRecomputeModuleTable{{
+    {kRecomputeCoreAttention, "core_attn", "the attention core"},
+    {kRecomputeNorms, "layernorm", "the two norms, their outputs freed"},
+    {kRecomputeMlaUpProjection, "mla_up_proj", "MLA's up-projections and RoPE, per-head Q, K, V freed"},
+    {kRecomputeMoeActivation, "moe_act", "the routed experts' activation, fc2 input freed"},
+    {kRecomputeMlp, "mlp", "the dense MLP, only its input kept"},
+}};
 // Megatron-Core's names of the set bits, in the order above: "core_attn, layernorm".
 std::string recompute_module_names(RecomputeModules modules);
+
+// Bytes per element of an FP8 tensor with an fp32 scale per 1x128 tile (DeepSeek-V3 report section
+// 3.3.2: activations and dispatched tokens): 1 + 4/128.
+inline constexpr double kFp8TiledBytesPerElement = 1.0 + 4.0 / 128.0;
 
 struct Shard {
   std::int64_t tp = 1;

@@ -233,7 +233,7 @@ DeepEpFanout deepep_fanout(std::int64_t experts, std::int64_t top_k, std::int64_
 // ep_fp8_dispatch, 1 B plus one fp32 scale per 128 elements (DeepSeek-V3 report section 3.3.2, with the
 // 1 x 128 tile scaling of section 3.3.1); otherwise, and back from the experts, bf16.
 inline double deepep_element_bytes(const ParallelPlan& plan, bool toward_experts) {
-  return toward_experts && plan.ep_fp8_dispatch ? 1.0 + 4.0 / 128.0 : 2.0;
+  return toward_experts && plan.ep_fp8_dispatch ? kFp8TiledBytesPerElement : 2.0;
 }
 
 }  // namespace mfusim::workload

@@ -62,7 +62,7 @@ class Builder {
     param_bytes_ = cfg.eager ? kParamBytesFp32 : kParamBytesBf16;
     mb_ = MicroBatch{p_.micro_batch, cfg.seq};
     tokens_ = static_cast<double>(mb_.batch * mb_.seq / p_.cp);
-    positions_ = p_.schedule == PipelineSchedule::kDualPipe ? p_.pp : p_.pp * shape_.chunks;
+    positions_ = p_.positions();
     if (p_.pairs_passes() && m_.moe) {
       pairs_ = overlapped_pairs(p_.schedule, shape_, schedule_);
     }
