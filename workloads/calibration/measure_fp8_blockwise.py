@@ -64,13 +64,31 @@ def main():
             row["per_tensor_ms"] = ms
         except Exception as e:  # noqa: BLE001
             row["per_tensor_error"] = repr(e)[:160]
+        # DeepSeek-V3's recipe: activations 1x128 tiles, weights 128x128 blocks. ATen's checks
+        # (ScaledBlas.cpp): scale_a (M, K/128) outer-dim-major (stride (1, M)); scale_b (K/128, N/128)
+        # whose transpose is row-major (N/128, K/128).
         try:
-            sa = torch.rand(m, k // 128, device="cuda") + 0.5
-            sb = torch.rand(k // 128, (n + 127) // 128, device="cuda") + 0.5
+            sa = (torch.rand(k // 128, m, device="cuda") + 0.5).t()
+            sb = (torch.rand((n + 127) // 128, k // 128, device="cuda") + 0.5).t()
             ms = timed(lambda: torch._scaled_mm(a, b, scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16))
             row["blockwise_ms"] = ms
         except Exception as e:  # noqa: BLE001
-            row["blockwise_error"] = repr(e)[:200]
+            row["blockwise_error"] = repr(e)[:300]
+        # 1x128 on both operands (DeepSeek's weight-gradient GEMM scales both inputs per 1x128 tile).
+        try:
+            sa = (torch.rand(k // 128, m, device="cuda") + 0.5).t()
+            sb = (torch.rand(k // 128, n, device="cuda") + 0.5)
+            ms = timed(lambda: torch._scaled_mm(a, b, scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16))
+            row["tile1x128_ms"] = ms
+        except Exception as e:  # noqa: BLE001
+            row["tile1x128_error"] = repr(e)[:300]
+        # Per-tensor with fast accumulation (Transformer Engine's forward GEMMs).
+        try:
+            ms = timed(lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16,
+                                                use_fast_accum=True))
+            row["per_tensor_fastacc_ms"] = ms
+        except Exception as e:  # noqa: BLE001
+            row["per_tensor_fastacc_error"] = repr(e)[:160]
         try:
             sa = torch.rand(m, 1, device="cuda") + 0.5
             sb = torch.rand(1, n, device="cuda") + 0.5
@@ -81,7 +99,7 @@ def main():
         ab, bb = torch.randn(m, k, device="cuda", dtype=torch.bfloat16), torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
         row["bf16_ms"] = timed(lambda: torch.mm(ab, bb))
         parts = [f"M: {m}", f"N: {n}", f"K: {k}"]
-        for key in ("per_tensor", "blockwise", "rowwise", "bf16"):
+        for key in ("per_tensor", "per_tensor_fastacc", "blockwise", "tile1x128", "rowwise", "bf16"):
             if f"{key}_ms" in row:
                 parts.append(f"{key}_ms: {row[key + '_ms']:.4f}")
                 parts.append(f"{key}_tflops: {flops / row[key + '_ms'] / 1e9:.1f}")

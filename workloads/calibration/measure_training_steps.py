@@ -22,6 +22,13 @@ percentile over 10 timed steps (MFUSIM_TIMED_STEPS=N for N; MFUSIM_CPUS=a,b pins
 those host cores). Peak memory: torch.cuda.max_memory_allocated / max_memory_reserved
 over warm-up and timed steps, after reset_peak_memory_stats() right after the model and optimizer are
 built (so the peaks include the weights, gradients and AdamW states).
+
+No profiler runs in a timing process unless asked (--count-kernels, --kernel-profile): Kineto leaves
+CUPTI subscribed after a torch.profiler session ends unless TEARDOWN_CUPTI=1 (pytorch/pytorch issue
+144455; PR 146604 measured training 10-20% slower after profiling), which slows every later kernel
+launch of the process. Runs 1-5 profiled one step after each configuration's timed steps, so every
+configuration but a worker's first was timed with CUPTI still attached; from run 6 on the timed steps
+run without it, and where a profiler is asked for, TEARDOWN_CUPTI=1 detaches CUPTI when it ends.
 """
 
 import argparse
@@ -33,6 +40,10 @@ import os
 import subprocess
 import sys
 import time
+
+# Detach CUPTI when a profiler session ends (see the docstring); read by Kineto at profiler stop, so it
+# must be in the environment before torch starts (the workers inherit it).
+os.environ.setdefault("TEARDOWN_CUPTI", "1")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure_kernels import Monitor, comment_block, emit_yaml, nvidia_smi_query, write_atomic  # noqa: E402
@@ -427,29 +438,31 @@ def worker(name, jsonl_path, deadline, micro_batches, recompute_modes):
                     "allocated_after_step_gib": torch.cuda.memory_allocated() / GIB,
                     "final_loss": lv,
                 })
-                # one more step under the profiler, after the timed ones: how many GPU operations
-                # (kernels, memsets, memcpys) a step launches, for the eager launch-overhead term
-                try:
-                    from torch.profiler import ProfilerActivity, profile
-                    with flash_only():
-                        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-                            opt.zero_grad(set_to_none=True)
-                            with torch.autocast("cuda", dtype=torch.bfloat16):
-                                loss = model(idx, tgt)
-                            loss.backward()
-                            opt.step()
-                            torch.cuda.synchronize()
-                        loss = None
-                    n_ops = n_mem = 0
-                    for e in prof.events():
-                        if str(getattr(e, "device_type", "")).endswith("CUDA"):
-                            n_ops += 1
-                            if e.name.lower().startswith(("memset", "memcpy")):
-                                n_mem += 1
-                    row["gpu_ops_per_step"] = n_ops
-                    row["gpu_memops_per_step"] = n_mem
-                except Exception as e:  # noqa: BLE001
-                    emit({"info": "%s: kernel count failed (%s)" % (name, repr(e)[:200])})
+                # one more step under the profiler, after the timed ones (--count-kernels only: see the
+                # docstring on profiling in a timing process): how many GPU operations (kernels,
+                # memsets, memcpys) a step launches
+                if os.environ.get("MFUSIM_COUNT_KERNELS"):
+                    try:
+                        from torch.profiler import ProfilerActivity, profile
+                        with flash_only():
+                            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                                opt.zero_grad(set_to_none=True)
+                                with torch.autocast("cuda", dtype=torch.bfloat16):
+                                    loss = model(idx, tgt)
+                                loss.backward()
+                                opt.step()
+                                torch.cuda.synchronize()
+                            loss = None
+                        n_ops = n_mem = 0
+                        for e in prof.events():
+                            if str(getattr(e, "device_type", "")).endswith("CUDA"):
+                                n_ops += 1
+                                if e.name.lower().startswith(("memset", "memcpy")):
+                                    n_mem += 1
+                        row["gpu_ops_per_step"] = n_ops
+                        row["gpu_memops_per_step"] = n_mem
+                    except Exception as e:  # noqa: BLE001
+                        emit({"info": "%s: kernel count failed (%s)" % (name, repr(e)[:200])})
                 if os.environ.get("MFUSIM_KERNEL_PROFILE"):
                     try:
                         emit({"kernels": profile_phases(run_id, model, opt, idx, tgt)})
@@ -508,6 +521,9 @@ def main():
     ap.add_argument("--jsonl", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--check", action="store_true", help="print the models' parameter and FLOP counts")
+    ap.add_argument("--count-kernels", action="store_true",
+                    help="after each configuration's timed steps, count a step's GPU operations under "
+                         "torch.profiler (gpu_ops_per_step); off by default: see the docstring")
     ap.add_argument("--kernel-profile", default=None, metavar="JSON",
                     help="also profile one more step per configuration, phase by phase, and write each "
                          "phase's kernels (name, count, total device time) to this JSON file")
@@ -530,6 +546,8 @@ def main():
     import torch
     if args.kernel_profile:
         os.environ["MFUSIM_KERNEL_PROFILE"] = "1"  # inherited by the workers
+    if args.count_kernels:
+        os.environ["MFUSIM_COUNT_KERNELS"] = "1"
     profiles = []
     t_start = time.time()
     deadline = t_start + args.budget_s
