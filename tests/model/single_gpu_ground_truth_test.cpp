@@ -1,7 +1,7 @@
 // mfusim's single-GPU step predictions against steps measured on a real H100
-// (workloads/calibration/h100-sxm5-80gb/): the ground truth of record, run 4 (the 40 configurations and
-// the host-overhead probes in one device call, on one host), and run 1 (steps and probes from separate
-// leases). The tables are printed on every run; the documented results are in docs/validation.md.
+// (workloads/calibration/h100-sxm5-80gb/): the ground truth of record, run 6 (the 40 configurations and
+// the host-overhead probes in one device call, on one host, no profiler in the timing processes), and
+// runs 4 and 1 (taken with CUPTI left attached by a profiler: their host-bound rows are biased). The tables are printed on every run; the documented results are in docs/validation.md.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -27,7 +27,8 @@ struct Errors {
 };
 
 // Prints the table of one measured run against the predictions with its host probes.
-Errors compare_run(const std::string& steps, const std::string& probes) {
+// `host_bound_bound`: when given, host-bound rows are held to it too (GPU-bound rows: 15%).
+Errors compare_run(const std::string& steps, const std::string& probes, double host_bound_bound = 0.0) {
   const auto catalog = hardware::Catalog::load(hardware::Catalog::default_dir());
   const auto cost = compute::KernelCostModel::for_gpu(catalog, catalog.gpu("H100-SXM5-80GB"), compute::KernelCostModel::default_calibration_dir());
   EXPECT_FALSE(cost.scaled()) << "the H100 tables must be measured, not scaled";
@@ -56,6 +57,8 @@ Errors compare_run(const std::string& steps, const std::string& probes) {
       ++e.gpu_bound;
       // The kernel model: every GPU-bound step within 15% (the largest sit at the host/GPU crossover).
       EXPECT_LT(std::fabs(r.time_error), 0.15) << steps << ": " << r.measured.id << " (GPU-bound)";
+    } else if (host_bound_bound > 0.0) {
+      EXPECT_LT(std::fabs(r.time_error), host_bound_bound) << steps << ": " << r.measured.id << " (host-bound, with probes " << probes << ")";
     }
     EXPECT_LT(std::fabs(r.memory_error), 0.15) << steps << ": " << r.measured.id << ": peak memory within 15%";
   }
@@ -69,15 +72,24 @@ Errors compare_run(const std::string& steps, const std::string& probes) {
 }
 
 TEST(SingleGpuGroundTruth, PredictionsAgainstMeasuredH100Steps) {
-  // Run 4 is the record: steps and host probes measured on one host in one call (run 1's probes came from
-  // another lease). Host-bound steps (host enqueue >= 80% of the step) depend on the probes, whose
-  // timings spread by +-25% within one call, so only the GPU-bound rows carry a per-row bound.
-  const Errors record = compare_run("training_steps_run4.yaml", "host_probes_run4.yaml");
+  // Run 6 is the record (declared so before it was taken): probes, the 40 configurations and the probes
+  // again in one device call, with no profiler in the timing processes. Runs 1-5 profiled one step after
+  // each configuration, and Kineto left CUPTI attached (pytorch/pytorch issue 144455), slowing the host
+  // side of every later configuration of the process (docs/validation.md). Host-bound steps (host enqueue
+  // >= 80% of the step) depend on the probes, whose timings still spread by up to 30% between the probes
+  // before and after the steps, so they carry a looser per-row bound than the GPU-bound rows.
+  const Errors record = compare_run("training_steps_run6.yaml", "host_probes_run6.yaml", 0.20);
   RecordProperty("mape_time_pct", std::to_string(record.all_time));
   RecordProperty("mape_memory_pct", std::to_string(record.memory));
-  EXPECT_LT(record.gpu_bound_time, 5.0) << "GPU-bound steps: mean absolute step-time error grew (4.0% when set)";
-  EXPECT_LT(record.all_time, 10.0) << "all steps: mean absolute step-time error grew (8.3% when set)";
-  EXPECT_LT(record.memory, 6.0) << "mean absolute peak-memory error grew";
+  EXPECT_LT(record.gpu_bound_time, 4.0) << "GPU-bound steps: mean absolute step-time error grew (3.0% when set)";
+  EXPECT_LT(record.all_time, 5.0) << "all steps: mean absolute step-time error grew (4.2% when set)";
+  EXPECT_LT(record.memory, 6.0) << "mean absolute peak-memory error grew (4.2% when set)";
+  // The same steps against the probes taken after them: the host fit moves, the kernel model does not.
+  const Errors after = compare_run("training_steps_run6.yaml", "host_probes_run6_after.yaml", 0.20);
+  EXPECT_LT(after.all_time, 5.0) << "run 6 with the later probes: mean absolute step-time error grew (3.5% when set)";
+  // Earlier runs, CUPTI-biased on the host side: only their GPU-bound rows are held to a bound.
+  const Errors run4 = compare_run("training_steps_run4.yaml", "host_probes_run4.yaml");
+  EXPECT_LT(run4.gpu_bound_time, 5.0) << "run 4, GPU-bound steps: mean absolute step-time error grew";
   const Errors first = compare_run("training_steps.yaml", "host_probes.yaml");
   EXPECT_LT(first.gpu_bound_time, 5.0) << "run 1, GPU-bound steps: mean absolute step-time error grew";
 }
