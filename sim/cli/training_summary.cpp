@@ -167,6 +167,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
     s.notes.push_back(buf);
   }
   s.groups = parallel_groups(t);
+  for (const auto& n : t.topology.notes) s.notes.push_back("cluster: " + n);
   s.notes.push_back("kernel times " + r.calibration);
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"

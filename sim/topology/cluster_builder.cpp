@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <utility>
 
@@ -53,6 +54,13 @@ int positive(Reader& r, std::string_view key, int fallback, int max) {
   const int v = r.optional<int>(key, fallback);
   if (v < 1 || v > max) r.fail(key, std::to_string(v) + " is out of range (valid: 1 to " + std::to_string(max) + ")");
   return v;
+}
+
+// "800 Gb/s": a bandwidth as NIC and switch ports are rated, in gigabits per second.
+std::string gbps_text(Bandwidth b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g Gb/s", b.value() * 8.0 / 1e9);
+  return buf;
 }
 
 Bandwidth positive_bw(Reader& r, std::string_view key, Bandwidth fallback) {
@@ -299,6 +307,16 @@ void build_parametric(Topology& t, Reader& r, const hardware::Catalog& catalog) 
       if (!(o >= 1.0 && o <= 64.0)) fabric.fail("oversubscription", "must be between 1 (non-blocking) and 64");
       t.oversubscription = o;
       const Bandwidth edge_bw = std::min(nic_bw, b.port_bw);
+      if (nic_bw > b.port_bw) {
+        t.notes.push_back("NIC bandwidth " + gbps_text(nic_bw) + " is above the switch port's " + gbps_text(b.port_bw) +
+                          " (" + t.switch_spec->name + "): NIC-to-leaf links run at " + gbps_text(b.port_bw) +
+                          " (a faster switch: fabric.switch or fabric.port_bandwidth)");
+      }
+      if (t.nic_spec != nullptr && nic_bw > t.nic_spec->port_bandwidth) {
+        t.notes.push_back("NIC bandwidth " + gbps_text(nic_bw) + " is above the " + t.nic_spec->name + "'s rated " +
+                          gbps_text(t.nic_spec->port_bandwidth) + ": modelled as a faster NIC with the " +
+                          t.nic_spec->name + "'s latency");
+      }
       // NIC k of a node hangs off GPU k * gpus / nics (its rail).
       std::vector<DeviceId> nic_dev;  // index node * nics + rail
       for (int n = 0; n < nodes; ++n) {

@@ -109,6 +109,7 @@ std::string format_summary(const Topology& t, const TopologySummary& s) {
   }
   out += "bisection    " + bisection + "\n";
   out += "diameter     " + std::to_string(s.diameter) + " links\n";
+  for (const auto& n : t.notes) out += "note: " + n + "\n";
   return out;
 }
 

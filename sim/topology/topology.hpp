@@ -61,6 +61,9 @@ class Topology {
   bool gpus_forward = false;      // direct GPU-GPU topologies (ring, torus): GPUs relay traffic
   bool pxn = true;                // inter-node traffic enters the destination's rail over NVLink first
   std::vector<int> torus_dims;    // ring / torus: the size of each dimension
+  // What the builder capped or assumed that a user would not see from the inputs alone (e.g. a NIC
+  // bandwidth above the switch port's: the NIC-to-leaf link runs at the port's). Run reports print them.
+  std::vector<std::string> notes;
 
   DeviceId add_device(Device d);
   // Adds two directed links (a->b and b->a); returns the id of a->b (b->a is id + 1).

@@ -79,6 +79,25 @@ TEST(Topology, OversubscriptionHalvesBisection) {
   EXPECT_NEAR(ratio, 0.5, 0.05) << "2:1 leaves must roughly halve the bisection bandwidth";
 }
 
+TEST(Topology, NicFasterThanTheSwitchPortIsCappedAndSaysSo) {
+  // A NIC-to-leaf cable runs at min(NIC, switch port): an 800 Gb/s NIC on Quantum-2's 400 Gb/s ports
+  // carries 400 Gb/s (50 GB/s), and the topology says so rather than leaving a what-if flat and silent.
+  const Topology stock = preset("dgx-h100-superpod", {"nodes=4"});
+  EXPECT_TRUE(stock.notes.empty()) << "a stock DGX H100 SuperPOD caps nothing";
+  const Topology fast = preset("dgx-h100-superpod", {"nodes=4", "scale_out.nic_bandwidth=800Gbps"});
+  Router r(fast);
+  EXPECT_DOUBLE_EQ(summarize(fast, r).scale_out_per_gpu.value(), 50e9) << "capped at the 400 Gb/s switch port";
+  ASSERT_EQ(fast.notes.size(), 2u);
+  EXPECT_NE(fast.notes[0].find("above the switch port's 400 Gb/s"), std::string::npos) << fast.notes[0];
+  EXPECT_NE(fast.notes[1].find("ConnectX-7"), std::string::npos) << fast.notes[1];
+  // With 800 Gb/s switch ports only the NIC's own rating is noted, and the links carry 100 GB/s.
+  const Topology xdr = preset("dgx-h100-superpod", {"nodes=4", "scale_out.nic_bandwidth=800Gbps", "fabric.switch=Quantum-X800-Q3400"});
+  Router rx(xdr);
+  EXPECT_DOUBLE_EQ(summarize(xdr, rx).scale_out_per_gpu.value(), 100e9);
+  ASSERT_EQ(xdr.notes.size(), 1u);
+  EXPECT_NE(xdr.notes[0].find("rated 400 Gb/s"), std::string::npos) << xdr.notes[0];
+}
+
 TEST(Routing, PxnEntersTheDestinationRailOverNvlink) {
   const Topology t = preset("dgx-h100-superpod");
   Router r(t);
