@@ -1,10 +1,12 @@
 #include "cli/training_summary.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <set>
 #include <string>
 
+#include "collective/tuner_constants.hpp"
 #include "scenario/energy.hpp"
 #include "scenario/training.hpp"
 #include "workload/parallel_plan.hpp"
@@ -47,6 +49,40 @@ std::string ranks_text(const std::vector<std::int64_t>& g) {
   std::string out;
   for (std::size_t i = 0; i < std::min<std::size_t>(g.size(), 6); ++i) out += (i == 0 ? "" : ", ") + std::to_string(g[i]);
   return out + (g.size() > 6 ? ", ..." : "");
+}
+
+// A note when the NICs are faster than NCCL's graph search will drive one channel on this GPU
+// architecture (its highest inter-node speed, src/graph/search.cc: 48 GB/s on Hopper): collectives
+// across nodes then run at that speed per NIC whatever the NIC (docs/models/collectives.md), so a
+// faster-NIC what-if shows nothing for them; send/recv and all-to-all still use the NIC's bandwidth.
+// Only for NICs a quarter or more above that speed: a 400 Gb/s NIC (50 GB/s) on Hopper is what the
+// table was made for.
+std::string nic_speed_note(const scenario::TrainingSetup& t) {
+  const auto& topo = t.topology;
+  if (topo.node_count() < 2 || topo.nic_spec == nullptr) return "";
+  double nic = 0.0;  // GB/s, the first NIC's slowest link (GPU side or leaf side)
+  for (topology::DeviceId d = 0; d < topo.devices().size(); ++d) {
+    if (topo.devices()[d].kind != topology::DeviceKind::kNic) continue;
+    double lo = 0.0;
+    for (const auto l : topo.out_links(d)) {
+      const double bw = topo.links()[l].bandwidth.value() / 1e9;
+      lo = lo == 0.0 ? bw : std::min(lo, bw);
+    }
+    nic = lo;
+    break;
+  }
+  const auto arch = collective::gpu_arch(topo.gpu_spec->architecture);
+  const double cap = collective::inter_node_speeds(arch).front();
+  if (!(nic >= 1.25 * cap)) return "";
+  std::string arch_name = topo.gpu_spec->architecture;
+  if (!arch_name.empty()) arch_name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(arch_name[0])));
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "collectives: NCCL's graph search drives at most %g GB/s per NIC channel on %s GPUs "
+                "(src/graph/search.cc), below the NICs' %g GB/s: collectives across nodes run at that speed, "
+                "send/recv and all-to-all at the NICs'",
+                cap, arch_name.c_str(), nic);
+  return buf;
 }
 
 // Rank 0's groups under the plan's placement (workload::RankLayout: Megatron's dense and expert rank
@@ -168,6 +204,7 @@ void add_training_summary(const scenario::Scenario& sc, const scenario::Simulati
   }
   s.groups = parallel_groups(t);
   for (const auto& n : t.topology.notes) s.notes.push_back("cluster: " + n);
+  if (const auto n = nic_speed_note(t); !n.empty()) s.notes.push_back(n);
   s.notes.push_back("kernel times " + r.calibration);
   s.notes.push_back(std::string("communication: NCCL-style collectives (algorithm and protocol chosen as NCCL's tuner does), ") +
                     (t.collectives == scenario::Fidelity::kFlow ? "flow fidelity: max-min sharing of links among all groups"

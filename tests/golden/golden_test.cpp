@@ -106,6 +106,38 @@ TEST(RunReport, RunsSayHowTheyRecomputeAndWhatTheModelAdds) {
   EXPECT_EQ(llama.find("multi-token prediction"), std::string::npos) << llama;
 }
 
+TEST(RunReport, FasterNicsSayWhatCapsThem) {
+  // An 800 Gb/s NIC on the Quantum-2 fabric of the 70B scenario runs at the 400 Gb/s switch port, and on
+  // the tutorial's Quantum-X800 fabric it is above what NCCL's graph search drives per channel on Hopper
+  // (48 GB/s): both runs say so, the stock 400 Gb/s runs say neither.
+  const auto notes = [](const std::string& scenario, const char* set) {
+    const std::string path = (kRoot / "scenarios" / (scenario + ".yaml")).string();
+    std::vector<const char*> argv{"mfusim", "run", path.c_str(), "--json", "-", "--quiet"};
+    if (set != nullptr) {
+      argv.push_back("--set");
+      argv.push_back(set);
+    }
+    std::ostringstream out, err;
+    EXPECT_EQ(mfusim::cli::run_cli(static_cast<int>(argv.size()), argv.data(), out, err), 0) << err.str();
+    const auto j = nlohmann::json::parse(out.str());
+    std::string all;
+    for (const auto& n : j["notes"]) all += n.get<std::string>() + "\n";
+    return all;
+  };
+  const char* fast = "cluster.scale_out.nic_bandwidth=800Gbps";
+  const std::string capped = notes("llama3.1-70b-1024xh100", fast);
+  EXPECT_NE(capped.find("is above the switch port's 400 Gb/s (Quantum-2-QM9700)"), std::string::npos) << capped;
+  EXPECT_EQ(capped.find("graph search"), std::string::npos) << "capped at 50 GB/s, the NCCL table fits: " << capped;
+  const std::string xdr = notes("tutorial-interconnect-70b-1024xh100", fast);
+  EXPECT_NE(xdr.find("at most 48 GB/s per NIC channel on Hopper GPUs"), std::string::npos) << xdr;
+  EXPECT_EQ(xdr.find("switch port"), std::string::npos) << xdr;
+  for (const char* stock : {"llama3.1-70b-1024xh100", "tutorial-interconnect-70b-1024xh100"}) {
+    const std::string n = notes(stock, nullptr);
+    EXPECT_EQ(n.find("cluster:"), std::string::npos) << stock << ": " << n;
+    EXPECT_EQ(n.find("graph search"), std::string::npos) << stock << ": " << n;
+  }
+}
+
 TEST(RunReport, MoeRunsSayWhatEachDispatchMoves) {
   // The `EP dispatch` note: Megatron-Core's all-to-all on the Mixtral scenario; on DeepSeek-V3 DeepEP
   // over its EP 64 = 8 nodes x 8 GPUs with the expected nodes and GPUs per token (deepep_fanout: 3.63
