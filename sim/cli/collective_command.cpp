@@ -255,6 +255,7 @@ int run_collective_command(const CollectiveCommandOptions& o, std::ostream& out,
           (g.nvls ? "; NVLS " + std::to_string(g.nvls_heads) + " heads x " + fixed(g.nvls_speed, 1) + " GB/s"
                   : std::string()) +
           (o.efficiency == "none" ? "; efficiency: none" : "; efficiency: calibrated") + "\n";
+  for (const auto& note : topo.notes) text += "# note: " + note + "\n";
   text += "#\n";
   text += "#" + pad("size", 11) + pad("count", 14) + pad("type", 10) + pad("redop", 8) + pad("root", 8) +
           pad("time", 12) + pad("algbw", 9) + pad("busbw", 9) + pad("algorithm", 16) + pad("protocol", 10) +
