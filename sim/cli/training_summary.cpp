@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -60,20 +62,14 @@ std::string ranks_text(const std::vector<std::int64_t>& g) {
 std::string nic_speed_note(const scenario::TrainingSetup& t) {
   const auto& topo = t.topology;
   if (topo.node_count() < 2 || topo.nic_spec == nullptr) return "";
-  double nic = 0.0;  // GB/s, the first NIC's slowest link (GPU side or leaf side)
-  for (topology::DeviceId d = 0; d < topo.devices().size(); ++d) {
-    if (topo.devices()[d].kind != topology::DeviceKind::kNic) continue;
-    double lo = 0.0;
-    for (const auto l : topo.out_links(d)) {
-      const double bw = topo.links()[l].bandwidth.value() / 1e9;
-      lo = lo == 0.0 ? bw : std::min(lo, bw);
-    }
-    nic = lo;
-    break;
-  }
+  // GB/s: GPU 0's NIC at its slower side (GPU link or leaf link, which runs at min(NIC, switch port)).
+  const topology::DeviceId nic_dev = topo.nic_of(0);
+  if (nic_dev == topology::kNone) return "";
+  double nic = std::numeric_limits<double>::infinity();
+  for (const auto l : topo.out_links(nic_dev)) nic = std::min(nic, topo.links()[l].bandwidth.value() / 1e9);
   const auto arch = collective::gpu_arch(topo.gpu_spec->architecture);
   const double cap = collective::inter_node_speeds(arch).front();
-  if (!(nic >= 1.25 * cap)) return "";
+  if (!std::isfinite(nic) || !(nic >= 1.25 * cap)) return "";
   std::string arch_name = topo.gpu_spec->architecture;
   if (!arch_name.empty()) arch_name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(arch_name[0])));
   char buf[400];

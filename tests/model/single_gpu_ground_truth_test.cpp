@@ -1,7 +1,8 @@
 // mfusim's single-GPU step predictions against steps measured on a real H100
 // (workloads/calibration/h100-sxm5-80gb/): the ground truth of record, run 6 (the 40 configurations and
 // the host-overhead probes in one device call, on one host, no profiler in the timing processes), and
-// runs 4 and 1 (taken with CUPTI left attached by a profiler: their host-bound rows are biased). The tables are printed on every run; the documented results are in docs/validation.md.
+// runs 4 and 1 (taken with CUPTI left attached by a profiler: their host-bound rows are biased). The
+// tables are printed on every run; the documented results are in docs/validation.md.
 #include <gtest/gtest.h>
 
 #include <cctype>
